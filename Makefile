@@ -1,0 +1,59 @@
+# Centricity developer commands. `make run` and `make test` are all a newcomer needs.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PACKAGES := -e ./contracts -e './plumbing[local]' -e ./services/ideas -e ./services/votes -e ./services/insights -e .
+STAMP := $(VENV)/.installed
+SOURCES := contracts/src plumbing/src services/ideas/src services/votes/src services/insights/src tests
+
+.PHONY: help install run test test-unit test-integration test-e2e lint format schemas bench constraints clean
+
+help:
+	@echo "make run     start Kafka, MongoDB and every service locally (Ctrl-C stops all)"
+	@echo "make test    run unit, integration and end-to-end tests"
+	@echo "make lint    ruff and mypy"
+	@echo "make schemas regenerate contracts/schemas after changing an event model"
+
+$(STAMP): constraints.txt pyproject.toml contracts/pyproject.toml plumbing/pyproject.toml services/*/pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --quiet pip setuptools
+	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip install --quiet $(PACKAGES)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m centricity_plumbing.localrun
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+
+test-e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+lint: $(STAMP)
+	$(PY) -m ruff check $(SOURCES)
+	$(PY) -m ruff format --check $(SOURCES)
+	$(PY) -m mypy $(SOURCES)
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix $(SOURCES)
+	$(PY) -m ruff format $(SOURCES)
+
+schemas: $(STAMP)
+	$(PY) -m centricity_contracts.registry
+
+# Re-pin every third-party dependency to what is installed now.
+constraints: $(STAMP)
+	{ echo "# Every third-party version, pinned. Regenerate with 'make constraints'."; \
+	  $(PY) -m pip freeze --all --exclude-editable | grep -v '^centricity'; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Shared plumbing for Centricity services; no service logic lives here."""

@@ -1,0 +1,127 @@
+"""Wiring shared by every service: one runtime (telemetry, broker, store) and its FastAPI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI, get_asyncapi_html
+from opentelemetry.sdk.trace import TracerProvider
+
+from centricity_plumbing.broker import create_broker
+from centricity_plumbing.health import health_router
+from centricity_plumbing.mongo import MongoStore
+from centricity_plumbing.problems import install_problem_handlers
+from centricity_plumbing.settings import ServiceSettings
+from centricity_plumbing.telemetry import (
+    create_tracer_provider,
+    install_global,
+    instrument_app,
+    instrument_pymongo,
+)
+
+Hook = Callable[[], Awaitable[Any]]
+
+
+class ServiceRuntime:
+    """What one service process holds: its settings, tracer provider, broker and store."""
+
+    def __init__(self, settings: ServiceSettings, tracer_provider: TracerProvider | None = None) -> None:
+        self.settings = settings
+        self.tracer_provider = tracer_provider or create_tracer_provider(settings.service_name)
+        # PyMongo's instrumentation only sees clients created after it.
+        instrument_pymongo(self.tracer_provider)
+        self.store = MongoStore(settings.mongo_url, settings.database_name())
+        self.broker: KafkaBroker = create_broker(settings, self.tracer_provider)
+        self.log = logging.getLogger(f"centricity.{settings.service_name}")
+
+    async def broker_ready(self) -> bool:
+        return bool(await self.broker.ping(timeout=2.0))
+
+    async def store_ready(self) -> bool:
+        await self.store.ping()
+        return True
+
+
+def asyncapi_router(broker: KafkaBroker, *, title: str, version: str, description: str) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    spec = AsyncAPI(broker, title=title, version=version, description=description)
+
+    @router.get("/asyncapi.json")
+    async def asyncapi_json() -> JSONResponse:
+        return JSONResponse(spec.to_specification().to_jsonable())
+
+    @router.get("/asyncapi")
+    async def asyncapi_page() -> HTMLResponse:
+        return HTMLResponse(get_asyncapi_html(spec.to_specification(), try_it_out_path=None))
+
+    return router
+
+
+def create_service_app(
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    description: str,
+    version: str,
+    routers: Sequence[APIRouter],
+    before_start: Sequence[Hook] = (),
+    after_start: Sequence[Hook] = (),
+) -> FastAPI:
+    """A FastAPI app that starts the store hooks, then the broker, and stops them in reverse.
+
+    The broker is started in the lifespan, so consumers run only while the HTTP side does.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for hook in before_start:
+            await hook()
+        await runtime.broker.start()
+        try:
+            for hook in after_start:
+                await hook()
+            runtime.log.info("%s started", runtime.settings.service_name)
+            yield
+        finally:
+            await runtime.broker.stop()
+            await runtime.store.close()
+            runtime.tracer_provider.force_flush()
+            runtime.log.info("%s stopped", runtime.settings.service_name)
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.settings = runtime.settings
+    app.state.runtime = runtime
+    install_problem_handlers(app, runtime.log)
+    app.include_router(
+        health_router({"broker": runtime.broker_ready, "store": runtime.store_ready})
+    )
+    app.include_router(
+        asyncapi_router(runtime.broker, title=title, version=version, description=description)
+    )
+    for router in routers:
+        app.include_router(router)
+    instrument_app(app, runtime.tracer_provider)
+    return app
+
+
+def serve(app_factory: Callable[[], FastAPI], settings: ServiceSettings) -> None:
+    """Run a service until SIGTERM or SIGINT; uvicorn then drains requests and runs the lifespan's exit."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = app_factory()
+    install_global(app.state.runtime.tracer_provider)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="info",
+        timeout_graceful_shutdown=20,
+    )

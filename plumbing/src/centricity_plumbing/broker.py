@@ -1,0 +1,189 @@
+"""The Kafka broker every service uses: traced, at-least-once, with dead-lettering of bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+import pydantic
+from aiokafka import ConsumerRecord
+from fast_depends.exceptions import ValidationError as DependencyValidationError
+from faststream import AckPolicy, BaseMiddleware
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.message import decode_message
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import TracerProvider
+
+from centricity_contracts.envelope import CloudEvent
+from centricity_contracts.topics import DEAD_LETTER_SUFFIX, dead_letter_topic
+from centricity_plumbing.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+RETRY_DELAY_S = 0.5
+
+DLQ_REASON = "dlq-reason"
+DLQ_ERRORS = "dlq-errors"
+DLQ_SERVICE = "dlq-service"
+DLQ_ORIGINAL_TOPIC = "dlq-original-topic"
+DLQ_ORIGINAL_PARTITION = "dlq-original-partition"
+DLQ_ORIGINAL_OFFSET = "dlq-original-offset"
+
+
+class RejectedEvent(Exception):  # noqa: N818 - it names what happened to the event
+    """An intake record that can never be processed, whatever the retries: dead-letter it."""
+
+    def __init__(self, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.errors = errors or []
+
+
+def _validation_summary(error: pydantic.ValidationError) -> RejectedEvent:
+    errors = [
+        {"loc": ".".join(str(part) for part in e["loc"]), "msg": e["msg"], "type": e["type"]}
+        for e in error.errors(include_url=False, include_input=False)
+    ]
+    detail = "; ".join(f"{e['loc'] or '(body)'}: {e['msg']}" for e in errors[:5])
+    return RejectedEvent(f"invalid event: {detail}", errors)
+
+
+def rejection_for(error: BaseException) -> RejectedEvent | None:
+    """The rejection an exception stands for, or None when retrying may succeed."""
+    if isinstance(error, RejectedEvent):
+        return error
+    if isinstance(error, DependencyValidationError) and isinstance(
+        error.original_error, pydantic.ValidationError
+    ):
+        return _validation_summary(error.original_error)
+    if isinstance(error, pydantic.ValidationError):
+        return _validation_summary(error)
+    if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
+        return RejectedEvent(f"not JSON: {error}")
+    return None
+
+
+def dead_letter_headers(
+    record: ConsumerRecord[Any, Any], rejection: RejectedEvent, service: str
+) -> dict[str, str]:
+    """The original headers plus why, where from and who rejected it (Kafka Connect style)."""
+    headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
+    headers.update(
+        {
+            DLQ_REASON: rejection.reason[:2000],
+            DLQ_ERRORS: json.dumps(rejection.errors[:50]),
+            DLQ_SERVICE: service,
+            DLQ_ORIGINAL_TOPIC: record.topic,
+            DLQ_ORIGINAL_PARTITION: str(record.partition),
+            DLQ_ORIGINAL_OFFSET: str(record.offset),
+        }
+    )
+    return headers
+
+
+def dead_letter_middleware(service: str) -> type[BaseMiddleware]:
+    """A middleware that sends rejected records to `<topic>.dlq` and lets the consumer go on.
+
+    Any other failure is left to the ack policy, which redelivers the record after a pause.
+    """
+
+    class DeadLetterMiddleware(BaseMiddleware):
+        trace_context: otel_context.Context | None = None
+
+        async def consume_scope(
+            self, call_next: Callable[[Any], Awaitable[Any]], msg: Any
+        ) -> Any:
+            self.trace_context = otel_context.get_current()
+            return await call_next(msg)
+
+        async def after_processed(
+            self,
+            exc_type: type[BaseException] | None = None,
+            exc_val: BaseException | None = None,
+            exc_tb: TracebackType | None = None,
+        ) -> bool:
+            if exc_val is None or not isinstance(self.msg, ConsumerRecord):
+                return False
+            rejection = rejection_for(exc_val)
+            if rejection is None or self.msg.topic.endswith(DEAD_LETTER_SUFFIX):
+                log.warning("handling failed, will retry: %r", exc_val)
+                await asyncio.sleep(RETRY_DELAY_S)
+                return False
+            await self._dead_letter(self.msg, rejection)
+            return True
+
+        async def _dead_letter(self, record: ConsumerRecord[Any, Any], rejection: RejectedEvent) -> None:
+            broker: KafkaBroker = self.context.get("broker")
+            token = otel_context.attach(self.trace_context) if self.trace_context else None
+            try:
+                await broker.publish(
+                    record.value or b"",
+                    topic=dead_letter_topic(record.topic),
+                    key=record.key,
+                    headers=dead_letter_headers(record, rejection, service),
+                )
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+            log.warning(
+                "dead-lettered %s[%d]@%d: %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                rejection.reason,
+            )
+
+    return DeadLetterMiddleware
+
+
+async def decode_cloudevent(msg: KafkaMessage, original: Callable[..., Awaitable[Any]]) -> Any:
+    """Decode structured-mode CloudEvents JSON, which FastStream would pass on as bytes."""
+    if (msg.content_type or "").startswith("application/cloudevents+json"):
+        return json.loads(msg.body)
+    return decode_message(msg)
+
+
+def create_broker(settings: ServiceSettings, tracer_provider: TracerProvider) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"centricity-{settings.service_name}",
+        # Tansu (the local broker) rejects idempotent producers; acks=all keeps writes durable.
+        enable_idempotence=False,
+        acks="all",
+        decoder=decode_cloudevent,
+        middlewares=(
+            KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
+            dead_letter_middleware(settings.service_name),
+        ),
+        allow_auto_create_topics=False,
+        graceful_timeout=15.0,
+    )
+
+
+def consumer_options(settings: ServiceSettings) -> dict[str, Any]:
+    """At-least-once: offsets are committed only after a record was handled."""
+    return {
+        "group_id": settings.consumer_group(),
+        "ack_policy": AckPolicy.NACK_ON_ERROR,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+        "max_poll_records": settings.kafka_max_poll_records,
+    }
+
+
+async def publish_payload(broker: KafkaBroker, payload: bytes, *, topic: str, key: str) -> None:
+    """Publish a serialised CloudEvent in structured JSON mode, keyed to keep related events in order."""
+    await broker.publish(
+        payload, topic=topic, key=key.encode(), headers={"content-type": CLOUDEVENTS_CONTENT_TYPE}
+    )
+
+
+async def publish_event(broker: KafkaBroker, event: CloudEvent[Any], *, topic: str, key: str) -> None:
+    await publish_payload(broker, event.to_json_bytes(), topic=topic, key=key)

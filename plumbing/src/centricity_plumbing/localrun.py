@@ -1,0 +1,200 @@
+"""`make run`: the local infrastructure plus every service, until Ctrl-C.
+
+Also used by the end-to-end tests, on other ports, to run the system as a newcomer would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from centricity_plumbing.localinfra import (
+    DEFAULT_KAFKA_PORT,
+    DEFAULT_MONGO_PORT,
+    LOOPBACK,
+    InfrastructureError,
+    LocalInfrastructure,
+)
+from centricity_plumbing.settings import ENV_PREFIX
+
+DEFAULT_SERVICES = {"ideas": 8101, "votes": 8102, "insights": 8103}
+DEV_BUSINESS_UNITS = {
+    "retail": {"name": "Retail banking", "api_key": "dev-key-retail"},
+    "wholesale": {"name": "Wholesale", "api_key": "dev-key-wholesale"},
+    "support": {"name": "Customer support", "api_key": "dev-key-support"},
+}
+READY_TIMEOUT_S = 90.0
+
+
+@dataclass
+class LocalSystem:
+    """The local infrastructure and the services, each service a subprocess like in production."""
+
+    infra: LocalInfrastructure
+    services: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SERVICES))
+    business_units: dict[str, dict[str, str]] = field(default_factory=lambda: dict(DEV_BUSINESS_UNITS))
+    _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
+
+    def url(self, service: str) -> str:
+        return f"http://{LOOPBACK}:{self.services[service]}"
+
+    def service_env(self, service: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        env.update(
+            {
+                f"{ENV_PREFIX}HTTP_PORT": str(self.services[service]),
+                f"{ENV_PREFIX}KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka_bootstrap,
+                f"{ENV_PREFIX}MONGO_URL": self.infra.mongo_url,
+                f"{ENV_PREFIX}BUSINESS_UNITS": json.dumps(self.business_units),
+                # Tansu holds a group's first join for half the session timeout.
+                f"{ENV_PREFIX}KAFKA_SESSION_TIMEOUT_MS": "2000",
+                f"{ENV_PREFIX}KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            }
+        )
+        return env
+
+    def start(self) -> LocalSystem:
+        self.infra.start()
+        try:
+            for service in self.services:
+                self._start_service(service)
+            for service in self.services:
+                self._wait_ready(service)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for process in self._processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self._processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._processes.clear()
+        self.infra.stop()
+
+    def kill_service(self, service: str) -> None:
+        """Stop a service at once, as a crash would."""
+        process = self._processes.pop(service)
+        process.kill()
+        process.wait()
+
+    def restart_service(self, service: str) -> None:
+        self._start_service(service)
+        self._wait_ready(service)
+
+    def log_path(self, service: str) -> Path:
+        return self.infra.run_dir / f"{service}.log"
+
+    def failed_service(self) -> str | None:
+        for service, process in self._processes.items():
+            if process.poll() is not None:
+                return service
+        return None
+
+    def _start_service(self, service: str) -> None:
+        log_file = self.log_path(service).open("ab")
+        self._processes[service] = subprocess.Popen(
+            [sys.executable, "-m", f"centricity_{service}.main"],
+            env=self.service_env(service),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log_file.close()
+
+    def _wait_ready(self, service: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._processes[service].poll() is not None:
+                raise InfrastructureError(f"{service} exited; see {self.log_path(service)}")
+            try:
+                with urllib.request.urlopen(f"{self.url(service)}/ready", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise InfrastructureError(f"{service} not ready in {READY_TIMEOUT_S:.0f} s; see {self.log_path(service)}")
+
+
+def banner(system: LocalSystem) -> str:
+    lines = ["", "Centricity is running.", ""]
+    for service in system.services:
+        url = system.url(service)
+        lines.append(f"  {service:<9} {url}   docs {url}/docs   events {url}/asyncapi")
+    lines += [
+        "",
+        f"  Kafka     {system.infra.kafka_bootstrap}   (Tansu, in memory)",
+        f"  MongoDB   {system.infra.mongo_url}   (nx-27017, data in {system.infra.mongo_data_dir})",
+        f"  Logs      {system.infra.run_dir}/*.log",
+        "",
+        "  Business units and their API keys (header X-API-Key):",
+    ]
+    lines += [f"    {unit:<10} {cfg['api_key']}" for unit, cfg in system.business_units.items()]
+    lines += ["", "Press Ctrl-C to stop everything.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run Centricity locally.")
+    parser.add_argument("--data-dir", type=Path, default=Path(".local"))
+    parser.add_argument("--kafka-port", type=int, default=DEFAULT_KAFKA_PORT)
+    parser.add_argument("--mongo-port", type=int, default=DEFAULT_MONGO_PORT)
+    args = parser.parse_args(argv)
+
+    system = LocalSystem(
+        LocalInfrastructure(
+            kafka_port=args.kafka_port,
+            mongo_port=args.mongo_port,
+            mongo_data_dir=args.data_dir / "mongo",
+            run_dir=args.data_dir / "run",
+        )
+    )
+    stopping = False
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    print("Starting Kafka (Tansu), MongoDB (nx-27017) and the services...", flush=True)
+    try:
+        system.start()
+    except InfrastructureError as error:
+        print(f"Could not start: {error}", file=sys.stderr)
+        return 1
+    print(banner(system), flush=True)
+    try:
+        while not stopping:
+            failed = system.failed_service()
+            if failed:
+                print(f"{failed} stopped unexpectedly; see {system.log_path(failed)}", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+    finally:
+        print("Stopping...", flush=True)
+        system.stop()
+        print("Stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

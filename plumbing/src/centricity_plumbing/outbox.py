@@ -1,0 +1,81 @@
+"""A transactional outbox embedded in the document that changes.
+
+The facts a change causes are written in the same single-document write as the change, then
+published, then removed. A crash in between leaves them in the document, and they are
+published again on the next touch or at start-up, under the same event ids, so consumers that
+de-duplicate by `source` + `id` see each fact once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from pymongo.asynchronous.collection import AsyncCollection
+
+from centricity_contracts.envelope import CloudEvent
+from centricity_plumbing.broker import publish_payload
+from centricity_plumbing.mongo import Document
+
+log = logging.getLogger(__name__)
+
+OUTBOX_FIELD = "outbox"
+
+
+def outbox_entry(event: CloudEvent[Any], *, topic: str, key: str) -> Document:
+    """A pending publication, carrying the trace it belongs to so a late publish joins it."""
+    trace_carrier: dict[str, str] = {}
+    propagate.inject(trace_carrier)
+    return {
+        "id": event.id,
+        "topic": topic,
+        "key": key,
+        "payload": event.to_json_bytes().decode(),
+        "trace": trace_carrier,
+    }
+
+
+def pending_entries(doc: Document | None) -> list[Document]:
+    return list((doc or {}).get(OUTBOX_FIELD, []))
+
+
+class Outbox:
+    """Publishes and clears the pending entries of documents in one collection."""
+
+    def __init__(self, collection: AsyncCollection[Document], broker: KafkaBroker) -> None:
+        self.collection = collection
+        self.broker = broker
+
+    async def deliver(self, doc: Document | None) -> int:
+        entries = pending_entries(doc)
+        if not entries or doc is None:
+            return 0
+        for entry in entries:
+            await self._publish(entry)
+        await self.collection.update_one(
+            {"_id": doc["_id"]},
+            {"$pull": {OUTBOX_FIELD: {"id": {"$in": [entry["id"] for entry in entries]}}}},
+        )
+        return len(entries)
+
+    async def deliver_all_pending(self) -> int:
+        """Publish what a previous run stored but did not get to publish."""
+        delivered = 0
+        query = {OUTBOX_FIELD: {"$elemMatch": {"id": {"$exists": True}}}}
+        async for doc in self.collection.find(query):
+            delivered += await self.deliver(doc)
+        if delivered:
+            log.info("published %d pending facts from %s", delivered, self.collection.name)
+        return delivered
+
+    async def _publish(self, entry: Document) -> None:
+        token = otel_context.attach(propagate.extract(entry.get("trace") or {}))
+        try:
+            await publish_payload(
+                self.broker, entry["payload"].encode(), topic=entry["topic"], key=entry["key"]
+            )
+        finally:
+            otel_context.detach(token)

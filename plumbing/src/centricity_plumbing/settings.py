@@ -1,0 +1,51 @@
+"""Service settings, read from environment variables prefixed `CENTRICITY_`."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CENTRICITY_"
+
+
+class BusinessUnitConfig(BaseModel):
+    """A business unit that may write to Centricity, and the API key its systems use."""
+
+    name: str
+    api_key: SecretStr
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service shares. Each service subclasses it to set its own defaults.
+
+    Nested values are JSON, e.g.
+    `CENTRICITY_BUSINESS_UNITS='{"retail": {"name": "Retail", "api_key": "..."}}'`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    service_name: str
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_group_id: str | None = Field(
+        default=None, description="Consumer group; defaults to `centricity-<service_name>`."
+    )
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
+    kafka_max_poll_records: int = 500
+    mongo_url: str = "mongodb://127.0.0.1:37017/?directConnection=true"
+    mongo_database: str = ""
+    business_units: dict[str, BusinessUnitConfig] = Field(default_factory=dict)
+    event_source: str = Field(
+        default="", description="CloudEvents `source` of the facts this service publishes."
+    )
+
+    def consumer_group(self) -> str:
+        return self.kafka_group_id or f"centricity-{self.service_name}"
+
+    def database_name(self) -> str:
+        return self.mongo_database or f"centricity_{self.service_name}"
+
+    def fact_source(self) -> str:
+        return self.event_source or f"/centricity/{self.service_name}"

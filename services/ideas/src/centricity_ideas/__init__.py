@@ -1,0 +1,1 @@
+"""The ideas service: takes ideas in from business units, stores them, publishes the facts."""

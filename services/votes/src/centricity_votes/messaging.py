@@ -1,0 +1,94 @@
+"""Kafka side of the votes service: the intake subscriber and the vote facts it publishes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from faststream.kafka import KafkaBroker
+
+from centricity_contracts.topics import VOTES_EVENTS, VOTES_INTAKE
+from centricity_contracts.votes import Ballot, VoteCast, VoteRecord, VoteRecorded
+from centricity_plumbing.broker import RejectedEvent, consumer_options
+from centricity_plumbing.mongo import Document, remember
+from centricity_plumbing.outbox import Outbox, outbox_entry, pending_entries
+from centricity_plumbing.settings import ServiceSettings
+from centricity_votes import domain
+from centricity_votes.store import SEEN_KEYS_KEPT, VoteStore, seen_keys, stored_vote, vote_document
+
+log = logging.getLogger(__name__)
+
+
+class VoteIntake:
+    """Applies ballots: one vote per voter per idea, each change published once as a fact."""
+
+    def __init__(self, store: VoteStore, outbox: Outbox, *, source: str) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.source = source
+
+    async def cast(
+        self, ballot: Ballot, *, voter_businessunit: str, request_key: str | None = None
+    ) -> tuple[VoteRecord, bool]:
+        """Apply `ballot`; returns the current vote and whether this ballot changed it.
+
+        `request_key` identifies the request or event. Every key is remembered, repeats
+        included, so a redelivered old ballot cannot undo a newer one.
+        """
+        vote_id = domain.vote_id_for(ballot.idea_id, voter_businessunit, ballot.voter.customer_id)
+        now = datetime.now(UTC)
+        changed = False
+
+        def next_document(doc: Document | None) -> Document | None:
+            nonlocal changed
+            changed = False
+            seen = seen_keys(doc)
+            if request_key is not None and request_key in seen:
+                return None
+            current = stored_vote(doc)
+            keys = remember(seen, request_key, SEEN_KEYS_KEPT) if request_key else seen
+            outbox = pending_entries(doc)
+            record = domain.next_vote(
+                ballot, voter_businessunit=voter_businessunit, current=current, now=now
+            )
+            if record is None:
+                if current is None or keys == seen:
+                    return None
+                return vote_document(current, seen=keys, outbox=outbox)
+            changed = True
+            fact = domain.recorded_fact(record, source=self.source)
+            entry = outbox_entry(fact, topic=VOTES_EVENTS, key=record.idea_id)
+            return vote_document(record, seen=keys, outbox=[*outbox, entry])
+
+        doc = await self.store.change(vote_id, next_document)
+        # Also publishes what an earlier attempt stored but did not get to publish.
+        await self.outbox.deliver(doc)
+        vote = stored_vote(doc)
+        if vote is None:
+            raise RuntimeError(f"vote {vote_id} missing after a ballot was applied")
+        return vote, changed
+
+
+def register_subscribers(broker: KafkaBroker, intake: VoteIntake, settings: ServiceSettings) -> None:
+    broker.publisher(
+        VOTES_EVENTS,
+        title="votes.events.v1:publish",
+        schema=VoteRecorded,
+        description="Facts the votes service recorded, keyed by idea id.",
+    )
+
+    @broker.subscriber(
+        VOTES_INTAKE,
+        title="votes.intake.v1:consume",
+        description="Votes that business-unit systems cast; key them by idea id to keep their order. "
+        "Rejected records go to votes.intake.v1.dlq.",
+        **consumer_options(settings),
+    )
+    async def on_vote_cast(event: VoteCast) -> None:
+        if event.businessunit not in settings.business_units:
+            raise RejectedEvent(f"unknown business unit {event.businessunit!r}")
+        vote, changed = await intake.cast(
+            event.data, voter_businessunit=event.businessunit, request_key=event.dedup_key()
+        )
+        outcome = f"recorded r{vote.revision}" if changed else "unchanged"
+        log.info("%s: vote %s %s", event.dedup_key(), vote.vote_id, outcome)
