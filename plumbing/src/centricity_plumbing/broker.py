@@ -54,10 +54,22 @@ def _validation_summary(error: pydantic.ValidationError) -> RejectedEvent:
     return RejectedEvent(f"invalid event: {detail}", errors)
 
 
-def rejection_for(error: BaseException) -> RejectedEvent | None:
+def _json_error(raw: bytes | None) -> str | None:
+    try:
+        json.loads(raw or b"")
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def rejection_for(error: BaseException, raw: bytes | None = None) -> RejectedEvent | None:
     """The rejection an exception stands for, or None when retrying may succeed."""
     if isinstance(error, RejectedEvent):
         return error
+    if isinstance(error, pydantic.ValidationError | DependencyValidationError) and (
+        reason := _json_error(raw)
+    ):
+        return RejectedEvent(f"not JSON: {reason}")
     if isinstance(error, DependencyValidationError) and isinstance(
         error.original_error, pydantic.ValidationError
     ):
@@ -110,7 +122,7 @@ def dead_letter_middleware(service: str) -> type[BaseMiddleware]:
         ) -> bool:
             if exc_val is None or not isinstance(self.msg, ConsumerRecord):
                 return False
-            rejection = rejection_for(exc_val)
+            rejection = rejection_for(exc_val, self.msg.value)
             if rejection is None or self.msg.topic.endswith(DEAD_LETTER_SUFFIX):
                 log.warning("handling failed, will retry: %r", exc_val)
                 await asyncio.sleep(RETRY_DELAY_S)

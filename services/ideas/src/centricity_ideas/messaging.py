@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
 
@@ -11,6 +10,7 @@ from centricity_contracts.ideas import IdeaCreated, IdeaRecord, IdeaSubmission, 
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
 from centricity_ideas import domain
 from centricity_ideas.store import IdeaStore, to_record
+from centricity_plumbing.clock import utc_now
 from centricity_plumbing.broker import RejectedEvent, consumer_options
 from centricity_plumbing.outbox import Outbox, outbox_entry
 from centricity_plumbing.settings import ServiceSettings
@@ -28,7 +28,7 @@ class IdeaIntake:
 
     async def submit(self, submission: IdeaSubmission, *, businessunit: str) -> tuple[IdeaRecord, bool]:
         """Record the idea once; a resubmission of the same reference returns the stored one."""
-        record = domain.record_submission(submission, businessunit=businessunit, now=datetime.now(UTC))
+        record = domain.record_submission(submission, businessunit=businessunit, now=utc_now())
         fact = domain.created_fact(record, source=self.source)
         entry = outbox_entry(fact, topic=IDEAS_EVENTS, key=record.idea_id)
         doc, created = await self.store.insert_new(record, [entry])

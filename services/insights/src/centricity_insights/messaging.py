@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -14,6 +13,7 @@ from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, VOTES_EVEN
 from centricity_contracts.votes import VoteRecorded
 from centricity_insights.domain import IdeaTally, snapshot_event
 from centricity_insights.store import SEEN_KEYS_KEPT, InsightStore, seen_keys, stored_tally
+from centricity_plumbing.clock import utc_now
 from centricity_plumbing.broker import consumer_options, publish_event
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.settings import ServiceSettings
@@ -48,7 +48,7 @@ class InsightProjection:
     async def apply(self, fact: Fact) -> IdeaInsight:
         idea_id = idea_of(fact)
         key = fact.dedup_key()
-        now = datetime.now(UTC)
+        now = utc_now()
 
         def next_document(doc: Document | None) -> Document | None:
             seen = seen_keys(doc)

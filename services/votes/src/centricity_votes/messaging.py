@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
 
 from centricity_contracts.topics import VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import Ballot, VoteCast, VoteRecord, VoteRecorded
+from centricity_plumbing.clock import utc_now
 from centricity_plumbing.broker import RejectedEvent, consumer_options
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.outbox import Outbox, outbox_entry, pending_entries
@@ -36,7 +36,7 @@ class VoteIntake:
         included, so a redelivered old ballot cannot undo a newer one.
         """
         vote_id = domain.vote_id_for(ballot.idea_id, voter_businessunit, ballot.voter.customer_id)
-        now = datetime.now(UTC)
+        now = utc_now()
         changed = False
 
         def next_document(doc: Document | None) -> Document | None:

@@ -1,0 +1,165 @@
+"""The ideas service on the real local broker and store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, IDEAS_INTAKE_DLQ
+from centricity_ideas.domain import idea_id_for
+from centricity_ideas.main import IdeasSettings, create_app
+from centricity_plumbing.localinfra import LocalInfrastructure
+from centricity_plumbing.mongo import MongoStore
+from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
+from tests.support import eventually, produce, read_topic, wait_for_records
+
+
+def submission(reference: str, title: str = "Save my basket for later") -> dict[str, Any]:
+    return {
+        "reference": reference,
+        "title": title,
+        "description": "So I can finish on my laptop.",
+        "tags": ["checkout"],
+        "author": {"customer_id": "c-1", "customer_type": "external"},
+    }
+
+
+def intake_event(event_id: str, data: dict[str, Any], businessunit: str = "retail") -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "/bu/retail/crm",
+        "type": "centricity.idea.submitted.v1",
+        "businessunit": businessunit,
+        "data": data,
+    }
+
+
+async def test_an_idea_posted_over_http_is_stored_and_its_fact_published(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    reference = unique("CRM")
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        answer = await client.post("/ideas", json=submission(reference), headers={"X-API-Key": API_KEYS["retail"]})
+        assert answer.status_code == 201, answer.text
+        idea = answer.json()
+        assert idea["businessunit"] == "retail"
+        assert answer.headers["location"].endswith(f"/ideas/{idea['idea_id']}")
+        fetched = await client.get(f"/ideas/{idea['idea_id']}")
+        assert fetched.json() == idea
+
+    facts = await wait_for_records(infra.kafka_bootstrap, IDEAS_EVENTS, lambda r: r.key == idea["idea_id"])
+    fact = facts[0].json()
+    assert fact["type"] == "centricity.idea.created.v1"
+    assert fact["data"]["title"] == "Save my basket for later"
+    assert facts[0].headers["content-type"].startswith("application/cloudevents+json")
+
+
+async def test_the_same_reference_posted_twice_is_one_idea_and_one_fact(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    reference = unique("CRM")
+    headers = {"X-API-Key": API_KEYS["retail"]}
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        first = await client.post("/ideas", json=submission(reference), headers=headers)
+        second = await client.post("/ideas", json=submission(reference, title="Edited title"), headers=headers)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json() == second.json()
+    # Facts are published before the answer is sent, so a second one would be there now.
+    facts = [r for r in await read_topic(infra.kafka_bootstrap, IDEAS_EVENTS) if r.key == first.json()["idea_id"]]
+    assert len(facts) == 1
+
+
+async def test_the_business_unit_comes_from_the_key_not_the_body(make_settings: SettingsFactory) -> None:
+    body = {**submission(unique("CRM")), "businessunit": "retail"}
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        answer = await client.post("/ideas", json=body, headers={"X-API-Key": API_KEYS["wholesale"]})
+    assert answer.json()["businessunit"] == "wholesale"
+
+
+async def test_a_write_without_a_valid_key_gets_401_problem(make_settings: SettingsFactory) -> None:
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        missing = await client.post("/ideas", json=submission("r"))
+        wrong = await client.post("/ideas", json=submission("r"), headers={"X-API-Key": "nope"})
+    for answer in (missing, wrong):
+        assert answer.status_code == 401
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["title"] == "Missing or invalid API key"
+
+
+async def test_an_invalid_body_gets_422_problem_naming_the_field(make_settings: SettingsFactory) -> None:
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        answer = await client.post(
+            "/ideas", json=submission("r", title="x" * 500), headers={"X-API-Key": API_KEYS["retail"]}
+        )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["status"] == 422
+    assert [e["loc"] for e in problem["errors"]] == [["body", "title"]]
+
+
+async def test_an_unknown_idea_gets_404_problem(make_settings: SettingsFactory) -> None:
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        answer = await client.get("/ideas/no-such-idea")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "no-such-idea" in answer.json()["detail"]
+
+
+async def test_kafka_intake_stores_valid_ideas_once_and_dead_letters_the_rest(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    good_one, good_two = unique("CRM"), unique("CRM")
+    batch = unique("batch")
+    messages: list[tuple[str | None, bytes | dict[str, Any]]] = [
+        (good_one, intake_event(f"{batch}-1", submission(good_one))),
+        (batch, b"{not json"),
+        (batch, intake_event(f"{batch}-3", submission(unique("CRM"), title="x"))),
+        (batch, intake_event(f"{batch}-4", submission(unique("CRM")), businessunit="pirates")),
+        (good_two, intake_event(f"{batch}-5", submission(good_two))),
+        (good_one, intake_event(f"{batch}-1", submission(good_one))),
+    ]
+    await produce(infra.kafka_bootstrap, IDEAS_INTAKE, messages)
+    settings = make_settings(IdeasSettings)
+    ids = {idea_id_for("retail", good_one), idea_id_for("retail", good_two)}
+    async with running(create_app(settings)) as client:
+        async def both_stored() -> bool:
+            answers = [await client.get(f"/ideas/{idea_id}") for idea_id in ids]
+            return all(a.status_code == 200 for a in answers)
+
+        await eventually(both_stored, what="both valid ideas stored")
+        dead = await wait_for_records(infra.kafka_bootstrap, IDEAS_INTAKE_DLQ, lambda r: r.key == batch, count=3)
+
+    reasons = sorted(r.headers["dlq-reason"] for r in dead)
+    assert reasons[0] == "invalid event: event.data.title: String should have at least 3 characters"
+    assert reasons[1].startswith("not JSON: ")
+    assert reasons[2] == "unknown business unit 'pirates'"
+    assert {r.value for r in dead} >= {b"{not json"}
+    assert all(r.headers["dlq-original-topic"] == IDEAS_INTAKE for r in dead)
+    store = MongoStore(settings.mongo_url, settings.database_name())
+    try:
+        assert await store.db["ideas"].count_documents({}) == 2
+    finally:
+        await store.close()
+    facts = [r for r in await read_topic(infra.kafka_bootstrap, IDEAS_EVENTS) if r.key in ids]
+    assert sorted(r.key or "" for r in facts) == sorted(ids)
+
+
+async def test_facts_left_unpublished_by_a_crash_are_published_at_start(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    settings = make_settings(IdeasSettings)
+    idea_id = unique("idea")
+    payload = intake_event("x", submission("r"))  # any CloudEvent JSON will do for the relay
+    store = MongoStore(settings.mongo_url, settings.database_name())
+    try:
+        await store.db["ideas"].insert_one(
+            {"_id": idea_id, "outbox": [{"id": "f-1", "topic": IDEAS_EVENTS, "key": idea_id,
+                                         "payload": str(payload).replace("'", '"'), "trace": {}}]}
+        )
+        async with running(create_app(settings)):
+            await wait_for_records(infra.kafka_bootstrap, IDEAS_EVENTS, lambda r: r.key == idea_id)
+            left = await store.db["ideas"].find_one({"_id": idea_id})
+        assert left is not None and left["outbox"] == []
+    finally:
+        await store.close()

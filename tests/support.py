@@ -1,0 +1,110 @@
+"""Helpers for tests that talk to the real local broker and store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = DEFAULT_TIMEOUT_S, what: str = "condition"
+) -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.value)
+
+
+async def produce(
+    bootstrap: str, topic: str, messages: list[tuple[str | None, bytes | dict[str, Any]]],
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Produce messages in order, as a business unit's own system would (no Centricity code)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
+    await producer.start()
+    try:
+        for key, value in messages:
+            payload = value if isinstance(value, bytes) else json.dumps(value).encode()
+            await producer.send_and_wait(
+                topic,
+                payload,
+                key=key.encode() if key else None,
+                headers=[(k, v.encode()) for k, v in (headers or {}).items()],
+            )
+    finally:
+        await producer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[Record]:
+    """Every record on `topic` now, read from the beginning without joining a group."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - first look at a topic
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[Record] = []
+        while True:
+            batch = await consumer.getmany(timeout_ms=300)
+            if not batch:
+                return records
+            for messages in batch.values():
+                records.extend(
+                    Record(
+                        topic=m.topic,
+                        partition=m.partition,
+                        offset=m.offset,
+                        key=m.key.decode() if m.key else None,
+                        value=m.value or b"",
+                        headers={k: v.decode() for k, v in (m.headers or ())},
+                    )
+                    for m in messages
+                )
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_records(
+    bootstrap: str,
+    topic: str,
+    match: Callable[[Record], bool],
+    *,
+    count: int = 1,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> list[Record]:
+    async def probe() -> list[Record] | None:
+        found = [r for r in await read_topic(bootstrap, topic) if match(r)]
+        return found if len(found) >= count else None
+
+    return await eventually(probe, timeout=timeout, what=f"{count} matching records on {topic}")
