@@ -1,0 +1,118 @@
+"""The insights service on the real local broker and store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, VOTES_EVENTS, VOTES_EVENTS_DLQ
+from centricity_insights.main import InsightsSettings, create_app
+from centricity_plumbing.localinfra import LocalInfrastructure
+from tests.integration.conftest import SettingsFactory, running, unique
+from tests.support import eventually, produce, read_topic, wait_for_records
+
+CREATED_AT = "2026-11-23T09:00:00Z"
+
+
+def idea_created(idea_id: str, businessunit: str = "retail") -> dict[str, Any]:
+    return {
+        "specversion": "1.0", "id": f"{idea_id}:created", "source": "/centricity/ideas",
+        "type": "centricity.idea.created.v1", "businessunit": businessunit, "subject": idea_id,
+        "data": {
+            "idea_id": idea_id, "businessunit": businessunit, "reference": idea_id, "title": f"Idea {idea_id}",
+            "author": {"customer_id": "c", "customer_type": "external"}, "created_at": CREATED_AT,
+        },
+    }
+
+
+def vote_recorded(idea_id: str, voter: str, value: int, previous: int, revision: int) -> dict[str, Any]:
+    vote_id = f"{idea_id}:retail:{voter}"
+    return {
+        "specversion": "1.0", "id": f"{vote_id}:r{revision}", "source": "/centricity/votes",
+        "type": "centricity.vote.recorded.v1", "businessunit": "retail", "subject": idea_id,
+        "data": {
+            "vote_id": vote_id, "idea_id": idea_id, "voter": {"customer_id": voter, "customer_type": "internal"},
+            "voter_businessunit": "retail", "value": value, "previous_value": previous, "revision": revision,
+            "recorded_at": CREATED_AT,
+        },
+    }
+
+
+async def latest_snapshot(infra: LocalInfrastructure, idea_id: str) -> dict[str, Any] | None:
+    snapshots = [r.json() for r in await read_topic(infra.kafka_bootstrap, INSIGHTS_IDEAS) if r.key == idea_id]
+    return max(snapshots, key=lambda s: s["data"]["revision"]) if snapshots else None
+
+
+async def test_facts_become_counts_a_snapshot_and_a_ranking(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    idea, other = unique("idea"), unique("idea")
+    await produce(infra.kafka_bootstrap, IDEAS_EVENTS, [(idea, idea_created(idea)), (other, idea_created(other))])
+    await produce(
+        infra.kafka_bootstrap,
+        VOTES_EVENTS,
+        [
+            (idea, vote_recorded(idea, "a", 1, 0, 1)),
+            (idea, vote_recorded(idea, "b", 1, 0, 1)),
+            (idea, vote_recorded(idea, "c", 1, 0, 1)),
+            (idea, vote_recorded(idea, "c", -1, 1, 2)),
+            (other, vote_recorded(other, "a", -1, 0, 1)),
+        ],
+    )
+    settings = make_settings(InsightsSettings)
+    async with running(create_app(settings)) as client:
+        async def counted() -> dict[str, Any] | None:
+            answer = await client.get(f"/ideas/{idea}")
+            body: dict[str, Any] = answer.json()
+            return body if answer.status_code == 200 and body["voters"] == 3 else None
+
+        insight = await eventually(counted, what="the idea's three voters counted")
+        assert (insight["up"], insight["down"], insight["score"], insight["title"]) == (2, 1, 1, f"Idea {idea}")
+        await eventually(lambda: _revision_at_least(client, other, 2), what="the other idea counted")
+        top = (await client.get("/ideas/top", params={"businessunit": "retail", "limit": 100})).json()
+        ranked = [i["idea_id"] for i in top if i["idea_id"] in {idea, other}]
+        assert ranked == [idea, other]
+
+    snapshot = await eventually(lambda: latest_snapshot(infra, idea), what="a snapshot")
+    assert snapshot["type"] == "centricity.idea_insight.updated.v1"
+    assert snapshot["data"]["up"] == 2
+
+
+async def _revision_at_least(client: Any, idea_id: str, revision: int) -> bool:
+    answer = await client.get(f"/ideas/{idea_id}")
+    return answer.status_code == 200 and answer.json()["revision"] >= revision
+
+
+async def test_a_redelivered_fact_never_counts_twice_even_across_a_restart(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    idea = unique("idea")
+    facts = [(idea, vote_recorded(idea, f"v{v}", 1, 0, 1)) for v in range(20)]
+    settings = make_settings(InsightsSettings)
+    await produce(infra.kafka_bootstrap, VOTES_EVENTS, facts)
+    async with running(create_app(settings)) as client:
+        await eventually(lambda: _revision_at_least(client, idea, 20), what="twenty votes counted")
+    # Redelivered (same source and id) while the service was down, plus genuinely new ones.
+    await produce(infra.kafka_bootstrap, VOTES_EVENTS, [*facts, (idea, vote_recorded(idea, "new", -1, 0, 1))])
+    async with running(create_app(settings)) as client:
+        await eventually(lambda: _revision_at_least(client, idea, 21), what="the new vote counted")
+        insight = (await client.get(f"/ideas/{idea}")).json()
+    assert (insight["up"], insight["down"], insight["voters"], insight["revision"]) == (20, 1, 21, 21)
+
+
+async def test_unknown_fact_types_are_skipped_and_broken_facts_dead_lettered(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    idea = unique("idea")
+    future_fact = {**vote_recorded(idea, "a", 1, 0, 1), "type": "centricity.vote.weighed.v9", "id": "future"}
+    broken_fact = {**vote_recorded(idea, "b", 1, 0, 1), "data": {"idea_id": idea}}
+    await produce(
+        infra.kafka_bootstrap,
+        VOTES_EVENTS,
+        [(idea, future_fact), (idea, broken_fact), (idea, vote_recorded(idea, "c", 1, 0, 1))],
+    )
+    async with running(create_app(make_settings(InsightsSettings))) as client:
+        await eventually(lambda: _revision_at_least(client, idea, 1), what="the valid fact counted")
+        dead = await wait_for_records(infra.kafka_bootstrap, VOTES_EVENTS_DLQ, lambda r: r.key == idea)
+        insight = (await client.get(f"/ideas/{idea}")).json()
+    assert (insight["up"], insight["revision"]) == (1, 1)
+    assert dead[0].headers["dlq-reason"].startswith("invalid event")

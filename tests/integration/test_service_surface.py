@@ -1,0 +1,56 @@
+"""What every service exposes besides its own routes: health, readiness and its API documents."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from centricity_ideas.main import IdeasSettings
+from centricity_ideas.main import create_app as create_ideas
+from centricity_insights.main import InsightsSettings
+from centricity_insights.main import create_app as create_insights
+from centricity_votes.main import VotesSettings
+from centricity_votes.main import create_app as create_votes
+from tests.integration.conftest import SettingsFactory, running
+
+SERVICES = [
+    (create_ideas, IdeasSettings, "ideas.intake.v1"),
+    (create_votes, VotesSettings, "votes.intake.v1"),
+    (create_insights, InsightsSettings, "votes.events.v1"),
+]
+
+
+@pytest.mark.parametrize(("create_app", "settings_class", "consumed_topic"), SERVICES)
+async def test_a_running_service_is_alive_ready_and_documents_its_http_and_kafka_api(
+    make_settings: SettingsFactory, create_app: object, settings_class: type, consumed_topic: str
+) -> None:
+    async with running(create_app(make_settings(settings_class))) as client:  # type: ignore[operator]
+        health, ready = await client.get("/health"), await client.get("/ready")
+        openapi, asyncapi = await client.get("/openapi.json"), await client.get("/asyncapi.json")
+        page = await client.get("/asyncapi")
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"broker": True, "store": True}
+    assert openapi.json()["openapi"].startswith("3.")
+    document = asyncapi.json()
+    assert document["asyncapi"].startswith("3.")
+    assert consumed_topic in {channel["address"] for channel in document["channels"].values()}
+    assert page.status_code == 200 and "asyncapi" in page.text.lower()
+
+
+async def test_a_service_whose_broker_is_not_connected_is_not_ready(make_settings: SettingsFactory) -> None:
+    app = create_votes(make_settings(VotesSettings))  # lifespan not run: the broker never started
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service") as client:
+        ready = await client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.headers["content-type"] == "application/problem+json"
+    assert ready.json()["checks"]["broker"] is False
+    await app.state.runtime.store.close()
+
+
+async def test_write_routes_document_examples_and_the_api_key(make_settings: SettingsFactory) -> None:
+    spec = create_ideas(make_settings(IdeasSettings)).openapi()
+    post = spec["paths"]["/ideas"]["post"]
+    assert "idea" in post["requestBody"]["content"]["application/json"]["examples"]
+    assert any("APIKeyHeader" in requirement for requirement in post["security"])
+    assert "application/problem+json" in post["responses"]["422"]["content"]

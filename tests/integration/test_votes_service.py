@@ -1,0 +1,126 @@
+"""The votes service on the real local broker and store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from centricity_contracts.topics import VOTES_EVENTS, VOTES_INTAKE, VOTES_INTAKE_DLQ
+from centricity_plumbing.localinfra import LocalInfrastructure
+from centricity_votes.domain import vote_id_for
+from centricity_votes.main import VotesSettings, create_app
+from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
+from tests.support import Record, eventually, produce, read_topic, wait_for_records
+
+RETAIL = {"X-API-Key": API_KEYS["retail"]}
+
+
+def ballot(idea_id: str, voter: str, value: int) -> dict[str, Any]:
+    return {"idea_id": idea_id, "voter": {"customer_id": voter, "customer_type": "internal"}, "value": value}
+
+
+def cast_event(event_id: str, data: dict[str, Any], businessunit: str = "retail") -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "/bu/retail/app",
+        "type": "centricity.vote.cast.v1",
+        "businessunit": businessunit,
+        "data": data,
+    }
+
+
+async def facts_for(infra: LocalInfrastructure, idea_id: str) -> list[Record]:
+    return [r for r in await read_topic(infra.kafka_bootstrap, VOTES_EVENTS) if r.key == idea_id]
+
+
+async def test_one_vote_per_voter_change_counts_and_repeat_does_not(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    idea = unique("idea")
+    async with running(create_app(make_settings(VotesSettings))) as client:
+        first = await client.post("/votes", json=ballot(idea, "c-1", 1), headers=RETAIL)
+        repeat = await client.post("/votes", json=ballot(idea, "c-1", 1), headers=RETAIL)
+        changed = await client.post("/votes", json=ballot(idea, "c-1", -1), headers=RETAIL)
+    assert [a.json()["outcome"] for a in (first, repeat, changed)] == ["recorded", "unchanged", "recorded"]
+    assert changed.json()["vote"]["previous_value"] == 1
+    facts = [r.json()["data"] for r in await facts_for(infra, idea)]
+    assert [(f["value"], f["previous_value"], f["revision"]) for f in facts] == [(1, 0, 1), (-1, 1, 2)]
+
+
+async def test_a_retried_request_cannot_undo_a_later_vote(make_settings: SettingsFactory) -> None:
+    idea = unique("idea")
+    async with running(create_app(make_settings(VotesSettings))) as client:
+        await client.post("/votes", json=ballot(idea, "c-1", 1), headers={**RETAIL, "Idempotency-Key": "k1"})
+        await client.post("/votes", json=ballot(idea, "c-1", -1), headers={**RETAIL, "Idempotency-Key": "k2"})
+        retried = await client.post(
+            "/votes", json=ballot(idea, "c-1", 1), headers={**RETAIL, "Idempotency-Key": "k1"}
+        )
+    assert retried.json()["outcome"] == "unchanged"
+    assert retried.json()["vote"]["value"] == -1
+
+
+async def test_an_invalid_vote_gets_422_problem(make_settings: SettingsFactory) -> None:
+    async with running(create_app(make_settings(VotesSettings))) as client:
+        answer = await client.post("/votes", json=ballot("i", "c", 5), headers=RETAIL)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["errors"][0]["loc"] == ["body", "value"]
+
+
+async def test_kafka_votes_apply_once_in_order_and_bad_ones_are_dead_lettered(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    idea = unique("idea")
+    run = unique("run")
+    messages: list[tuple[str | None, bytes | dict[str, Any]]] = [
+        (idea, cast_event(f"{run}-1", ballot(idea, "a", 1))),
+        (idea, cast_event(f"{run}-2", ballot(idea, "b", 1))),
+        (idea, b'{"specversion": "1.0"'),
+        (idea, cast_event(f"{run}-3", ballot(idea, "a", -1))),
+        (idea, cast_event(f"{run}-4", ballot(idea, "c", 1), businessunit="unknown-unit")),
+        (idea, cast_event(f"{run}-1", ballot(idea, "a", 1))),  # a redelivery of the first
+        (idea, cast_event(f"{run}-5", {**ballot(idea, "d", 1), "value": 0})),
+        (idea, cast_event(f"{run}-6", ballot(idea, "b", 1))),  # a repeat: no change
+    ]
+    await produce(infra.kafka_bootstrap, VOTES_INTAKE, messages)
+    settings = make_settings(VotesSettings)
+    async with running(create_app(settings)):
+        dead = await wait_for_records(infra.kafka_bootstrap, VOTES_INTAKE_DLQ, lambda r: r.key == idea, count=3)
+        await eventually(lambda: _fact_count(infra, idea, 3), what="three vote facts")
+
+    assert sorted(r.headers["dlq-reason"].split(":")[0] for r in dead) == [
+        "invalid event", "not JSON", "unknown business unit 'unknown-unit'"
+    ]
+    facts = [r.json() for r in await facts_for(infra, idea)]
+    assert [(f["data"]["voter"]["customer_id"], f["data"]["value"]) for f in facts] == [("a", 1), ("b", 1), ("a", -1)]
+    assert len({f["id"] for f in facts}) == 3
+
+
+async def _fact_count(infra: LocalInfrastructure, idea: str, count: int) -> bool:
+    return len(await facts_for(infra, idea)) >= count
+
+
+async def test_a_consumer_restart_mid_stream_loses_and_doubles_nothing(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    idea = unique("idea")
+    run = unique("run")
+    voters = 60
+    first_half = [(idea, cast_event(f"{run}-{v}", ballot(idea, f"v{v}", 1))) for v in range(voters // 2)]
+    second_half = [(idea, cast_event(f"{run}-{v}", ballot(idea, f"v{v}", 1))) for v in range(voters // 2, voters)]
+    flips = [(idea, cast_event(f"{run}-flip-{v}", ballot(idea, f"v{v}", -1))) for v in range(0, voters, 3)]
+    settings = make_settings(VotesSettings)
+    await produce(infra.kafka_bootstrap, VOTES_INTAKE, [*first_half])
+    async with running(create_app(settings)):
+        await eventually(lambda: _fact_count(infra, idea, 5), what="some votes handled")
+    # The first run stopped part-way or after the first half; replay it all as a redelivery would.
+    await produce(infra.kafka_bootstrap, VOTES_INTAKE, [*first_half, *second_half, *flips])
+    async with running(create_app(settings)):
+        await eventually(lambda: _fact_count(infra, idea, voters + len(flips)), what="every vote handled")
+
+    facts = [r.json()["data"] for r in await facts_for(infra, idea)]
+    assert len(facts) == voters + len(flips)
+    latest = {f["vote_id"]: f["value"] for f in facts}
+    assert sum(1 for v in latest.values() if v == -1) == len(flips)
+    assert len(latest) == voters
+    assert vote_id_for(idea, "retail", "v0") in latest
