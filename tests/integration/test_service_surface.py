@@ -49,7 +49,9 @@ async def test_a_service_whose_broker_is_not_connected_is_not_ready(make_setting
 
 
 async def test_write_routes_document_examples_and_the_api_key(make_settings: SettingsFactory) -> None:
-    spec = create_ideas(make_settings(IdeasSettings)).openapi()
+    app = create_ideas(make_settings(IdeasSettings))
+    spec = app.openapi()
+    await app.state.runtime.store.close()
     post = spec["paths"]["/ideas"]["post"]
     assert "idea" in post["requestBody"]["content"]["application/json"]["examples"]
     assert any("APIKeyHeader" in requirement for requirement in post["security"])

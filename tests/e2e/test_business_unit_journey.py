@@ -1,0 +1,117 @@
+"""A business unit posts an idea over HTTP and votes over Kafka; a dashboard reads the insight."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from centricity_contracts.topics import INSIGHTS_IDEAS, VOTES_EVENTS, VOTES_INTAKE, VOTES_INTAKE_DLQ
+from centricity_plumbing.localrun import DEV_BUSINESS_UNITS, LocalSystem
+from tests.e2e.kcat import Kcat
+
+TIMEOUT_S = 30.0
+
+
+def vote_cast(idea_id: str, voter: str, value: int, businessunit: str = "wholesale") -> str:
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": f"/bu/{businessunit}/portal",
+            "type": "centricity.vote.cast.v1",
+            "time": "2026-11-23T10:00:00Z",
+            "businessunit": businessunit,
+            "data": {"idea_id": idea_id, "voter": {"customer_id": voter, "customer_type": "external"}, "value": value},
+        }
+    )
+
+
+def wait_for(kcat: Kcat, topic: str, match: Any, what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        found = [m for m in kcat.consume_all(topic) if match(m)]
+        if found:
+            return found[-1]
+        time.sleep(0.3)
+    raise AssertionError(f"no {what} on {topic} within {TIMEOUT_S:.0f} s")
+
+
+def submit_idea(system: LocalSystem, reference: str) -> str:
+    answer = httpx.post(
+        f"{system.url('ideas')}/ideas",
+        json={
+            "reference": reference,
+            "title": "Pay invoices by card",
+            "description": "Our finance team wants to settle invoices by company card.",
+            "tags": ["billing"],
+            "author": {"customer_id": "acme-finance", "customer_type": "external"},
+        },
+        headers={"X-API-Key": DEV_BUSINESS_UNITS["retail"]["api_key"]},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["idea_id"])
+
+
+def test_an_idea_and_its_kafka_votes_show_up_in_the_insight_stream(system: LocalSystem, kcat: Kcat) -> None:
+    idea_id = submit_idea(system, f"ERP-{uuid.uuid4().hex[:8]}")
+    kcat.produce_lines(
+        VOTES_INTAKE,
+        [
+            (idea_id, vote_cast(idea_id, "w-1", 1)),
+            (idea_id, vote_cast(idea_id, "w-2", 1)),
+            (idea_id, '{"this is": "not a vote"}'),
+            (idea_id, vote_cast(idea_id, "w-3", 1)),
+            (idea_id, vote_cast(idea_id, "w-3", -1)),
+            (idea_id, vote_cast(idea_id, "r-1", -1, businessunit="retail")),
+        ],
+    )
+
+    def final_snapshot(message: dict[str, Any]) -> bool:
+        data = json.loads(message["payload"])["data"]
+        return message["key"] == idea_id and (data["up"], data["down"]) == (2, 2)
+
+    snapshot = json.loads(wait_for(kcat, INSIGHTS_IDEAS, final_snapshot, "snapshot with 2 up, 2 down")["payload"])
+    assert snapshot["type"] == "centricity.idea_insight.updated.v1"
+    assert snapshot["businessunit"] == "retail"
+    assert snapshot["data"]["title"] == "Pay invoices by card"
+    assert snapshot["data"]["voters"] == 4
+
+    dead = wait_for(kcat, VOTES_INTAKE_DLQ, lambda m: m["key"] == idea_id, "dead-lettered vote")
+    assert dead["payload"] == '{"this is": "not a vote"}'
+    assert dead["headers"]["dlq-reason"].startswith("invalid event")
+    assert dead["headers"]["dlq-original-topic"] == VOTES_INTAKE
+
+    top = httpx.get(f"{system.url('insights')}/ideas/top", params={"businessunit": "retail"}, timeout=10).json()
+    assert idea_id in [idea["idea_id"] for idea in top]
+
+
+def test_votes_survive_a_crash_of_the_votes_service_mid_stream(system: LocalSystem, kcat: Kcat) -> None:
+    idea_id = submit_idea(system, f"ERP-{uuid.uuid4().hex[:8]}")
+    voters = 3000
+    # The burst waits on the topic, so the restarted service is surely in the middle of it below.
+    system.kill_service("votes")
+    kcat.produce_lines(VOTES_INTAKE, [(idea_id, vote_cast(idea_id, f"v-{n}", 1)) for n in range(voters)])
+    system.restart_service("votes")
+
+    deadline = time.monotonic() + TIMEOUT_S
+    while (handled := sum(m["key"] == idea_id for m in kcat.consume_all(VOTES_EVENTS))) < voters // 10:
+        assert time.monotonic() < deadline, "the votes service did not start on the batch"
+        time.sleep(0.05)
+    system.kill_service("votes")
+    handled_before_crash = sum(m["key"] == idea_id for m in kcat.consume_all(VOTES_EVENTS))
+    assert handled <= handled_before_crash < voters, "the crash came after the batch: nothing was tested"
+    system.restart_service("votes")
+
+    def all_counted(message: dict[str, Any]) -> bool:
+        return message["key"] == idea_id and json.loads(message["payload"])["data"]["voters"] >= voters
+
+    snapshot = json.loads(wait_for(kcat, INSIGHTS_IDEAS, all_counted, f"{voters} voters")["payload"])
+    assert (snapshot["data"]["voters"], snapshot["data"]["up"]) == (voters, voters)
+    facts = [json.loads(m["payload"]) for m in kcat.consume_all(VOTES_EVENTS) if m["key"] == idea_id]
+    assert len({fact["id"] for fact in facts}) == voters, "one fact per vote; republished ones keep their id"
+    print(f"crash after {handled_before_crash}/{voters} votes; {len(facts)} facts for {voters} votes")
