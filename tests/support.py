@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -44,7 +44,9 @@ class Record:
 
 
 async def produce(
-    bootstrap: str, topic: str, messages: list[tuple[str | None, bytes | dict[str, Any]]],
+    bootstrap: str,
+    topic: str,
+    messages: Sequence[tuple[str | None, bytes | dict[str, Any]]],
     headers: dict[str, str] | None = None,
 ) -> None:
     """Produce messages in order, as a business unit's own system would (no Centricity code)."""
@@ -70,7 +72,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[Record]:
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not partitions:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 - first look at a topic
+            await consumer._client.force_metadata_update()
             partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)

@@ -57,7 +57,9 @@ class Kcat:
 
     def consume_all(self, topic: str) -> list[dict[str, Any]]:
         """Every message on `topic` now, as kcat's JSON envelopes, with headers as a dict."""
-        out = self._run(["-C", "-t", topic, "-o", "beginning", "-e", "-q", "-J", "-X", "fetch.wait.max.ms=50"])
+        out = self._run(
+            ["-C", "-t", topic, "-o", "beginning", "-e", "-q", "-J", "-X", "fetch.wait.max.ms=50"]
+        )
         messages = [json.loads(line) for line in out.splitlines() if line.strip()]
         for message in messages:
             flat = message.get("headers") or []

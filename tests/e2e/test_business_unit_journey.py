@@ -25,7 +25,11 @@ def vote_cast(idea_id: str, voter: str, value: int, businessunit: str = "wholesa
             "type": "centricity.vote.cast.v1",
             "time": "2026-11-23T10:00:00Z",
             "businessunit": businessunit,
-            "data": {"idea_id": idea_id, "voter": {"customer_id": voter, "customer_type": "external"}, "value": value},
+            "data": {
+                "idea_id": idea_id,
+                "voter": {"customer_id": voter, "customer_type": "external"},
+                "value": value,
+            },
         }
     )
 
@@ -75,7 +79,9 @@ def test_an_idea_and_its_kafka_votes_show_up_in_the_insight_stream(system: Local
         data = json.loads(message["payload"])["data"]
         return message["key"] == idea_id and (data["up"], data["down"]) == (2, 2)
 
-    snapshot = json.loads(wait_for(kcat, INSIGHTS_IDEAS, final_snapshot, "snapshot with 2 up, 2 down")["payload"])
+    snapshot = json.loads(
+        wait_for(kcat, INSIGHTS_IDEAS, final_snapshot, "snapshot with 2 up, 2 down")["payload"]
+    )
     assert snapshot["type"] == "centricity.idea_insight.updated.v1"
     assert snapshot["businessunit"] == "retail"
     assert snapshot["data"]["title"] == "Pay invoices by card"
@@ -86,8 +92,15 @@ def test_an_idea_and_its_kafka_votes_show_up_in_the_insight_stream(system: Local
     assert dead["headers"]["dlq-reason"].startswith("invalid event")
     assert dead["headers"]["dlq-original-topic"] == VOTES_INTAKE
 
-    top = httpx.get(f"{system.url('insights')}/ideas/top", params={"businessunit": "retail"}, timeout=10).json()
+    top = httpx.get(
+        f"{system.url('insights')}/ideas/top", params={"businessunit": "retail"}, timeout=10
+    ).json()
     assert idea_id in [idea["idea_id"] for idea in top]
+
+
+def insight_voters(system: LocalSystem, idea_id: str) -> int:
+    answer = httpx.get(f"{system.url('insights')}/ideas/{idea_id}", timeout=5)
+    return int(answer.json()["voters"]) if answer.status_code == 200 else 0
 
 
 def test_votes_survive_a_crash_of_the_votes_service_mid_stream(system: LocalSystem, kcat: Kcat) -> None:
@@ -99,16 +112,16 @@ def test_votes_survive_a_crash_of_the_votes_service_mid_stream(system: LocalSyst
     system.restart_service("votes")
 
     deadline = time.monotonic() + TIMEOUT_S
-    while (handled := sum(m["key"] == idea_id for m in kcat.consume_all(VOTES_EVENTS))) < voters // 10:
-        assert time.monotonic() < deadline, "the votes service did not start on the batch"
-        time.sleep(0.05)
+    while insight_voters(system, idea_id) < voters // 10:
+        assert time.monotonic() < deadline, "the votes service did not start on the burst"
+        time.sleep(0.02)
     system.kill_service("votes")
     handled_before_crash = sum(m["key"] == idea_id for m in kcat.consume_all(VOTES_EVENTS))
-    assert handled <= handled_before_crash < voters, "the crash came after the batch: nothing was tested"
+    assert handled_before_crash < voters, "the crash came after the burst: nothing was tested"
     system.restart_service("votes")
 
     def all_counted(message: dict[str, Any]) -> bool:
-        return message["key"] == idea_id and json.loads(message["payload"])["data"]["voters"] >= voters
+        return bool(message["key"] == idea_id and json.loads(message["payload"])["data"]["voters"] >= voters)
 
     snapshot = json.loads(wait_for(kcat, INSIGHTS_IDEAS, all_counted, f"{voters} voters")["payload"])
     assert (snapshot["data"]["voters"], snapshot["data"]["up"]) == (voters, voters)

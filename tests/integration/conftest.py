@@ -19,10 +19,7 @@ from centricity_plumbing.settings import BusinessUnitConfig, ServiceSettings
 S = TypeVar("S", bound=ServiceSettings)
 
 API_KEYS = {"retail": "key-retail", "wholesale": "key-wholesale"}
-BUSINESS_UNITS = {
-    unit: BusinessUnitConfig(name=unit.title(), api_key=key)  # type: ignore[arg-type]
-    for unit, key in API_KEYS.items()
-}
+BUSINESS_UNITS = {unit: BusinessUnitConfig(name=unit.title(), api_key=key) for unit, key in API_KEYS.items()}
 
 
 @pytest.fixture(scope="session")

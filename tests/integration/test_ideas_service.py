@@ -39,7 +39,9 @@ async def test_an_idea_posted_over_http_is_stored_and_its_fact_published(
 ) -> None:
     reference = unique("CRM")
     async with running(create_app(make_settings(IdeasSettings))) as client:
-        answer = await client.post("/ideas", json=submission(reference), headers={"X-API-Key": API_KEYS["retail"]})
+        answer = await client.post(
+            "/ideas", json=submission(reference), headers={"X-API-Key": API_KEYS["retail"]}
+        )
         assert answer.status_code == 201, answer.text
         idea = answer.json()
         assert idea["businessunit"] == "retail"
@@ -61,11 +63,15 @@ async def test_the_same_reference_posted_twice_is_one_idea_and_one_fact(
     headers = {"X-API-Key": API_KEYS["retail"]}
     async with running(create_app(make_settings(IdeasSettings))) as client:
         first = await client.post("/ideas", json=submission(reference), headers=headers)
-        second = await client.post("/ideas", json=submission(reference, title="Edited title"), headers=headers)
+        second = await client.post(
+            "/ideas", json=submission(reference, title="Edited title"), headers=headers
+        )
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json() == second.json()
     # Facts are published before the answer is sent, so a second one would be there now.
-    facts = [r for r in await read_topic(infra.kafka_bootstrap, IDEAS_EVENTS) if r.key == first.json()["idea_id"]]
+    facts = [
+        r for r in await read_topic(infra.kafka_bootstrap, IDEAS_EVENTS) if r.key == first.json()["idea_id"]
+    ]
     assert len(facts) == 1
 
 
@@ -123,12 +129,15 @@ async def test_kafka_intake_stores_valid_ideas_once_and_dead_letters_the_rest(
     settings = make_settings(IdeasSettings)
     ids = {idea_id_for("retail", good_one), idea_id_for("retail", good_two)}
     async with running(create_app(settings)) as client:
+
         async def both_stored() -> bool:
             answers = [await client.get(f"/ideas/{idea_id}") for idea_id in ids]
             return all(a.status_code == 200 for a in answers)
 
         await eventually(both_stored, what="both valid ideas stored")
-        dead = await wait_for_records(infra.kafka_bootstrap, IDEAS_INTAKE_DLQ, lambda r: r.key == batch, count=3)
+        dead = await wait_for_records(
+            infra.kafka_bootstrap, IDEAS_INTAKE_DLQ, lambda r: r.key == batch, count=3
+        )
 
     reasons = sorted(r.headers["dlq-reason"] for r in dead)
     assert reasons[0] == "invalid event: event.data.title: String should have at least 3 characters"
@@ -154,12 +163,23 @@ async def test_facts_left_unpublished_by_a_crash_are_published_at_start(
     store = MongoStore(settings.mongo_url, settings.database_name())
     try:
         await store.db["ideas"].insert_one(
-            {"_id": idea_id, "outbox": [{"id": "f-1", "topic": IDEAS_EVENTS, "key": idea_id,
-                                         "payload": str(payload).replace("'", '"'), "trace": {}}]}
+            {
+                "_id": idea_id,
+                "outbox": [
+                    {
+                        "id": "f-1",
+                        "topic": IDEAS_EVENTS,
+                        "key": idea_id,
+                        "payload": str(payload).replace("'", '"'),
+                        "trace": {},
+                    }
+                ],
+            }
         )
         async with running(create_app(settings)):
             await wait_for_records(infra.kafka_bootstrap, IDEAS_EVENTS, lambda r: r.key == idea_id)
             left = await store.db["ideas"].find_one({"_id": idea_id})
-        assert left is not None and left["outbox"] == []
+        assert left is not None
+        assert left["outbox"] == []
     finally:
         await store.close()

@@ -15,11 +15,19 @@ CREATED_AT = "2026-11-23T09:00:00Z"
 
 def idea_created(idea_id: str, businessunit: str = "retail") -> dict[str, Any]:
     return {
-        "specversion": "1.0", "id": f"{idea_id}:created", "source": "/centricity/ideas",
-        "type": "centricity.idea.created.v1", "businessunit": businessunit, "subject": idea_id,
+        "specversion": "1.0",
+        "id": f"{idea_id}:created",
+        "source": "/centricity/ideas",
+        "type": "centricity.idea.created.v1",
+        "businessunit": businessunit,
+        "subject": idea_id,
         "data": {
-            "idea_id": idea_id, "businessunit": businessunit, "reference": idea_id, "title": f"Idea {idea_id}",
-            "author": {"customer_id": "c", "customer_type": "external"}, "created_at": CREATED_AT,
+            "idea_id": idea_id,
+            "businessunit": businessunit,
+            "reference": idea_id,
+            "title": f"Idea {idea_id}",
+            "author": {"customer_id": "c", "customer_type": "external"},
+            "created_at": CREATED_AT,
         },
     }
 
@@ -27,18 +35,29 @@ def idea_created(idea_id: str, businessunit: str = "retail") -> dict[str, Any]:
 def vote_recorded(idea_id: str, voter: str, value: int, previous: int, revision: int) -> dict[str, Any]:
     vote_id = f"{idea_id}:retail:{voter}"
     return {
-        "specversion": "1.0", "id": f"{vote_id}:r{revision}", "source": "/centricity/votes",
-        "type": "centricity.vote.recorded.v1", "businessunit": "retail", "subject": idea_id,
+        "specversion": "1.0",
+        "id": f"{vote_id}:r{revision}",
+        "source": "/centricity/votes",
+        "type": "centricity.vote.recorded.v1",
+        "businessunit": "retail",
+        "subject": idea_id,
         "data": {
-            "vote_id": vote_id, "idea_id": idea_id, "voter": {"customer_id": voter, "customer_type": "internal"},
-            "voter_businessunit": "retail", "value": value, "previous_value": previous, "revision": revision,
+            "vote_id": vote_id,
+            "idea_id": idea_id,
+            "voter": {"customer_id": voter, "customer_type": "internal"},
+            "voter_businessunit": "retail",
+            "value": value,
+            "previous_value": previous,
+            "revision": revision,
             "recorded_at": CREATED_AT,
         },
     }
 
 
 async def latest_snapshot(infra: LocalInfrastructure, idea_id: str) -> dict[str, Any] | None:
-    snapshots = [r.json() for r in await read_topic(infra.kafka_bootstrap, INSIGHTS_IDEAS) if r.key == idea_id]
+    snapshots = [
+        r.json() for r in await read_topic(infra.kafka_bootstrap, INSIGHTS_IDEAS) if r.key == idea_id
+    ]
     return max(snapshots, key=lambda s: s["data"]["revision"]) if snapshots else None
 
 
@@ -46,7 +65,9 @@ async def test_facts_become_counts_a_snapshot_and_a_ranking(
     make_settings: SettingsFactory, infra: LocalInfrastructure
 ) -> None:
     idea, other = unique("idea"), unique("idea")
-    await produce(infra.kafka_bootstrap, IDEAS_EVENTS, [(idea, idea_created(idea)), (other, idea_created(other))])
+    await produce(
+        infra.kafka_bootstrap, IDEAS_EVENTS, [(idea, idea_created(idea)), (other, idea_created(other))]
+    )
     await produce(
         infra.kafka_bootstrap,
         VOTES_EVENTS,
@@ -60,13 +81,19 @@ async def test_facts_become_counts_a_snapshot_and_a_ranking(
     )
     settings = make_settings(InsightsSettings)
     async with running(create_app(settings)) as client:
+
         async def counted() -> dict[str, Any] | None:
             answer = await client.get(f"/ideas/{idea}")
             body: dict[str, Any] = answer.json()
             return body if answer.status_code == 200 and body["voters"] == 3 else None
 
         insight = await eventually(counted, what="the idea's three voters counted")
-        assert (insight["up"], insight["down"], insight["score"], insight["title"]) == (2, 1, 1, f"Idea {idea}")
+        assert (insight["up"], insight["down"], insight["score"], insight["title"]) == (
+            2,
+            1,
+            1,
+            f"Idea {idea}",
+        )
         await eventually(lambda: _revision_at_least(client, other, 2), what="the other idea counted")
         top = (await client.get("/ideas/top", params={"businessunit": "retail", "limit": 100})).json()
         ranked = [i["idea_id"] for i in top if i["idea_id"] in {idea, other}]
@@ -79,7 +106,7 @@ async def test_facts_become_counts_a_snapshot_and_a_ranking(
 
 async def _revision_at_least(client: Any, idea_id: str, revision: int) -> bool:
     answer = await client.get(f"/ideas/{idea_id}")
-    return answer.status_code == 200 and answer.json()["revision"] >= revision
+    return bool(answer.status_code == 200 and answer.json()["revision"] >= revision)
 
 
 async def test_a_redelivered_fact_never_counts_twice_even_across_a_restart(

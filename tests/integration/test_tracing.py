@@ -32,7 +32,9 @@ def request_trace(exporter: InMemorySpanExporter, route: str) -> list[ReadableSp
     return spans_of_trace(exporter.get_finished_spans(), server[0].context.trace_id)
 
 
-async def test_a_request_is_one_trace_through_publish_and_every_consumer(make_settings: SettingsFactory) -> None:
+async def test_a_request_is_one_trace_through_publish_and_every_consumer(
+    make_settings: SettingsFactory,
+) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -44,13 +46,15 @@ async def test_a_request_is_one_trace_through_publish_and_every_consumer(make_se
         exporter.clear()
         submitted = await ideas_api.post(
             "/ideas",
-            json={"reference": unique("r"), "title": "Traced idea", "author": {"customer_id": "c", "customer_type": "partner"}},
+            json={
+                "reference": unique("r"),
+                "title": "Traced idea",
+                "author": {"customer_id": "c", "customer_type": "partner"},
+            },
             headers=headers,
         )
         idea_id = submitted.json()["idea_id"]
-        await eventually(
-            lambda: _has_insight(insights_api, idea_id, 1), what="the idea reached insights"
-        )
+        await eventually(lambda: _has_insight(insights_api, idea_id, 1), what="the idea reached insights")
         idea_trace = request_trace(exporter, "POST /ideas")
         exporter.clear()
         await votes_api.post(

@@ -85,14 +85,22 @@ async def test_kafka_votes_apply_once_in_order_and_bad_ones_are_dead_lettered(
     await produce(infra.kafka_bootstrap, VOTES_INTAKE, messages)
     settings = make_settings(VotesSettings)
     async with running(create_app(settings)):
-        dead = await wait_for_records(infra.kafka_bootstrap, VOTES_INTAKE_DLQ, lambda r: r.key == idea, count=3)
+        dead = await wait_for_records(
+            infra.kafka_bootstrap, VOTES_INTAKE_DLQ, lambda r: r.key == idea, count=3
+        )
         await eventually(lambda: _fact_count(infra, idea, 3), what="three vote facts")
 
     assert sorted(r.headers["dlq-reason"].split(":")[0] for r in dead) == [
-        "invalid event", "not JSON", "unknown business unit 'unknown-unit'"
+        "invalid event",
+        "not JSON",
+        "unknown business unit 'unknown-unit'",
     ]
     facts = [r.json() for r in await facts_for(infra, idea)]
-    assert [(f["data"]["voter"]["customer_id"], f["data"]["value"]) for f in facts] == [("a", 1), ("b", 1), ("a", -1)]
+    assert [(f["data"]["voter"]["customer_id"], f["data"]["value"]) for f in facts] == [
+        ("a", 1),
+        ("b", 1),
+        ("a", -1),
+    ]
     assert len({f["id"] for f in facts}) == 3
 
 
@@ -107,7 +115,9 @@ async def test_a_consumer_restart_mid_stream_loses_and_doubles_nothing(
     run = unique("run")
     voters = 60
     first_half = [(idea, cast_event(f"{run}-{v}", ballot(idea, f"v{v}", 1))) for v in range(voters // 2)]
-    second_half = [(idea, cast_event(f"{run}-{v}", ballot(idea, f"v{v}", 1))) for v in range(voters // 2, voters)]
+    second_half = [
+        (idea, cast_event(f"{run}-{v}", ballot(idea, f"v{v}", 1))) for v in range(voters // 2, voters)
+    ]
     flips = [(idea, cast_event(f"{run}-flip-{v}", ballot(idea, f"v{v}", -1))) for v in range(0, voters, 3)]
     settings = make_settings(VotesSettings)
     await produce(infra.kafka_bootstrap, VOTES_INTAKE, [*first_half])

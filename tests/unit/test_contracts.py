@@ -20,7 +20,7 @@ from centricity_contracts.topics import ALL_TOPICS, dead_letter_topic
 REPO = Path(__file__).resolve().parents[2]
 IRREGULAR_PAST_TENSE = {"cast", "sent", "won", "lost", "read", "set"}
 
-VALID_VOTE = {
+VALID_VOTE: dict[str, Any] = {
     "specversion": "1.0",
     "id": "evt-1",
     "source": "/bu/retail/crm",
@@ -96,7 +96,10 @@ def committed_versions(path: Path) -> list[str]:
     try:
         commits = subprocess.run(
             ["git", "log", "--format=%H", "--reverse", "--", relative],
-            cwd=REPO, capture_output=True, text=True, check=True,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("no git history to compare schemas with")
@@ -109,7 +112,9 @@ def committed_versions(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("event_class", EVENT_CLASSES, ids=lambda c: c.event_type())
-def test_schema_is_backward_compatible_with_every_committed_version(event_class: type[CloudEvent[Any]]) -> None:
+def test_schema_is_backward_compatible_with_every_committed_version(
+    event_class: type[CloudEvent[Any]],
+) -> None:
     """A reader built on today's schema must accept every event any committed schema allowed."""
     current = render_schema(event_class)
     for old in committed_versions(schema_path(event_class)):

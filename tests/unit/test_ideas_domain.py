@@ -35,7 +35,10 @@ def test_a_recorded_submission_belongs_to_the_unit_that_sent_it() -> None:
 
 def test_the_created_fact_has_a_stable_id_and_is_about_the_idea() -> None:
     record = record_submission(SUBMISSION, businessunit="retail", now=NOW)
-    first, again = created_fact(record, source="/centricity/ideas"), created_fact(record, source="/centricity/ideas")
+    first, again = (
+        created_fact(record, source="/centricity/ideas"),
+        created_fact(record, source="/centricity/ideas"),
+    )
     assert first.id == again.id
     assert first.type == "centricity.idea.created.v1"
     assert first.subject == record.idea_id

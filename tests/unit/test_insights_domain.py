@@ -24,7 +24,9 @@ def vote(value: int, previous: int, voter: str = "c-1") -> VoteRecord:
 
 
 def test_first_votes_count_up_down_and_voters() -> None:
-    tally = IdeaTally("idea-1").with_vote(vote(1, 0, "a")).with_vote(vote(1, 0, "b")).with_vote(vote(-1, 0, "c"))
+    tally = (
+        IdeaTally("idea-1").with_vote(vote(1, 0, "a")).with_vote(vote(1, 0, "b")).with_vote(vote(-1, 0, "c"))
+    )
     assert (tally.up, tally.down, tally.voters) == (2, 1, 3)
 
 

@@ -37,7 +37,8 @@ def test_the_same_customer_id_in_two_units_is_two_voters() -> None:
 def test_each_revision_gets_its_own_fact_id() -> None:
     first = next_vote(ballot(1), voter_businessunit="retail", current=None, now=NOW)
     second = next_vote(ballot(-1), voter_businessunit="retail", current=first, now=NOW)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     ids = {recorded_fact(v, source="/centricity/votes").id for v in (first, second)}
     assert len(ids) == 2
     assert recorded_fact(second, source="s").subject == "idea-1"

@@ -39,9 +39,7 @@ class IdeaSubmission(ContractModel):
         description="The business unit's own id for the idea; the same reference twice is one idea.",
         examples=["CRM-2291"],
     )
-    title: str = Field(
-        min_length=3, max_length=TITLE_MAX, examples=["Let me save my basket for later"]
-    )
+    title: str = Field(min_length=3, max_length=TITLE_MAX, examples=["Let me save my basket for later"])
     description: str = Field(
         default="",
         max_length=DESCRIPTION_MAX,

@@ -7,8 +7,8 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, Field
 
 from centricity_contracts.envelope import BusinessUnitId, CloudEvent
-from centricity_contracts.model import ContractModel
 from centricity_contracts.ideas import IdeaId
+from centricity_contracts.model import ContractModel
 from centricity_contracts.topics import INSIGHTS_IDEAS
 
 

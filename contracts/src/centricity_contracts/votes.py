@@ -8,8 +8,8 @@ from pydantic import AwareDatetime, Field
 
 from centricity_contracts.customers import Customer
 from centricity_contracts.envelope import BusinessUnitId, CloudEvent
-from centricity_contracts.model import ContractModel
 from centricity_contracts.ideas import IdeaId
+from centricity_contracts.model import ContractModel
 from centricity_contracts.topics import VOTES_EVENTS, VOTES_INTAKE
 
 VoteValue = Literal[1, -1]

@@ -99,12 +99,8 @@ def create_service_app(
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     install_problem_handlers(app, runtime.log)
-    app.include_router(
-        health_router({"broker": runtime.broker_ready, "store": runtime.store_ready})
-    )
-    app.include_router(
-        asyncapi_router(runtime.broker, title=title, version=version, description=description)
-    )
+    app.include_router(health_router({"broker": runtime.broker_ready, "store": runtime.store_ready}))
+    app.include_router(asyncapi_router(runtime.broker, title=title, version=version, description=description))
     for router in routers:
         app.include_router(router)
     instrument_app(app, runtime.tracer_provider)
@@ -113,9 +109,7 @@ def create_service_app(
 
 def serve(app_factory: Callable[[], FastAPI], settings: ServiceSettings) -> None:
     """Run a service until SIGTERM or SIGINT; uvicorn then drains requests and runs the lifespan's exit."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = app_factory()
     install_global(app.state.runtime.tracer_provider)
     uvicorn.run(

@@ -108,9 +108,7 @@ def dead_letter_middleware(service: str) -> type[BaseMiddleware]:
     class DeadLetterMiddleware(BaseMiddleware):
         trace_context: otel_context.Context | None = None
 
-        async def consume_scope(
-            self, call_next: Callable[[Any], Awaitable[Any]], msg: Any
-        ) -> Any:
+        async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: Any) -> Any:
             self.trace_context = otel_context.get_current()
             return await call_next(msg)
 

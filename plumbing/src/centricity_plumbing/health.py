@@ -35,9 +35,7 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
         responses={503: {"description": "A dependency does not answer"}},
     )
     async def ready() -> JSONResponse:
-        results = dict(
-            zip(checks, await asyncio.gather(*(_passes(c) for c in checks.values())), strict=True)
-        )
+        results = dict(zip(checks, await asyncio.gather(*(_passes(c) for c in checks.values())), strict=True))
         if all(results.values()):
             return JSONResponse({"status": "ready", "checks": results})
         failing = ", ".join(name for name, ok in results.items() if not ok)

@@ -8,6 +8,7 @@ runner backs `make run` and the test fixtures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -234,18 +235,14 @@ class LocalInfrastructure:
         ]
         if not wanted:
             return
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(wanted)
-        except TopicAlreadyExistsError:
-            pass
 
     def _wait_for_mongo(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             self._check_alive()
-            client: MongoClient[dict[str, object]] = MongoClient(
-                self.mongo_url, serverSelectionTimeoutMS=500
-            )
+            client: MongoClient[dict[str, object]] = MongoClient(self.mongo_url, serverSelectionTimeoutMS=500)
             try:
                 client.admin.command("ping")
                 return

@@ -131,7 +131,9 @@ class LocalSystem:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.2)
-        raise InfrastructureError(f"{service} not ready in {READY_TIMEOUT_S:.0f} s; see {self.log_path(service)}")
+        raise InfrastructureError(
+            f"{service} not ready in {READY_TIMEOUT_S:.0f} s; see {self.log_path(service)}"
+        )
 
 
 def banner(system: LocalSystem) -> str:

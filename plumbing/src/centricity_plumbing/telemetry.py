@@ -48,9 +48,7 @@ def instrument_pymongo(provider: TracerProvider) -> None:
 
 
 def instrument_app(app: FastAPI, provider: TracerProvider) -> None:
-    FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=provider, excluded_urls="/health,/ready"
-    )
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="/health,/ready")
 
 
 def install_global(provider: TracerProvider) -> None:

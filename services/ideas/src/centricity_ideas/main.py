@@ -18,7 +18,9 @@ class IdeasSettings(ServiceSettings):
     http_port: int = 8101
 
 
-def create_app(settings: IdeasSettings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
+def create_app(
+    settings: IdeasSettings | None = None, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
     settings = settings or IdeasSettings()
     runtime = ServiceRuntime(settings, tracer_provider)
     store = IdeaStore(runtime.store.db)

@@ -10,8 +10,8 @@ from centricity_contracts.ideas import IdeaCreated, IdeaRecord, IdeaSubmission, 
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
 from centricity_ideas import domain
 from centricity_ideas.store import IdeaStore, to_record
-from centricity_plumbing.clock import utc_now
 from centricity_plumbing.broker import RejectedEvent, consumer_options
+from centricity_plumbing.clock import utc_now
 from centricity_plumbing.outbox import Outbox, outbox_entry
 from centricity_plumbing.settings import ServiceSettings
 

@@ -18,7 +18,9 @@ class VotesSettings(ServiceSettings):
     http_port: int = 8102
 
 
-def create_app(settings: VotesSettings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
+def create_app(
+    settings: VotesSettings | None = None, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
     settings = settings or VotesSettings()
     runtime = ServiceRuntime(settings, tracer_provider)
     store = VoteStore(runtime.store.db)

@@ -8,8 +8,8 @@ from faststream.kafka import KafkaBroker
 
 from centricity_contracts.topics import VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import Ballot, VoteCast, VoteRecord, VoteRecorded
-from centricity_plumbing.clock import utc_now
 from centricity_plumbing.broker import RejectedEvent, consumer_options
+from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.outbox import Outbox, outbox_entry, pending_entries
 from centricity_plumbing.settings import ServiceSettings
@@ -48,9 +48,7 @@ class VoteIntake:
             current = stored_vote(doc)
             keys = remember(seen, request_key, SEEN_KEYS_KEPT) if request_key else seen
             outbox = pending_entries(doc)
-            record = domain.next_vote(
-                ballot, voter_businessunit=voter_businessunit, current=current, now=now
-            )
+            record = domain.next_vote(ballot, voter_businessunit=voter_businessunit, current=current, now=now)
             if record is None:
                 if current is None or keys == seen:
                     return None
