@@ -30,6 +30,20 @@ async def eventually(
         await asyncio.sleep(0.1)
 
 
+def bu_event(
+    event_type: str, event_id: str, data: dict[str, Any], businessunit: str = "retail"
+) -> dict[str, Any]:
+    """A CloudEvent as a business unit's system would post it on an intake topic."""
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": f"/bu/{businessunit}/system",
+        "type": event_type,
+        "businessunit": businessunit,
+        "data": data,
+    }
+
+
 @dataclass(frozen=True)
 class Record:
     topic: str

@@ -10,7 +10,7 @@ from centricity_ideas.main import IdeasSettings, create_app
 from centricity_plumbing.localinfra import LocalInfrastructure
 from centricity_plumbing.mongo import MongoStore
 from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
-from tests.support import eventually, produce, read_topic, wait_for_records
+from tests.support import bu_event, eventually, produce, read_topic, wait_for_records
 
 
 def submission(reference: str, title: str = "Save my basket for later") -> dict[str, Any]:
@@ -24,14 +24,7 @@ def submission(reference: str, title: str = "Save my basket for later") -> dict[
 
 
 def intake_event(event_id: str, data: dict[str, Any], businessunit: str = "retail") -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": "/bu/retail/crm",
-        "type": "centricity.idea.submitted.v1",
-        "businessunit": businessunit,
-        "data": data,
-    }
+    return bu_event("centricity.idea.submitted.v1", event_id, data, businessunit)
 
 
 async def test_an_idea_posted_over_http_is_stored_and_its_fact_published(

@@ -9,7 +9,7 @@ from centricity_plumbing.localinfra import LocalInfrastructure
 from centricity_votes.domain import vote_id_for
 from centricity_votes.main import VotesSettings, create_app
 from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
-from tests.support import Record, eventually, produce, read_topic, wait_for_records
+from tests.support import Record, bu_event, eventually, produce, read_topic, wait_for_records
 
 RETAIL = {"X-API-Key": API_KEYS["retail"]}
 
@@ -19,14 +19,7 @@ def ballot(idea_id: str, voter: str, value: int) -> dict[str, Any]:
 
 
 def cast_event(event_id: str, data: dict[str, Any], businessunit: str = "retail") -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": "/bu/retail/app",
-        "type": "centricity.vote.cast.v1",
-        "businessunit": businessunit,
-        "data": data,
-    }
+    return bu_event("centricity.vote.cast.v1", event_id, data, businessunit)
 
 
 async def facts_for(infra: LocalInfrastructure, idea_id: str) -> list[Record]:
