@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 import uuid
 from typing import Any
@@ -128,3 +129,17 @@ def test_votes_survive_a_crash_of_the_votes_service_mid_stream(system: LocalSyst
     facts = [json.loads(m["payload"]) for m in kcat.consume_all(VOTES_EVENTS) if m["key"] == idea_id]
     assert len({fact["id"] for fact in facts}) == voters, "one fact per vote; republished ones keep their id"
     print(f"crash after {handled_before_crash}/{voters} votes; {len(facts)} facts for {voters} votes")
+
+
+def test_sigterm_stops_a_service_cleanly_and_it_resumes_where_it_left(system: LocalSystem, kcat: Kcat) -> None:
+    idea_id = submit_idea(system, f"ERP-{uuid.uuid4().hex[:8]}")
+    # Uvicorn re-raises SIGTERM once it has shut down gracefully, as a process should.
+    assert system.terminate_service("insights") in (0, -signal.SIGTERM)
+    assert "insights stopped" in system.log_path("insights").read_text()
+    kcat.produce_lines(VOTES_INTAKE, [(idea_id, vote_cast(idea_id, "late-voter", 1))])
+    system.restart_service("insights")
+
+    def counted(message: dict[str, Any]) -> bool:
+        return bool(message["key"] == idea_id and json.loads(message["payload"])["data"]["up"] == 1)
+
+    wait_for(kcat, INSIGHTS_IDEAS, counted, "the vote cast while insights was down")

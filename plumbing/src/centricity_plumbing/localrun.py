@@ -88,6 +88,12 @@ class LocalSystem:
         self._processes.clear()
         self.infra.stop()
 
+    def terminate_service(self, service: str, timeout: float = 30.0) -> int:
+        """Stop a service as Kubernetes would, with SIGTERM; returns its exit code."""
+        process = self._processes.pop(service)
+        process.send_signal(signal.SIGTERM)
+        return process.wait(timeout=timeout)
+
     def kill_service(self, service: str) -> None:
         """Stop a service at once, as a crash would."""
         process = self._processes.pop(service)
