@@ -18,7 +18,7 @@ from centricity_contracts.registry import EVENT_CLASSES, SCHEMA_DIR, render_sche
 from centricity_contracts.topics import ALL_TOPICS, dead_letter_topic
 
 REPO = Path(__file__).resolve().parents[2]
-IRREGULAR_PAST_TENSE = {"cast", "sent", "won", "lost", "read", "set"}
+IRREGULAR_PAST_TENSE = {"cast", "sent", "won", "lost", "read", "set", "given"}
 
 VALID_VOTE: dict[str, Any] = {
     "specversion": "1.0",
@@ -69,7 +69,7 @@ def test_oversized_idea_fields_are_rejected() -> None:
 def test_event_types_are_versioned_and_past_tense(event_class: type[CloudEvent[Any]]) -> None:
     event_type = event_class.event_type()
     assert re.fullmatch(EVENT_TYPE_PATTERN, event_type)
-    verb = event_type.split(".")[2]
+    verb = event_type.split(".")[2].split("_")[-1]
     assert verb.endswith("ed") or verb in IRREGULAR_PAST_TENSE, f"{event_type}: use the past tense"
 
 

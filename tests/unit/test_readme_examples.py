@@ -1,4 +1,4 @@
-"""The example events in the README are valid events of the types they claim to be."""
+"""The example events in the README and the event catalog are valid events of their types."""
 
 from __future__ import annotations
 
@@ -6,16 +6,27 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from centricity_contracts.registry import EVENT_CLASSES
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+REPO = Path(__file__).resolve().parents[2]
+DOCUMENTS = [REPO / "README.md", REPO / "contracts" / "EVENTS.md"]
 EXAMPLE = re.compile(r"<!-- example: (?P<type>[\w.]+) -->\s*```json\n(?P<body>.*?)```", re.DOTALL)
 
 
-def test_every_event_type_has_a_valid_readme_example() -> None:
-    examples = {m["type"]: json.loads(m["body"]) for m in EXAMPLE.finditer(README.read_text())}
-    by_type = {event_class.event_type(): event_class for event_class in EVENT_CLASSES}
-    assert set(examples) == set(by_type)
-    for event_type, body in examples.items():
-        event = by_type[event_type].model_validate(body)
+BY_TYPE = {event_class.event_type(): event_class for event_class in EVENT_CLASSES}
+
+
+def test_every_event_type_has_an_example_in_the_catalog() -> None:
+    catalog = {m["type"] for m in EXAMPLE.finditer(DOCUMENTS[1].read_text())}
+    assert catalog == set(BY_TYPE)
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
+def test_every_documented_example_is_valid(document: Path) -> None:
+    examples = [(m["type"], json.loads(m["body"])) for m in EXAMPLE.finditer(document.read_text())]
+    assert examples
+    for event_type, body in examples:
+        event = BY_TYPE[event_type].model_validate(body)
         assert event.type == event_type

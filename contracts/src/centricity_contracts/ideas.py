@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from centricity_contracts.customers import Customer
+from centricity_contracts.customers import Actor, Customer
 from centricity_contracts.envelope import BusinessUnitId, CloudEvent
 from centricity_contracts.model import ContractModel
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
@@ -47,6 +48,9 @@ class IdeaSubmission(ContractModel):
     )
     tags: list[Tag] = Field(default_factory=list, max_length=TAGS_MAX, examples=[["checkout"]])
     author: Customer
+    campaign_id: str | None = Field(
+        default=None, max_length=64, description="The open campaign the idea answers, if any."
+    )
 
 
 class IdeaSubmitted(CloudEvent[IdeaSubmission]):
@@ -56,12 +60,33 @@ class IdeaSubmitted(CloudEvent[IdeaSubmission]):
     type: Literal["centricity.idea.submitted.v1"]
 
 
+class IdeaStatus(StrEnum):
+    SUBMITTED = "submitted"
+    UNDER_REVIEW = "under_review"
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    DELIVERED = "delivered"
+    DECLINED = "declined"
+    DUPLICATE = "duplicate"
+
+
+class LikelyDuplicate(ContractModel):
+    idea_id: IdeaId
+    businessunit: BusinessUnitId
+    title: str
+    similarity: float = Field(ge=0, le=1, description="1 is the same text.")
+
+
 class IdeaRecord(IdeaSubmission):
     """An idea as the ideas service stored it."""
 
     idea_id: IdeaId
     businessunit: BusinessUnitId
     created_at: AwareDatetime
+    status: IdeaStatus = IdeaStatus.SUBMITTED
+    likely_duplicates: list[LikelyDuplicate] = Field(
+        default_factory=list, description="Existing ideas of any unit that may ask the same, best first."
+    )
 
 
 class IdeaCreated(CloudEvent[IdeaRecord]):
@@ -69,3 +94,181 @@ class IdeaCreated(CloudEvent[IdeaRecord]):
 
     topic: ClassVar[str] = IDEAS_EVENTS
     type: Literal["centricity.idea.created.v1"]
+
+
+class IdeaTarget(ContractModel):
+    """Names an idea by Centricity's id, or by the sending unit's own reference."""
+
+    idea_id: IdeaId | None = None
+    reference: str | None = Field(
+        default=None, max_length=128, description="The sending unit's reference, instead of idea_id."
+    )
+
+    @model_validator(mode="after")
+    def _names_one_idea(self) -> Self:
+        if (self.idea_id is None) == (self.reference is None):
+            raise ValueError("give exactly one of idea_id and reference")
+        return self
+
+
+class IdeaRevision(IdeaTarget):
+    """New values for some of an idea's fields; absent fields stay as they are."""
+
+    title: str | None = Field(default=None, min_length=3, max_length=TITLE_MAX)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    tags: list[Tag] | None = Field(default=None, max_length=TAGS_MAX)
+    by: Actor
+
+
+class IdeaRevised(CloudEvent[IdeaRevision]):
+    """Intake: the idea's unit edited it in its own system."""
+
+    topic: ClassVar[str] = IDEAS_INTAKE
+    type: Literal["centricity.idea.revised.v1"]
+
+
+class StatusDecision(IdeaTarget):
+    status: IdeaStatus = Field(description="The new status; merging into another idea is its own event.")
+    reason: str | None = Field(default=None, max_length=2000, description="Required to decline.")
+    by: Actor
+
+
+class IdeaStatusSet(CloudEvent[StatusDecision]):
+    """Intake: the idea's unit decided a new status for it."""
+
+    topic: ClassVar[str] = IDEAS_INTAKE
+    type: Literal["centricity.idea.status_set.v1"]
+
+
+class CommentPosting(IdeaTarget):
+    body: str = Field(min_length=1, max_length=5000)
+    author: Customer | None = Field(default=None, description="The customer commenting, or")
+    staff: Actor | None = Field(default=None, description="the staff member commenting.")
+    official: bool = Field(default=False, description="An official response; staff only.")
+
+    @model_validator(mode="after")
+    def _one_author(self) -> Self:
+        if (self.author is None) == (self.staff is None):
+            raise ValueError("give exactly one of author (a customer) and staff")
+        if self.official and self.staff is None:
+            raise ValueError("only staff can give an official response")
+        return self
+
+
+class CommentPosted(CloudEvent[CommentPosting]):
+    """Intake: someone commented on an idea in a unit's system."""
+
+    topic: ClassVar[str] = IDEAS_INTAKE
+    type: Literal["centricity.comment.posted.v1"]
+
+
+class DuplicateFlag(IdeaTarget):
+    into_idea_id: IdeaId = Field(description="The idea that stays; the named one merges into it.")
+    by: Actor
+
+
+class DuplicateFlagged(CloudEvent[DuplicateFlag]):
+    """Intake: the idea's unit found it duplicates another idea."""
+
+    topic: ClassVar[str] = IDEAS_INTAKE
+    type: Literal["centricity.duplicate.flagged.v1"]
+
+
+class AttestationGiving(IdeaTarget):
+    customer: Customer
+    helped: bool = Field(description="Did the delivered idea help this customer?")
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class AttestationGiven(CloudEvent[AttestationGiving]):
+    """Intake: the author or a voter of a delivered idea said whether it helped."""
+
+    topic: ClassVar[str] = IDEAS_INTAKE
+    type: Literal["centricity.attestation.given.v1"]
+
+
+class IdeaEdit(ContractModel):
+    idea_id: IdeaId
+    businessunit: BusinessUnitId
+    changes: dict[str, dict[str, object]] = Field(
+        description="Each changed field's value before and after: {field: {before, after}}."
+    )
+    by: Actor
+    edited_at: AwareDatetime
+
+
+class IdeaEdited(CloudEvent[IdeaEdit]):
+    """Fact: the idea's unit edited it; the changes say what was before and after. Keyed by idea id."""
+
+    topic: ClassVar[str] = IDEAS_EVENTS
+    type: Literal["centricity.idea.edited.v1"]
+
+
+class StatusChange(ContractModel):
+    idea_id: IdeaId
+    businessunit: BusinessUnitId
+    from_status: IdeaStatus
+    to_status: IdeaStatus
+    reason: str | None = None
+    by: Actor
+    changed_at: AwareDatetime
+    first_response_seconds: float | None = Field(
+        default=None, description="Set on the first change: seconds from submission to this answer."
+    )
+
+
+class IdeaStatusChanged(CloudEvent[StatusChange]):
+    """Fact: an idea moved in its workflow, with who, why and when. Keyed by idea id."""
+
+    topic: ClassVar[str] = IDEAS_EVENTS
+    type: Literal["centricity.idea.status_changed.v1"]
+
+
+class Comment(ContractModel):
+    comment_id: str
+    idea_id: IdeaId
+    businessunit: BusinessUnitId = Field(description="The commenter's unit.")
+    body: str
+    author: Customer | None = None
+    staff: Actor | None = None
+    official: bool = False
+    commented_at: AwareDatetime
+
+
+class IdeaCommented(CloudEvent[Comment]):
+    """Fact: a customer or staff member commented on an idea. Keyed by idea id."""
+
+    topic: ClassVar[str] = IDEAS_EVENTS
+    type: Literal["centricity.idea.commented.v1"]
+
+
+class Merge(ContractModel):
+    idea_id: IdeaId = Field(description="The duplicate, now closed.")
+    into_idea_id: IdeaId = Field(description="The idea it merged into; its votes move there.")
+    businessunit: BusinessUnitId
+    by: Actor
+    merged_at: AwareDatetime
+
+
+class IdeaMerged(CloudEvent[Merge]):
+    """Fact: an idea was closed as a duplicate of another; its votes belong there now. Keyed by idea id."""
+
+    topic: ClassVar[str] = IDEAS_EVENTS
+    type: Literal["centricity.idea.merged.v1"]
+
+
+class Attestation(ContractModel):
+    idea_id: IdeaId
+    customer: Customer
+    customer_businessunit: BusinessUnitId
+    helped: bool
+    previous_helped: bool | None = Field(default=None, description="The customer's earlier answer, if any.")
+    comment: str | None = None
+    attested_at: AwareDatetime
+
+
+class IdeaAttested(CloudEvent[Attestation]):
+    """Fact: a customer said whether a delivered idea helped them. Keyed by idea id."""
+
+    topic: ClassVar[str] = IDEAS_EVENTS
+    type: Literal["centricity.idea.attested.v1"]

@@ -1,0 +1,259 @@
+"""One example of every event type: documented in EVENTS.md and checked by the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+IDEA = "7d4c8a0e-3f0b-5b6e-9c1a-2e4f6a8b0c2d"
+OTHER_IDEA = "0e6b2f4c-8a1d-5e3f-b7c9-4d2a6e8f1b3c"
+CAMPAIGN = "c3a1e5f7-2b4d-5f6a-8c9e-1d3b5f7a9c2e"
+AUTHOR = {"customer_id": "c-1042", "customer_type": "external", "display_name": "Ada"}
+STAFF = {"actor_id": "pm-anna", "display_name": "Anna, product manager"}
+
+
+def _event(
+    event_type: str, event_id: str, source: str, unit: str | None, data: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    event = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "type": event_type,
+        "time": "2026-11-23T09:14:00Z",
+        **extra,
+        "businessunit": unit,
+        "data": data,
+    }
+    return {k: v for k, v in event.items() if v is not None}
+
+
+def _intake(event_type: str, event_id: str, unit: str, data: dict[str, Any]) -> dict[str, Any]:
+    return _event(event_type, event_id, f"/bu/{unit}/crm", unit, data)
+
+
+def _fact(
+    event_type: str, event_id: str, service: str, unit: str | None, subject: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    return _event(
+        event_type,
+        event_id,
+        f"/centricity/{service}",
+        unit,
+        data,
+        subject=subject,
+        datacontenttype="application/json",
+    )
+
+
+SUBMISSION = {
+    "reference": "CRM-2291",
+    "title": "Let me save my basket for later",
+    "description": "I build a basket on my phone and want to finish on my laptop.",
+    "tags": ["checkout", "mobile"],
+    "author": AUTHOR,
+    "campaign_id": CAMPAIGN,
+}
+LAUNCH = {
+    "reference": "Q1-ONBOARD",
+    "title": "Cut onboarding time",
+    "goal": "New business customers trade within 2 days instead of 10.",
+    "scope": "enterprise",
+    "opens_at": "2026-11-01T00:00:00Z",
+    "closes_at": "2027-01-31T00:00:00Z",
+}
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "centricity.idea.submitted.v1": _intake(
+        "centricity.idea.submitted.v1", "crm-evt-88121", "retail", SUBMISSION
+    ),
+    "centricity.idea.revised.v1": _intake(
+        "centricity.idea.revised.v1",
+        "crm-evt-88190",
+        "retail",
+        {"reference": "CRM-2291", "title": "Save my basket across devices", "by": STAFF},
+    ),
+    "centricity.idea.status_set.v1": _intake(
+        "centricity.idea.status_set.v1",
+        "crm-evt-88201",
+        "retail",
+        {"reference": "CRM-2291", "status": "planned", "reason": "In the Q1 checkout release.", "by": STAFF},
+    ),
+    "centricity.comment.posted.v1": _intake(
+        "centricity.comment.posted.v1",
+        "crm-evt-88202",
+        "retail",
+        {"idea_id": IDEA, "body": "We start on this in January.", "staff": STAFF, "official": True},
+    ),
+    "centricity.duplicate.flagged.v1": _intake(
+        "centricity.duplicate.flagged.v1",
+        "crm-evt-88203",
+        "retail",
+        {"idea_id": OTHER_IDEA, "into_idea_id": IDEA, "by": STAFF},
+    ),
+    "centricity.attestation.given.v1": _intake(
+        "centricity.attestation.given.v1",
+        "portal-att-77",
+        "wholesale",
+        {
+            "idea_id": IDEA,
+            "customer": {"customer_id": "w-7", "customer_type": "internal"},
+            "helped": True,
+            "comment": "Saves me ten minutes a day.",
+        },
+    ),
+    "centricity.campaign.launched.v1": _intake("centricity.campaign.launched.v1", "hq-evt-1", "hq", LAUNCH),
+    "centricity.vote.cast.v1": _intake(
+        "centricity.vote.cast.v1",
+        "portal-vote-5512",
+        "wholesale",
+        {"idea_id": IDEA, "voter": {"customer_id": "w-7", "customer_type": "internal"}, "value": 1},
+    ),
+    "centricity.idea.created.v1": _fact(
+        "centricity.idea.created.v1",
+        f"{IDEA}:created",
+        "ideas",
+        "retail",
+        IDEA,
+        {
+            **SUBMISSION,
+            "idea_id": IDEA,
+            "businessunit": "retail",
+            "created_at": "2026-11-23T09:14:00.412Z",
+            "status": "submitted",
+            "likely_duplicates": [
+                {
+                    "idea_id": OTHER_IDEA,
+                    "businessunit": "wholesale",
+                    "title": "Keep my cart between sessions",
+                    "similarity": 0.71,
+                }
+            ],
+        },
+    ),
+    "centricity.idea.edited.v1": _fact(
+        "centricity.idea.edited.v1",
+        f"{IDEA}:r2",
+        "ideas",
+        "retail",
+        IDEA,
+        {
+            "idea_id": IDEA,
+            "businessunit": "retail",
+            "by": STAFF,
+            "edited_at": "2026-11-23T10:00:00Z",
+            "changes": {
+                "title": {
+                    "before": "Let me save my basket for later",
+                    "after": "Save my basket across devices",
+                }
+            },
+        },
+    ),
+    "centricity.idea.status_changed.v1": _fact(
+        "centricity.idea.status_changed.v1",
+        f"{IDEA}:r3",
+        "ideas",
+        "retail",
+        IDEA,
+        {
+            "idea_id": IDEA,
+            "businessunit": "retail",
+            "from_status": "submitted",
+            "to_status": "planned",
+            "reason": "In the Q1 checkout release.",
+            "by": STAFF,
+            "changed_at": "2026-11-24T09:14:00Z",
+            "first_response_seconds": 86400.0,
+        },
+    ),
+    "centricity.idea.commented.v1": _fact(
+        "centricity.idea.commented.v1",
+        f"{IDEA}:r4",
+        "ideas",
+        "retail",
+        IDEA,
+        {
+            "comment_id": "b1f0c2d3",
+            "idea_id": IDEA,
+            "businessunit": "retail",
+            "body": "We start on this in January.",
+            "staff": STAFF,
+            "official": True,
+            "commented_at": "2026-11-24T09:15:00Z",
+        },
+    ),
+    "centricity.idea.merged.v1": _fact(
+        "centricity.idea.merged.v1",
+        f"{OTHER_IDEA}:r2",
+        "ideas",
+        "wholesale",
+        OTHER_IDEA,
+        {
+            "idea_id": OTHER_IDEA,
+            "into_idea_id": IDEA,
+            "businessunit": "wholesale",
+            "by": STAFF,
+            "merged_at": "2026-11-24T11:00:00Z",
+        },
+    ),
+    "centricity.idea.attested.v1": _fact(
+        "centricity.idea.attested.v1",
+        f"{IDEA}:r9",
+        "ideas",
+        "retail",
+        IDEA,
+        {
+            "idea_id": IDEA,
+            "customer": {"customer_id": "w-7", "customer_type": "internal"},
+            "customer_businessunit": "wholesale",
+            "helped": True,
+            "previous_helped": None,
+            "comment": "Saves me ten minutes a day.",
+            "attested_at": "2027-02-03T08:00:00Z",
+        },
+    ),
+    "centricity.campaign.created.v1": _fact(
+        "centricity.campaign.created.v1",
+        f"{CAMPAIGN}:created",
+        "ideas",
+        "hq",
+        CAMPAIGN,
+        {**LAUNCH, "campaign_id": CAMPAIGN, "businessunit": "hq", "created_at": "2026-10-30T12:00:00Z"},
+    ),
+    "centricity.vote.recorded.v1": _fact(
+        "centricity.vote.recorded.v1",
+        f"{IDEA}:wholesale:w-7:r2",
+        "votes",
+        "wholesale",
+        IDEA,
+        {
+            "vote_id": f"{IDEA}:wholesale:w-7",
+            "idea_id": IDEA,
+            "voter": {"customer_id": "w-7", "customer_type": "internal"},
+            "voter_businessunit": "wholesale",
+            "value": -1,
+            "previous_value": 1,
+            "revision": 2,
+            "recorded_at": "2026-11-23T09:31:00.020Z",
+        },
+    ),
+    "centricity.idea_insight.updated.v1": _fact(
+        "centricity.idea_insight.updated.v1",
+        f"{IDEA}:r5",
+        "insights",
+        "retail",
+        IDEA,
+        {
+            "idea_id": IDEA,
+            "businessunit": "retail",
+            "title": "Let me save my basket for later",
+            "up": 2,
+            "down": 1,
+            "voters": 3,
+            "score": 1,
+            "wilson_lower_bound": 0.321172,
+            "revision": 5,
+            "updated_at": "2026-11-23T09:31:00.080Z",
+        },
+    ),
+}
