@@ -1,45 +1,287 @@
-from datetime import UTC, datetime
+"""The rules of ideas: identity, workflow, edits, comments, merges, attestations and campaigns."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from centricity_contracts import Customer, CustomerType, IdeaSubmission
-from centricity_ideas.domain import created_fact, idea_id_for, record_submission
+from centricity_contracts.campaigns import CampaignLaunch, CampaignScope
+from centricity_contracts.customers import Actor
+from centricity_contracts.ideas import (
+    AttestationGiving,
+    CommentPosting,
+    IdeaRevision,
+    IdeaStatus,
+    StatusDecision,
+)
+from centricity_ideas import domain
+from centricity_ideas.domain import (
+    CampaignClosed,
+    CampaignNotAllowed,
+    ForeignBusinessUnit,
+    Idea,
+    IdeaClosed,
+    IllegalTransition,
+    InvalidMerge,
+    NotAParticipant,
+    NotDelivered,
+    ReasonRequired,
+)
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+STAFF = Actor(actor_id="pm-1")
+AUTHOR = Customer(customer_id="c-1", customer_type=CustomerType.EXTERNAL)
 SUBMISSION = IdeaSubmission(
-    reference="CRM-1",
-    title="Save my basket",
-    tags=["Checkout ", "mobile"],
-    author=Customer(customer_id="c-1", customer_type=CustomerType.EXTERNAL),
+    reference="CRM-1", title="Save my basket", tags=["Checkout ", "mobile"], author=AUTHOR
 )
 
 
-def test_an_idea_id_is_the_same_for_the_same_unit_and_reference() -> None:
-    assert idea_id_for("retail", "CRM-1") == idea_id_for("retail", "CRM-1")
-
-
-def test_an_idea_id_differs_across_units_and_references() -> None:
-    ids = {idea_id_for("retail", "CRM-1"), idea_id_for("wholesale", "CRM-1"), idea_id_for("retail", "CRM-2")}
-    assert len(ids) == 3
-
-
-def test_a_unit_and_reference_cannot_collide_by_concatenation() -> None:
-    assert idea_id_for("a-b", "c") != idea_id_for("a", "b-c")
-
-
-def test_a_recorded_submission_belongs_to_the_unit_that_sent_it() -> None:
-    record = record_submission(SUBMISSION, businessunit="retail", now=NOW)
-    assert record.businessunit == "retail"
-    assert record.idea_id == idea_id_for("retail", "CRM-1")
-    assert record.tags == ["checkout", "mobile"]
-    assert record.created_at == NOW
-
-
-def test_the_created_fact_has_a_stable_id_and_is_about_the_idea() -> None:
-    record = record_submission(SUBMISSION, businessunit="retail", now=NOW)
-    first, again = (
-        created_fact(record, source="/centricity/ideas"),
-        created_fact(record, source="/centricity/ideas"),
+def idea(reference: str = "CRM-1", unit: str = "retail") -> Idea:
+    return domain.new_idea(
+        SUBMISSION.model_copy(update={"reference": reference}),
+        businessunit=unit,
+        now=NOW,
+        likely_duplicates=[],
     )
-    assert first.id == again.id
-    assert first.type == "centricity.idea.created.v1"
-    assert first.subject == record.idea_id
-    assert first.businessunit == "retail"
+
+
+def move(
+    current: Idea, status: IdeaStatus, *, reason: str | None = None, unit: str = "retail", after_h: int = 1
+) -> Idea:
+    decision = StatusDecision(idea_id=current.idea_id, status=status, reason=reason, by=STAFF)
+    changed, _ = domain.change_status(
+        current, decision, businessunit=unit, now=NOW + timedelta(hours=after_h)
+    )
+    return changed
+
+
+def delivered() -> Idea:
+    return move(idea(), IdeaStatus.DELIVERED)
+
+
+class TestIdentity:
+    def test_an_idea_id_is_the_same_for_the_same_unit_and_reference(self) -> None:
+        assert domain.idea_id_for("retail", "CRM-1") == domain.idea_id_for("retail", "CRM-1")
+
+    def test_an_idea_id_differs_across_units_and_references(self) -> None:
+        ids = {
+            domain.idea_id_for(u, r)
+            for u, r in [("retail", "CRM-1"), ("wholesale", "CRM-1"), ("retail", "CRM-2")]
+        }
+        assert len(ids) == 3
+
+    def test_a_unit_and_reference_cannot_collide_by_concatenation(self) -> None:
+        assert domain.idea_id_for("a-b", "c") != domain.idea_id_for("a", "b-c")
+
+    def test_a_new_idea_is_submitted_in_its_unit_with_normalised_tags(self) -> None:
+        new = idea()
+        assert (new.businessunit, new.status, new.tags) == (
+            "retail",
+            IdeaStatus.SUBMITTED,
+            ["checkout", "mobile"],
+        )
+
+    def test_the_created_fact_has_a_stable_id(self) -> None:
+        first = domain.created_fact(idea(), source="/centricity/ideas")
+        assert first.id == domain.created_fact(idea(), source="/centricity/ideas").id
+        assert (first.type, first.subject) == ("centricity.idea.created.v1", idea().idea_id)
+
+
+class TestWorkflow:
+    def test_the_main_line_goes_forward_step_by_step(self) -> None:
+        current = idea()
+        for status in domain.MAIN_LINE[1:]:
+            current = move(current, status)
+        assert current.status is IdeaStatus.DELIVERED
+        assert [e.to_status for e in current.status_history] == list(domain.MAIN_LINE[1:])
+
+    def test_a_step_may_be_skipped_forward(self) -> None:
+        assert move(idea(), IdeaStatus.PLANNED).status is IdeaStatus.PLANNED
+
+    def test_going_back_is_refused_with_the_allowed_statuses(self) -> None:
+        planned = move(idea(), IdeaStatus.PLANNED)
+        with pytest.raises(
+            IllegalTransition, match="from planned to under_review; allowed: in_progress, delivered"
+        ):
+            move(planned, IdeaStatus.UNDER_REVIEW)
+
+    def test_a_closed_idea_cannot_move(self) -> None:
+        with pytest.raises(IllegalTransition, match="none: it is closed"):
+            move(delivered(), IdeaStatus.DECLINED, reason="late")
+
+    def test_declining_needs_a_reason(self) -> None:
+        with pytest.raises(ReasonRequired):
+            move(idea(), IdeaStatus.DECLINED, reason="  ")
+        assert move(idea(), IdeaStatus.DECLINED, reason="Not legal here").status is IdeaStatus.DECLINED
+
+    def test_duplicate_is_reached_only_by_merging(self) -> None:
+        with pytest.raises(IllegalTransition, match="merging"):
+            move(idea(), IdeaStatus.DUPLICATE)
+
+    def test_only_the_ideas_unit_may_move_it(self) -> None:
+        with pytest.raises(ForeignBusinessUnit):
+            move(idea(), IdeaStatus.PLANNED, unit="wholesale")
+
+    def test_the_first_response_time_is_kept_from_the_first_change_only(self) -> None:
+        reviewed = move(idea(), IdeaStatus.UNDER_REVIEW, after_h=3)
+        planned = move(reviewed, IdeaStatus.PLANNED, after_h=50)
+        assert reviewed.first_response_seconds == 3 * 3600
+        assert planned.first_response_seconds == 3 * 3600
+        decision = StatusDecision(idea_id=reviewed.idea_id, status=IdeaStatus.PLANNED, by=STAFF)
+        _, fact = domain.change_status(reviewed, decision, businessunit="retail", now=NOW)
+        assert fact.first_response_seconds is None
+
+
+class TestEdits:
+    def test_an_edit_keeps_what_each_field_was(self) -> None:
+        revision = IdeaRevision(idea_id="x", title="Save my basket across devices", by=STAFF)
+        edited, fact = domain.edit(idea(), revision, businessunit="retail", now=NOW)
+        assert edited.title == "Save my basket across devices"
+        assert fact is not None
+        assert fact.changes == {
+            "title": {"before": "Save my basket", "after": "Save my basket across devices"}
+        }
+        assert edited.edits[0].changes == fact.changes
+
+    def test_an_edit_that_changes_nothing_records_nothing(self) -> None:
+        same, fact = domain.edit(
+            idea(),
+            IdeaRevision(idea_id="x", title="Save my basket", by=STAFF),
+            businessunit="retail",
+            now=NOW,
+        )
+        assert fact is None
+        assert same.edits == []
+
+    def test_another_unit_cannot_edit(self) -> None:
+        with pytest.raises(ForeignBusinessUnit):
+            domain.edit(
+                idea(),
+                IdeaRevision(idea_id="x", title="Mine now", by=STAFF),
+                businessunit="wholesale",
+                now=NOW,
+            )
+
+    def test_a_closed_idea_cannot_be_edited(self) -> None:
+        with pytest.raises(IdeaClosed):
+            domain.edit(
+                delivered(),
+                IdeaRevision(idea_id="x", title="Later", by=STAFF),
+                businessunit="retail",
+                now=NOW,
+            )
+
+
+class TestComments:
+    def test_any_unit_may_comment_and_the_count_grows(self) -> None:
+        posting = CommentPosting(idea_id="x", body="+1 from us", author=AUTHOR)
+        commented, comment = domain.add_comment(
+            idea(), posting, businessunit="wholesale", comment_id="c1", now=NOW
+        )
+        assert (commented.comment_count, comment.businessunit, comment.official) == (1, "wholesale", False)
+
+    def test_only_the_ideas_own_staff_respond_officially(self) -> None:
+        posting = CommentPosting(idea_id="x", body="We will do it", staff=STAFF, official=True)
+        with pytest.raises(ForeignBusinessUnit):
+            domain.add_comment(idea(), posting, businessunit="wholesale", comment_id="c1", now=NOW)
+
+    def test_customers_cannot_respond_officially(self) -> None:
+        with pytest.raises(ValueError, match="only staff"):
+            CommentPosting(idea_id="x", body="Official!", author=AUTHOR, official=True)
+
+
+class TestMerging:
+    def test_a_merge_closes_the_duplicate_and_links_both(self) -> None:
+        a, b = idea("A"), idea("B")
+        closed, fact = domain.merge(a, b, businessunit="retail", by=STAFF, now=NOW)
+        assert (closed.status, closed.duplicate_of) == (IdeaStatus.DUPLICATE, b.idea_id)
+        assert (fact.idea_id, fact.into_idea_id) == (a.idea_id, b.idea_id)
+        linked = domain.absorb(b, a.idea_id, now=NOW)
+        assert linked is not None and linked.merged_from == [a.idea_id]
+        assert domain.absorb(linked, a.idea_id, now=NOW) is None
+
+    @pytest.mark.parametrize("case", ["itself", "closed", "into-duplicate"])
+    def test_invalid_merges_are_refused(self, case: str) -> None:
+        a, b = idea("A"), idea("B")
+        if case == "itself":
+            b = a
+        elif case == "closed":
+            a = move(a, IdeaStatus.DELIVERED)
+        else:
+            b, _ = domain.merge(b, idea("C"), businessunit="retail", by=STAFF, now=NOW)
+        with pytest.raises(InvalidMerge):
+            domain.merge(a, b, businessunit="retail", by=STAFF, now=NOW)
+
+
+class TestAttestations:
+    def giving(self, helped: bool = True, customer: Customer = AUTHOR) -> AttestationGiving:
+        return AttestationGiving(idea_id="x", customer=customer, helped=helped)
+
+    def test_only_a_delivered_idea_can_be_attested(self) -> None:
+        with pytest.raises(NotDelivered):
+            domain.attest(idea(), self.giving(), businessunit="retail", voted=False, now=NOW)
+
+    def test_the_author_and_voters_may_attest_others_may_not(self) -> None:
+        voter = Customer(customer_id="w-7", customer_type=CustomerType.INTERNAL)
+        by_author, _ = domain.attest(delivered(), self.giving(), businessunit="retail", voted=False, now=NOW)
+        by_voter, _ = domain.attest(
+            by_author, self.giving(False, voter), businessunit="wholesale", voted=True, now=NOW
+        )
+        assert (by_voter.helped_count, by_voter.did_not_help_count) == (1, 1)
+        with pytest.raises(NotAParticipant):
+            domain.attest(
+                delivered(), self.giving(customer=voter), businessunit="wholesale", voted=False, now=NOW
+            )
+
+    def test_one_attestation_per_customer_which_can_change(self) -> None:
+        first, _ = domain.attest(delivered(), self.giving(True), businessunit="retail", voted=False, now=NOW)
+        same, repeat = domain.attest(first, self.giving(True), businessunit="retail", voted=False, now=NOW)
+        changed, fact = domain.attest(first, self.giving(False), businessunit="retail", voted=False, now=NOW)
+        assert repeat is None
+        assert same == first
+        assert (changed.helped_count, changed.did_not_help_count) == (0, 1)
+        assert fact is not None and fact.previous_helped is True
+
+
+class TestCampaigns:
+    def launch(self, scope: CampaignScope = CampaignScope.BUSINESSUNIT) -> CampaignLaunch:
+        return CampaignLaunch(
+            reference="Q1",
+            title="Cut onboarding time",
+            scope=scope,
+            opens_at=NOW,
+            closes_at=NOW + timedelta(days=30),
+        )
+
+    def test_a_campaign_takes_ideas_only_while_open(self) -> None:
+        campaign = domain.launch_campaign(
+            self.launch(), businessunit="retail", may_launch_enterprise=False, now=NOW
+        )
+        domain.check_campaign_accepts(campaign, businessunit="retail", now=NOW + timedelta(days=1))
+        for when in (NOW - timedelta(seconds=1), NOW + timedelta(days=30)):
+            with pytest.raises(CampaignClosed):
+                domain.check_campaign_accepts(campaign, businessunit="retail", now=when)
+
+    def test_a_unit_campaign_takes_only_its_units_ideas_an_enterprise_one_takes_all(self) -> None:
+        unit = domain.launch_campaign(
+            self.launch(), businessunit="retail", may_launch_enterprise=False, now=NOW
+        )
+        with pytest.raises(CampaignNotAllowed):
+            domain.check_campaign_accepts(unit, businessunit="wholesale", now=NOW)
+        everyone = domain.launch_campaign(
+            self.launch(CampaignScope.ENTERPRISE), businessunit="hq", may_launch_enterprise=True, now=NOW
+        )
+        domain.check_campaign_accepts(everyone, businessunit="wholesale", now=NOW)
+
+    def test_only_enterprise_units_launch_enterprise_campaigns(self) -> None:
+        with pytest.raises(CampaignNotAllowed):
+            domain.launch_campaign(
+                self.launch(CampaignScope.ENTERPRISE),
+                businessunit="retail",
+                may_launch_enterprise=False,
+                now=NOW,
+            )
+
+    def test_a_window_must_close_after_it_opens(self) -> None:
+        with pytest.raises(ValueError, match="closes_at"):
+            CampaignLaunch(reference="Q1", title="Backwards", opens_at=NOW, closes_at=NOW)

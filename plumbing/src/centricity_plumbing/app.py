@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -73,6 +74,7 @@ def create_service_app(
     routers: Sequence[APIRouter],
     before_start: Sequence[Hook] = (),
     after_start: Sequence[Hook] = (),
+    background: Sequence[Hook] = (),
 ) -> FastAPI:
     """A FastAPI app that starts the store hooks, then the broker, and stops them in reverse.
 
@@ -84,12 +86,17 @@ def create_service_app(
         for hook in before_start:
             await hook()
         await runtime.broker.start()
+        tasks: list[asyncio.Task[Any]] = []
         try:
             for hook in after_start:
                 await hook()
+            tasks = [asyncio.create_task(job()) for job in background]
             runtime.log.info("%s started", runtime.settings.service_name)
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await runtime.broker.stop()
             await runtime.store.close()
             runtime.tracer_provider.force_flush()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 from aiokafka import ConsumerRecord
@@ -18,12 +18,14 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.message import decode_message
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
+from pydantic import TypeAdapter
 
 from centricity_contracts.envelope import CloudEvent
 from centricity_contracts.topics import DEAD_LETTER_SUFFIX, dead_letter_topic
 from centricity_plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+E = TypeVar("E")
 
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 RETRY_DELAY_S = 0.5
@@ -99,6 +101,47 @@ def dead_letter_headers(
     return headers
 
 
+async def dead_letter(
+    broker: KafkaBroker, record: ConsumerRecord[Any, Any], rejection: RejectedEvent, service: str
+) -> None:
+    """Send a rejected record, unchanged, to `<topic>.dlq` with the reason in its headers."""
+    await broker.publish(
+        record.value or b"",
+        topic=dead_letter_topic(record.topic),
+        key=record.key,
+        headers=dead_letter_headers(record, rejection, service),
+    )
+    log.warning(
+        "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, rejection.reason
+    )
+
+
+async def parse_intake(
+    broker: KafkaBroker,
+    records: Sequence[ConsumerRecord[Any, Any]],
+    adapter: TypeAdapter[E],
+    settings: ServiceSettings,
+) -> list[tuple[ConsumerRecord[Any, Any], E]]:
+    """Validate a batch of intake records one by one; dead-letter the bad ones, keep the rest in order.
+
+    An event is accepted only from a configured business unit.
+    """
+    accepted = []
+    for record in records:
+        try:
+            event = adapter.validate_json(record.value or b"")
+            unit = getattr(event, "businessunit", None)
+            if unit not in settings.business_units:
+                raise RejectedEvent(f"unknown business unit {unit!r}")
+        except (pydantic.ValidationError, RejectedEvent) as error:
+            rejection = rejection_for(error, record.value)
+            assert rejection is not None
+            await dead_letter(broker, record, rejection, settings.service_name)
+            continue
+        accepted.append((record, event))
+    return accepted
+
+
 def dead_letter_middleware(service: str) -> type[BaseMiddleware]:
     """A middleware that sends rejected records to `<topic>.dlq` and lets the consumer go on.
 
@@ -129,25 +172,12 @@ def dead_letter_middleware(service: str) -> type[BaseMiddleware]:
             return True
 
         async def _dead_letter(self, record: ConsumerRecord[Any, Any], rejection: RejectedEvent) -> None:
-            broker: KafkaBroker = self.context.get("broker")
             token = otel_context.attach(self.trace_context) if self.trace_context else None
             try:
-                await broker.publish(
-                    record.value or b"",
-                    topic=dead_letter_topic(record.topic),
-                    key=record.key,
-                    headers=dead_letter_headers(record, rejection, service),
-                )
+                await dead_letter(self.context.get("broker"), record, rejection, service)
             finally:
                 if token is not None:
                     otel_context.detach(token)
-            log.warning(
-                "dead-lettered %s[%d]@%d: %s",
-                record.topic,
-                record.partition,
-                record.offset,
-                rejection.reason,
-            )
 
     return DeadLetterMiddleware
 

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from centricity_plumbing.localinfra import (
     DEFAULT_KAFKA_PORT,
@@ -28,10 +29,11 @@ from centricity_plumbing.localinfra import (
 from centricity_plumbing.settings import ENV_PREFIX
 
 DEFAULT_SERVICES = {"ideas": 8101, "votes": 8102, "insights": 8103}
-DEV_BUSINESS_UNITS = {
+DEV_BUSINESS_UNITS: dict[str, dict[str, Any]] = {
     "retail": {"name": "Retail banking", "api_key": "dev-key-retail"},
     "wholesale": {"name": "Wholesale", "api_key": "dev-key-wholesale"},
     "support": {"name": "Customer support", "api_key": "dev-key-support"},
+    "hq": {"name": "Group headquarters", "api_key": "dev-key-hq", "enterprise": True},
 }
 READY_TIMEOUT_S = 90.0
 
@@ -42,7 +44,7 @@ class LocalSystem:
 
     infra: LocalInfrastructure
     services: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SERVICES))
-    business_units: dict[str, dict[str, str]] = field(default_factory=lambda: dict(DEV_BUSINESS_UNITS))
+    business_units: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(DEV_BUSINESS_UNITS))
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
 
     def url(self, service: str) -> str:

@@ -8,6 +8,7 @@ de-duplicate by `source` + `id` see each fact once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -57,6 +58,22 @@ class Outbox:
             await self._publish(entry)
         await self.collection.update_one(
             {"_id": doc["_id"]},
+            {"$pull": {OUTBOX_FIELD: {"id": {"$in": [entry["id"] for entry in entries]}}}},
+        )
+        return len(entries)
+
+    async def publish_now(self, event: CloudEvent[Any], *, topic: str, key: str) -> None:
+        """Publish a fact whose state is stored and can be re-derived, without an outbox entry."""
+        await self._publish(outbox_entry(event, topic=topic, key=key))
+
+    async def deliver_many(self, docs: list[Document]) -> int:
+        """Publish the pending entries of many documents at once, then clear them in one write."""
+        entries = [entry for doc in docs for entry in pending_entries(doc)]
+        if not entries:
+            return 0
+        await asyncio.gather(*(self._publish(entry) for entry in entries))
+        await self.collection.update_many(
+            {"_id": {"$in": [doc["_id"] for doc in docs if pending_entries(doc)]}},
             {"$pull": {OUTBOX_FIELD: {"id": {"$in": [entry["id"] for entry in entries]}}}},
         )
         return len(entries)

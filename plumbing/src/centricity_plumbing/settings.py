@@ -13,6 +13,7 @@ class BusinessUnitConfig(BaseModel):
 
     name: str
     api_key: SecretStr
+    enterprise: bool = Field(default=False, description="May launch enterprise-wide campaigns.")
 
 
 class ServiceSettings(BaseSettings):

@@ -2,58 +2,391 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Path, Request, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
+from pydantic import BaseModel, Field
 
-from centricity_contracts.ideas import IdeaRecord, IdeaSubmission
-from centricity_ideas.messaging import IdeaIntake
-from centricity_ideas.store import IdeaStore
+from centricity_contracts.campaigns import CampaignLaunch, CampaignRecord
+from centricity_contracts.customers import Actor, Customer, CustomerType
+from centricity_contracts.envelope import BusinessUnitId
+from centricity_contracts.ideas import (
+    AttestationGiving,
+    Comment,
+    CommentPosting,
+    DuplicateFlag,
+    IdeaRevision,
+    IdeaStatus,
+    IdeaSubmission,
+    StatusDecision,
+)
+from centricity_ideas.domain import Idea, RuleViolation
+from centricity_ideas.messaging import IdeaOperations, NotFound
+from centricity_ideas.store import IdeaFilter, IdeaSort, InvalidCursor
 from centricity_plumbing.auth import BusinessUnit
-from centricity_plumbing.problems import NotFoundProblem
+from centricity_plumbing.problems import Problem
 
+RULE_STATUS = {
+    "foreign-business-unit": 403,
+    "not-a-participant": 403,
+    "campaign-not-allowed": 403,
+    "reason-required": 422,
+}
+T = TypeVar("T")
+STAFF = {"actor_id": "pm-anna", "display_name": "Anna, product manager"}
 SUBMISSION_EXAMPLE = {
     "reference": "CRM-2291",
     "title": "Let me save my basket for later",
     "description": "I build a basket on my phone and want to finish on my laptop.",
     "tags": ["checkout", "mobile"],
-    "author": {"customer_id": "c-1042", "customer_type": "external"},
+    "author": {"customer_id": "c-1042", "customer_type": "external", "display_name": "Ada"},
 }
+IdempotencyKey = Annotated[
+    str | None,
+    Header(max_length=200, description="Send the same key again to retry safely: the change happens once."),
+]
+IdeaIdPath = Annotated[str, Path(max_length=64)]
 
 
-class IdeaNotFound(NotFoundProblem):
-    title = "Idea not found"
+class IdeaView(Idea):
+    """An idea with its whole story: status history, edits, merges and the customers' attestations."""
+
+    helped: int = Field(description="Customers who attested that the delivered idea helped them.")
+    did_not_help: int = Field(description="Customers who attested that it did not.")
 
 
-def ideas_router(intake: IdeaIntake, store: IdeaStore) -> APIRouter:
-    router = APIRouter(prefix="/ideas", tags=["ideas"])
+class IdeaPage(BaseModel):
+    items: list[IdeaView]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+class SearchHit(BaseModel):
+    score: float
+    idea: IdeaView
+
+
+class BusinessUnitView(BaseModel):
+    businessunit: str
+    name: str
+    enterprise: bool
+
+
+class StatusRequest(BaseModel):
+    status: IdeaStatus
+    reason: str | None = Field(default=None, max_length=2000)
+    by: Actor
+
+
+class RevisionRequest(BaseModel):
+    title: str | None = Field(default=None, min_length=3, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+    tags: list[str] | None = Field(default=None, max_length=20)
+    by: Actor
+
+
+class CommentRequest(BaseModel):
+    body: str = Field(min_length=1, max_length=5000)
+    author: Customer | None = None
+    staff: Actor | None = None
+    official: bool = False
+
+
+class MergeRequest(BaseModel):
+    into_idea_id: str = Field(max_length=64)
+    by: Actor
+
+
+class AttestationRequest(BaseModel):
+    customer: Customer
+    helped: bool
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+def view(idea: Idea) -> IdeaView:
+    return IdeaView(**idea.model_dump(), helped=idea.helped_count, did_not_help=idea.did_not_help_count)
+
+
+def problem(error: RuleViolation | NotFound | InvalidCursor) -> Problem:
+    if isinstance(error, NotFound):
+        return Problem(f"Unknown {error.what}", type_=f"unknown-{error.what}", detail=str(error), status=404)
+    if isinstance(error, InvalidCursor):
+        return Problem("Invalid cursor", type_="invalid-cursor", detail=str(error), status=400)
+    title = error.kind.replace("-", " ").capitalize()
+    return Problem(title, type_=error.kind, detail=error.detail, status=RULE_STATUS.get(error.kind, 409))
+
+
+def request_key(businessunit: str, key: str | None) -> str | None:
+    return f"http {businessunit} {key}" if key else None
+
+
+def examples(**named: dict[str, Any]) -> dict[str, Any]:
+    return {name: {"value": value} for name, value in named.items()}
+
+
+def ideas_router(ops: IdeaOperations) -> APIRouter:  # noqa: C901 - one closure per route
+    router = APIRouter()
+    store = ops.store
+
+    @router.get("/businessunits", tags=["business units"], summary="The configured business units")
+    async def business_units(request: Request) -> list[BusinessUnitView]:
+        units = request.app.state.settings.business_units
+        return [
+            BusinessUnitView(businessunit=k, name=v.name, enterprise=v.enterprise) for k, v in units.items()
+        ]
+
+    @router.post("/campaigns", tags=["campaigns"], status_code=201, summary="Launch a campaign")
+    async def launch_campaign(
+        launch: Annotated[
+            CampaignLaunch,
+            Body(
+                openapi_examples=examples(
+                    campaign={
+                        "reference": "Q1-ONBOARD",
+                        "title": "Cut onboarding time",
+                        "goal": "New business customers trade within 2 days instead of 10.",
+                        "scope": "businessunit",
+                        "opens_at": "2026-11-01T00:00:00Z",
+                        "closes_at": "2027-01-31T00:00:00Z",
+                    }
+                )
+            ),
+        ],
+        businessunit: BusinessUnit,
+        response: Response,
+    ) -> CampaignRecord:
+        try:
+            campaign, created = await ops.launch_campaign(launch, businessunit=businessunit)
+        except RuleViolation as error:
+            raise problem(error) from error
+        if not created:
+            response.status_code = status.HTTP_200_OK
+        return campaign
+
+    @router.get("/campaigns", tags=["campaigns"], summary="Campaigns open to a unit (or all)")
+    async def campaigns(
+        businessunit: Annotated[BusinessUnitId | None, Query()] = None,
+    ) -> list[CampaignRecord]:
+        return await store.list_campaigns(businessunit)
+
+    @router.get("/campaigns/{campaign_id}", tags=["campaigns"], summary="One campaign")
+    async def campaign(campaign_id: Annotated[str, Path(max_length=64)]) -> CampaignRecord:
+        found = await store.get_campaign(campaign_id)
+        if found is None:
+            raise problem(NotFound("campaign", campaign_id))
+        return found
 
     @router.post(
-        "",
+        "/ideas",
+        tags=["ideas"],
         status_code=status.HTTP_201_CREATED,
-        summary="Submit an idea on behalf of the calling business unit",
-        responses={
-            200: {"description": "This business unit already submitted this reference"},
-            401: {"description": "Missing or invalid API key"},
-        },
+        summary="Submit an idea for the calling business unit",
+        description="The answer lists likely duplicates among every unit's ideas. The same reference "
+        "twice is one idea (200 the second time).",
+        responses={200: {"description": "This unit already submitted this reference"}},
     )
     async def submit_idea(
-        submission: Annotated[IdeaSubmission, Body(openapi_examples={"idea": {"value": SUBMISSION_EXAMPLE}})],
+        submission: Annotated[IdeaSubmission, Body(openapi_examples=examples(idea=SUBMISSION_EXAMPLE))],
         businessunit: BusinessUnit,
         request: Request,
         response: Response,
-    ) -> IdeaRecord:
-        record, created = await intake.submit(submission, businessunit=businessunit)
-        response.headers["Location"] = str(request.url_for("get_idea", idea_id=record.idea_id))
+    ) -> IdeaView:
+        try:
+            idea, created = await ops.submit(submission, businessunit=businessunit)
+        except (RuleViolation, NotFound) as error:
+            raise problem(error) from error
+        response.headers["Location"] = str(request.url_for("get_idea", idea_id=idea.idea_id))
         if not created:
             response.status_code = status.HTTP_200_OK
-        return record
+        return view(idea)
 
-    @router.get("/{idea_id}", summary="Get an idea by id", responses={404: {"description": "No such idea"}})
-    async def get_idea(idea_id: Annotated[str, Path(max_length=64)]) -> IdeaRecord:
-        record = await store.get(idea_id)
-        if record is None:
-            raise IdeaNotFound(f"No idea has id {idea_id!r}.")
-        return record
+    @router.get("/ideas", tags=["ideas"], summary="List ideas: filter, sort, page with cursors")
+    async def list_ideas(
+        businessunit: Annotated[BusinessUnitId | None, Query()] = None,
+        campaign_id: Annotated[str | None, Query(max_length=64)] = None,
+        status_: Annotated[IdeaStatus | None, Query(alias="status")] = None,
+        tag: Annotated[str | None, Query(max_length=40)] = None,
+        customer_type: Annotated[CustomerType | None, Query(description="The author's type")] = None,
+        sort: IdeaSort = IdeaSort.NEWEST,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> IdeaPage:
+        where = IdeaFilter(businessunit, campaign_id, status_, tag.lower() if tag else None, customer_type)
+        try:
+            ideas, next_cursor = await store.list(where=where, sort=sort, limit=limit, cursor=cursor)
+        except InvalidCursor as error:
+            raise problem(error) from error
+        return IdeaPage(items=[view(i) for i in ideas], next_cursor=next_cursor)
+
+    @router.get("/ideas/search", tags=["ideas"], summary="Full-text search over titles and descriptions")
+    async def search(
+        q: Annotated[str, Query(min_length=2, max_length=500)],
+        limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    ) -> list[SearchHit]:
+        hits = []
+        for idea_id, score in ops.index.search(q, limit=limit):
+            idea = await store.get(idea_id)
+            if idea is not None:
+                hits.append(SearchHit(score=score, idea=view(idea)))
+        return hits
+
+    @router.get("/ideas/{idea_id}", tags=["ideas"], summary="One idea and its story")
+    async def get_idea(idea_id: IdeaIdPath) -> IdeaView:
+        idea = await store.get(idea_id)
+        if idea is None:
+            raise problem(NotFound("idea", idea_id))
+        return view(idea)
+
+    @router.patch(
+        "/ideas/{idea_id}", tags=["ideas"], summary="Edit an idea (its own unit only); history is kept"
+    )
+    async def revise(
+        idea_id: IdeaIdPath,
+        revision: Annotated[
+            RevisionRequest,
+            Body(openapi_examples=examples(retitle={"title": "Save my basket across devices", "by": STAFF})),
+        ],
+        businessunit: BusinessUnit,
+        idempotency_key: IdempotencyKey = None,
+    ) -> IdeaView:
+        change = IdeaRevision(idea_id=idea_id, **revision.model_dump())
+        return view(
+            await guarded(
+                ops.revise(
+                    change, businessunit=businessunit, request_key=request_key(businessunit, idempotency_key)
+                )
+            )
+        )
+
+    @router.post("/ideas/{idea_id}/status", tags=["workflow"], summary="Move an idea on, or decline it")
+    async def set_status(
+        idea_id: IdeaIdPath,
+        decision: Annotated[
+            StatusRequest,
+            Body(
+                openapi_examples=examples(
+                    plan={"status": "planned", "reason": "In the Q1 checkout release.", "by": STAFF},
+                    decline={
+                        "status": "declined",
+                        "reason": "Regulation forbids storing baskets.",
+                        "by": STAFF,
+                    },
+                )
+            ),
+        ],
+        businessunit: BusinessUnit,
+        idempotency_key: IdempotencyKey = None,
+    ) -> IdeaView:
+        change = StatusDecision(idea_id=idea_id, **decision.model_dump())
+        return view(
+            await guarded(
+                ops.set_status(
+                    change, businessunit=businessunit, request_key=request_key(businessunit, idempotency_key)
+                )
+            )
+        )
+
+    @router.post(
+        "/ideas/{idea_id}/comments", tags=["comments"], status_code=201, summary="Comment on an idea"
+    )
+    async def comment(
+        idea_id: IdeaIdPath,
+        posting: Annotated[
+            CommentRequest,
+            Body(
+                openapi_examples=examples(
+                    customer={
+                        "body": "This would save me ten minutes a day.",
+                        "author": {"customer_id": "c-9", "customer_type": "external"},
+                    },
+                    official={"body": "We start on this in January.", "staff": STAFF, "official": True},
+                )
+            ),
+        ],
+        businessunit: BusinessUnit,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Comment:
+        try:
+            change = CommentPosting(idea_id=idea_id, **posting.model_dump())
+        except ValueError as error:
+            raise Problem(
+                "Invalid comment", type_="invalid-comment", detail=str(error), status=422
+            ) from error
+        return await guarded(
+            ops.comment(
+                change, businessunit=businessunit, request_key=request_key(businessunit, idempotency_key)
+            )
+        )
+
+    @router.get("/ideas/{idea_id}/comments", tags=["comments"], summary="An idea's comments, oldest first")
+    async def comments(idea_id: IdeaIdPath) -> list[Comment]:
+        if await store.get(idea_id) is None:
+            raise problem(NotFound("idea", idea_id))
+        return await store.comments_of(idea_id)
+
+    @router.post(
+        "/ideas/{idea_id}/merge", tags=["workflow"], summary="Close an idea as a duplicate of another"
+    )
+    async def merge(
+        idea_id: IdeaIdPath,
+        request: Annotated[
+            MergeRequest,
+            Body(
+                openapi_examples=examples(
+                    merge={"into_idea_id": "7d4c8a0e-3f0b-5b6e-9c1a-2e4f6a8b0c2d", "by": STAFF}
+                )
+            ),
+        ],
+        businessunit: BusinessUnit,
+        idempotency_key: IdempotencyKey = None,
+    ) -> IdeaView:
+        flag = DuplicateFlag(idea_id=idea_id, **request.model_dump())
+        return view(
+            await guarded(
+                ops.merge(
+                    flag, businessunit=businessunit, request_key=request_key(businessunit, idempotency_key)
+                )
+            )
+        )
+
+    @router.put(
+        "/ideas/{idea_id}/attestation",
+        tags=["closing the loop"],
+        summary="A customer of the calling unit says whether the delivered idea helped",
+        description="Open to the idea's author and its voters; one answer per customer, which they may change.",
+    )
+    async def attest(
+        idea_id: IdeaIdPath,
+        attestation: Annotated[
+            AttestationRequest,
+            Body(
+                openapi_examples=examples(
+                    helped={
+                        "customer": {"customer_id": "c-1042", "customer_type": "external"},
+                        "helped": True,
+                        "comment": "Works great.",
+                    }
+                )
+            ),
+        ],
+        businessunit: BusinessUnit,
+        idempotency_key: IdempotencyKey = None,
+    ) -> IdeaView:
+        giving = AttestationGiving(idea_id=idea_id, **attestation.model_dump())
+        return view(
+            await guarded(
+                ops.attest(
+                    giving, businessunit=businessunit, request_key=request_key(businessunit, idempotency_key)
+                )
+            )
+        )
 
     return router
+
+
+async def guarded(operation: Awaitable[T]) -> T:
+    """Await an operation, answering a broken rule or a missing idea as problem+json."""
+    try:
+        return await operation
+    except (RuleViolation, NotFound) as error:
+        raise problem(error) from error

@@ -1,14 +1,136 @@
-"""Rules for ideas. Pure: no I/O."""
+"""Rules for ideas and campaigns. Pure: no I/O."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from centricity_contracts.ideas import IdeaCreated, IdeaRecord, IdeaSubmission
+from pydantic import AwareDatetime, BaseModel, Field
 
-# Fixed forever: idea ids derive from it, so changing it would fork every idea's identity.
+from centricity_contracts.campaigns import CampaignLaunch, CampaignRecord, CampaignScope
+from centricity_contracts.customers import Actor, Customer
+from centricity_contracts.ideas import (
+    Attestation,
+    AttestationGiving,
+    Comment,
+    CommentPosting,
+    IdeaCreated,
+    IdeaEdit,
+    IdeaRecord,
+    IdeaRevision,
+    IdeaStatus,
+    IdeaSubmission,
+    LikelyDuplicate,
+    Merge,
+    StatusChange,
+    StatusDecision,
+)
+
+# Fixed forever: ids derive from it, so changing it would fork every idea's identity.
 IDEA_NAMESPACE = uuid.UUID("0b4f3c5e-9a57-4f7e-8d3b-6c1e2a9f4d10")
+
+MAIN_LINE = (
+    IdeaStatus.SUBMITTED,
+    IdeaStatus.UNDER_REVIEW,
+    IdeaStatus.PLANNED,
+    IdeaStatus.IN_PROGRESS,
+    IdeaStatus.DELIVERED,
+)
+OPEN_STATUSES = frozenset(MAIN_LINE[:-1])
+EDITABLE_FIELDS = ("title", "description", "tags")
+
+
+class RuleViolation(Exception):
+    """A request the rules refuse; `kind` says which, for the HTTP status and the DLQ reason."""
+
+    kind = "conflict"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class IllegalTransition(RuleViolation):
+    kind = "illegal-transition"
+
+
+class ReasonRequired(RuleViolation):
+    kind = "reason-required"
+
+
+class ForeignBusinessUnit(RuleViolation):
+    kind = "foreign-business-unit"
+
+
+class NotDelivered(RuleViolation):
+    kind = "not-delivered"
+
+
+class NotAParticipant(RuleViolation):
+    kind = "not-a-participant"
+
+
+class InvalidMerge(RuleViolation):
+    kind = "invalid-merge"
+
+
+class CampaignClosed(RuleViolation):
+    kind = "campaign-closed"
+
+
+class CampaignNotAllowed(RuleViolation):
+    kind = "campaign-not-allowed"
+
+
+class IdeaClosed(RuleViolation):
+    kind = "idea-closed"
+
+
+class StatusEntry(BaseModel):
+    from_status: IdeaStatus
+    to_status: IdeaStatus
+    reason: str | None = None
+    by: Actor
+    at: AwareDatetime
+
+
+class EditEntry(BaseModel):
+    changes: dict[str, dict[str, Any]]
+    by: Actor
+    at: AwareDatetime
+
+
+class AttestationEntry(BaseModel):
+    customer: Customer
+    customer_businessunit: str
+    helped: bool
+    comment: str | None = None
+    at: AwareDatetime
+
+
+class Idea(IdeaRecord):
+    """An idea with everything that happened to it."""
+
+    updated_at: AwareDatetime
+    status_history: list[StatusEntry] = Field(default_factory=list)
+    edits: list[EditEntry] = Field(default_factory=list)
+    first_response_at: AwareDatetime | None = None
+    first_response_seconds: float | None = None
+    duplicate_of: str | None = None
+    merged_from: list[str] = Field(default_factory=list)
+    comment_count: int = 0
+    attestations: dict[str, AttestationEntry] = Field(
+        default_factory=dict, description="Keyed by `<businessunit>:<customer_id>`: one per customer."
+    )
+
+    @property
+    def helped_count(self) -> int:
+        return sum(1 for a in self.attestations.values() if a.helped)
+
+    @property
+    def did_not_help_count(self) -> int:
+        return sum(1 for a in self.attestations.values() if not a.helped)
 
 
 def idea_id_for(businessunit: str, reference: str) -> str:
@@ -19,22 +141,236 @@ def idea_id_for(businessunit: str, reference: str) -> str:
     return str(uuid.uuid5(IDEA_NAMESPACE, f"{businessunit}\x1f{reference}"))
 
 
-def record_submission(submission: IdeaSubmission, *, businessunit: str, now: datetime) -> IdeaRecord:
-    return IdeaRecord(
-        **submission.model_dump(),
-        idea_id=idea_id_for(businessunit, submission.reference),
+def campaign_id_for(businessunit: str, reference: str) -> str:
+    return str(uuid.uuid5(IDEA_NAMESPACE, f"campaign\x1f{businessunit}\x1f{reference}"))
+
+
+def launch_campaign(
+    launch: CampaignLaunch, *, businessunit: str, may_launch_enterprise: bool, now: datetime
+) -> CampaignRecord:
+    if launch.scope is CampaignScope.ENTERPRISE and not may_launch_enterprise:
+        raise CampaignNotAllowed(f"business unit {businessunit!r} may not launch enterprise-wide campaigns")
+    return CampaignRecord(
+        **launch.model_dump(),
+        campaign_id=campaign_id_for(businessunit, launch.reference),
         businessunit=businessunit,
         created_at=now,
     )
 
 
-def created_fact(record: IdeaRecord, *, source: str) -> IdeaCreated:
-    """The fact that `record` was created; its id is stable so a republish is recognisable."""
-    return IdeaCreated.build(
-        id=f"{record.idea_id}:created",
-        source=source,
-        businessunit=record.businessunit,
-        subject=record.idea_id,
-        time=record.created_at,
-        data=record,
+def check_campaign_accepts(campaign: CampaignRecord, *, businessunit: str, now: datetime) -> None:
+    """Ideas may enter a campaign only while it is open, and only from units it is meant for."""
+    if not campaign.opens_at <= now < campaign.closes_at:
+        raise CampaignClosed(
+            f"campaign {campaign.campaign_id!r} takes ideas from {campaign.opens_at.isoformat()} "
+            f"until {campaign.closes_at.isoformat()}"
+        )
+    if campaign.scope is CampaignScope.BUSINESSUNIT and campaign.businessunit != businessunit:
+        raise CampaignNotAllowed(
+            f"campaign {campaign.campaign_id!r} is for business unit {campaign.businessunit!r}"
+        )
+
+
+def new_idea(
+    submission: IdeaSubmission, *, businessunit: str, now: datetime, likely_duplicates: list[LikelyDuplicate]
+) -> Idea:
+    return Idea(
+        **submission.model_dump(),
+        idea_id=idea_id_for(businessunit, submission.reference),
+        businessunit=businessunit,
+        created_at=now,
+        updated_at=now,
+        likely_duplicates=likely_duplicates,
     )
+
+
+def record_of(idea: Idea) -> IdeaRecord:
+    return IdeaRecord.model_validate(idea.model_dump(include=set(IdeaRecord.model_fields)))
+
+
+def created_fact(idea: Idea, *, source: str) -> IdeaCreated:
+    """The fact that `idea` was created; its id is stable so a republish is recognisable."""
+    return IdeaCreated.build(
+        id=f"{idea.idea_id}:created",
+        source=source,
+        businessunit=idea.businessunit,
+        subject=idea.idea_id,
+        time=idea.created_at,
+        data=record_of(idea),
+    )
+
+
+def allowed_next(status: IdeaStatus) -> list[IdeaStatus]:
+    if status not in OPEN_STATUSES:
+        return []
+    return [*MAIN_LINE[MAIN_LINE.index(status) + 1 :], IdeaStatus.DECLINED]
+
+
+def check_owner(idea: Idea, businessunit: str, action: str) -> None:
+    if idea.businessunit != businessunit:
+        raise ForeignBusinessUnit(
+            f"only business unit {idea.businessunit!r}, where idea {idea.idea_id} was submitted, may {action} it"
+        )
+
+
+def change_status(
+    idea: Idea, decision: StatusDecision, *, businessunit: str, now: datetime
+) -> tuple[Idea, StatusChange]:
+    """Move an idea forward on the main line, or decline it with a reason."""
+    check_owner(idea, businessunit, "change the status of")
+    target = decision.status
+    if target is IdeaStatus.DUPLICATE:
+        raise IllegalTransition("an idea becomes a duplicate by merging it into another idea")
+    if target not in allowed_next(idea.status):
+        allowed = ", ".join(allowed_next(idea.status)) or "none: it is closed"
+        raise IllegalTransition(f"an idea cannot go from {idea.status} to {target}; allowed: {allowed}")
+    if target is IdeaStatus.DECLINED and not (decision.reason or "").strip():
+        raise ReasonRequired("declining an idea needs a reason")
+    first_response = idea.first_response_at is None
+    seconds = (now - idea.created_at).total_seconds() if first_response else None
+    entry = StatusEntry(
+        from_status=idea.status, to_status=target, reason=decision.reason, by=decision.by, at=now
+    )
+    changed = idea.model_copy(
+        update={
+            "status": target,
+            "status_history": [*idea.status_history, entry],
+            "first_response_at": now if first_response else idea.first_response_at,
+            "first_response_seconds": seconds if first_response else idea.first_response_seconds,
+            "updated_at": now,
+        }
+    )
+    fact = StatusChange(
+        idea_id=idea.idea_id,
+        businessunit=idea.businessunit,
+        from_status=idea.status,
+        to_status=target,
+        reason=decision.reason,
+        by=decision.by,
+        changed_at=now,
+        first_response_seconds=seconds,
+    )
+    return changed, fact
+
+
+def edit(
+    idea: Idea, revision: IdeaRevision, *, businessunit: str, now: datetime
+) -> tuple[Idea, IdeaEdit | None]:
+    """Apply new field values; the history keeps what each was before. None when nothing changed."""
+    check_owner(idea, businessunit, "edit")
+    if idea.status not in OPEN_STATUSES:
+        raise IdeaClosed(f"idea {idea.idea_id} is {idea.status} and can no longer be edited")
+    changes = {
+        field: {"before": getattr(idea, field), "after": value}
+        for field in EDITABLE_FIELDS
+        if (value := getattr(revision, field)) is not None and value != getattr(idea, field)
+    }
+    if not changes:
+        return idea, None
+    entry = EditEntry(changes=changes, by=revision.by, at=now)
+    update = {field: change["after"] for field, change in changes.items()}
+    changed = idea.model_copy(update={**update, "edits": [*idea.edits, entry], "updated_at": now})
+    fact = IdeaEdit(
+        idea_id=idea.idea_id, businessunit=idea.businessunit, changes=changes, by=revision.by, edited_at=now
+    )
+    return changed, fact
+
+
+def add_comment(
+    idea: Idea, posting: CommentPosting, *, businessunit: str, comment_id: str, now: datetime
+) -> tuple[Idea, Comment]:
+    if posting.official and idea.businessunit != businessunit:
+        raise ForeignBusinessUnit(f"only staff of {idea.businessunit!r} can respond officially on this idea")
+    comment = Comment(
+        comment_id=comment_id,
+        idea_id=idea.idea_id,
+        businessunit=businessunit,
+        body=posting.body,
+        author=posting.author,
+        staff=posting.staff,
+        official=posting.official,
+        commented_at=now,
+    )
+    return idea.model_copy(update={"comment_count": idea.comment_count + 1, "updated_at": now}), comment
+
+
+def check_merge(duplicate: Idea, target: Idea, *, businessunit: str) -> None:
+    check_owner(duplicate, businessunit, "merge")
+    if duplicate.idea_id == target.idea_id:
+        raise InvalidMerge("an idea cannot be merged into itself")
+    if duplicate.status not in OPEN_STATUSES:
+        raise InvalidMerge(f"idea {duplicate.idea_id} is {duplicate.status}; only open ideas can be merged")
+    if target.status is IdeaStatus.DUPLICATE:
+        raise InvalidMerge(
+            f"idea {target.idea_id} is itself a duplicate of {target.duplicate_of}; merge into that"
+        )
+
+
+def merge(
+    duplicate: Idea, target: Idea, *, businessunit: str, by: Actor, now: datetime
+) -> tuple[Idea, Merge]:
+    """Close `duplicate` as a duplicate of `target`; the fact tells others to move its votes."""
+    check_merge(duplicate, target, businessunit=businessunit)
+    entry = StatusEntry(
+        from_status=duplicate.status,
+        to_status=IdeaStatus.DUPLICATE,
+        reason=f"duplicate of {target.idea_id}",
+        by=by,
+        at=now,
+    )
+    closed = duplicate.model_copy(
+        update={
+            "status": IdeaStatus.DUPLICATE,
+            "duplicate_of": target.idea_id,
+            "status_history": [*duplicate.status_history, entry],
+            "updated_at": now,
+        }
+    )
+    fact = Merge(
+        idea_id=duplicate.idea_id,
+        into_idea_id=target.idea_id,
+        businessunit=duplicate.businessunit,
+        by=by,
+        merged_at=now,
+    )
+    return closed, fact
+
+
+def absorb(target: Idea, duplicate_id: str, *, now: datetime) -> Idea | None:
+    """Link a merged duplicate from the idea it went into; None if already linked."""
+    if duplicate_id in target.merged_from:
+        return None
+    return target.model_copy(update={"merged_from": [*target.merged_from, duplicate_id], "updated_at": now})
+
+
+def attest(
+    idea: Idea, giving: AttestationGiving, *, businessunit: str, voted: bool, now: datetime
+) -> tuple[Idea, Attestation | None]:
+    """Record whether a delivered idea helped its author or a voter; None if the answer is unchanged."""
+    if idea.status is not IdeaStatus.DELIVERED:
+        raise NotDelivered(f"idea {idea.idea_id} is {idea.status}; customers attest once it is delivered")
+    key = giving.customer.key(businessunit)
+    is_author = idea.businessunit == businessunit and idea.author.customer_id == giving.customer.customer_id
+    if not (is_author or voted):
+        raise NotAParticipant(f"customer {key} neither wrote nor voted on idea {idea.idea_id}")
+    previous = idea.attestations.get(key)
+    if previous is not None and (previous.helped, previous.comment) == (giving.helped, giving.comment):
+        return idea, None
+    entry = AttestationEntry(
+        customer=giving.customer,
+        customer_businessunit=businessunit,
+        helped=giving.helped,
+        comment=giving.comment,
+        at=now,
+    )
+    changed = idea.model_copy(update={"attestations": {**idea.attestations, key: entry}, "updated_at": now})
+    fact = Attestation(
+        idea_id=idea.idea_id,
+        customer=giving.customer,
+        customer_businessunit=businessunit,
+        helped=giving.helped,
+        previous_helped=previous.helped if previous else None,
+        comment=giving.comment,
+        attested_at=now,
+    )
+    return changed, fact

@@ -6,8 +6,8 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from centricity_ideas.api import ideas_router
-from centricity_ideas.messaging import IdeaIntake, register_subscribers
-from centricity_ideas.store import IdeaStore
+from centricity_ideas.messaging import IdeaOperations, register_subscribers
+from centricity_ideas.store import IdeaStore, SimilarityIndex
 from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
 from centricity_plumbing.outbox import Outbox
 from centricity_plumbing.settings import ServiceSettings
@@ -24,16 +24,18 @@ def create_app(
     settings = settings or IdeasSettings()
     runtime = ServiceRuntime(settings, tracer_provider)
     store = IdeaStore(runtime.store.db)
-    outbox = Outbox(store.ideas, runtime.broker)
-    intake = IdeaIntake(store, outbox, source=settings.fact_source())
-    register_subscribers(runtime.broker, intake, settings)
+    ops = IdeaOperations(store, Outbox(store.ideas, runtime.broker), SimilarityIndex(), settings)
+    register_subscribers(runtime.broker, ops, settings)
     return create_service_app(
         runtime,
         title="Centricity ideas",
-        description="Takes ideas in from business units over HTTP and Kafka, and publishes idea facts.",
-        version="0.1.0",
-        routers=[ideas_router(intake, store)],
-        after_start=[outbox.deliver_all_pending],
+        description="Ideas from every business unit, from submission to the customers' own confirmation "
+        "that what was delivered helped them. Over HTTP and as CloudEvents on Kafka.",
+        version="0.2.0",
+        routers=[ideas_router(ops)],
+        before_start=[store.ensure_indexes, ops.refresh_index],
+        after_start=[ops.outbox.deliver_all_pending],
+        background=[ops.keep_index_fresh],
     )
 
 

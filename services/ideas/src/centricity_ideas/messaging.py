@@ -1,59 +1,470 @@
-"""Kafka side of the ideas service: the intake subscriber and the idea facts it publishes."""
+"""Kafka side of the ideas service, and the operations both HTTP and Kafka intake call."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
 
-from faststream.kafka import KafkaBroker
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import BaseModel, Field, TypeAdapter
 
-from centricity_contracts.ideas import IdeaCreated, IdeaRecord, IdeaSubmission, IdeaSubmitted
-from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
+from centricity_contracts.campaigns import CampaignCreated, CampaignLaunch, CampaignLaunched, CampaignRecord
+from centricity_contracts.envelope import CloudEvent
+from centricity_contracts.ideas import (
+    AttestationGiven,
+    AttestationGiving,
+    Comment,
+    CommentPosted,
+    CommentPosting,
+    DuplicateFlag,
+    DuplicateFlagged,
+    IdeaAttested,
+    IdeaCommented,
+    IdeaCreated,
+    IdeaEdited,
+    IdeaMerged,
+    IdeaRevised,
+    IdeaRevision,
+    IdeaStatusChanged,
+    IdeaStatusSet,
+    IdeaSubmission,
+    IdeaSubmitted,
+    IdeaTarget,
+    StatusDecision,
+)
+from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_EVENTS
+from centricity_contracts.votes import VoteRecorded
 from centricity_ideas import domain
-from centricity_ideas.store import IdeaStore, to_record
-from centricity_plumbing.broker import RejectedEvent, consumer_options
+from centricity_ideas.domain import Idea, RuleViolation
+from centricity_ideas.store import SEEN_KEYS_KEPT, IdeaStore, SimilarityIndex, idea_document, stored_idea
+from centricity_plumbing.broker import RejectedEvent, consumer_options, dead_letter, parse_intake
 from centricity_plumbing.clock import utc_now
-from centricity_plumbing.outbox import Outbox, outbox_entry
+from centricity_plumbing.mongo import Document, remember
+from centricity_plumbing.outbox import Outbox, outbox_entry, pending_entries
 from centricity_plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+LIKELY_DUPLICATES = 3
+INTAKE_BATCH = 500
+INDEX_REFRESH_S = 5.0
 
-class IdeaIntake:
-    """Turns a business unit's submission into a stored idea and its published fact."""
+IntakeEvent = Annotated[
+    IdeaSubmitted
+    | IdeaRevised
+    | IdeaStatusSet
+    | CommentPosted
+    | DuplicateFlagged
+    | AttestationGiven
+    | CampaignLaunched,
+    Field(discriminator="type"),
+]
+INTAKE_EVENTS: TypeAdapter[IntakeEvent] = TypeAdapter(IntakeEvent)
 
-    def __init__(self, store: IdeaStore, outbox: Outbox, *, source: str) -> None:
+
+class NotFound(Exception):
+    def __init__(self, what: str, key: str) -> None:
+        super().__init__(f"no {what} has id {key!r}")
+        self.what = what
+
+
+@dataclass(frozen=True)
+class Submission:
+    submission: IdeaSubmission
+    businessunit: str
+
+
+class IdeaOperations:
+    """What business units do with ideas; each change stores its fact with it, then publishes it."""
+
+    def __init__(
+        self, store: IdeaStore, outbox: Outbox, index: SimilarityIndex, settings: ServiceSettings
+    ) -> None:
         self.store = store
         self.outbox = outbox
-        self.source = source
+        self.index = index
+        self.settings = settings
+        self.source = settings.fact_source()
+        self._indexed_until: datetime | None = None
 
-    async def submit(self, submission: IdeaSubmission, *, businessunit: str) -> tuple[IdeaRecord, bool]:
-        """Record the idea once; a resubmission of the same reference returns the stored one."""
-        record = domain.record_submission(submission, businessunit=businessunit, now=utc_now())
-        fact = domain.created_fact(record, source=self.source)
-        entry = outbox_entry(fact, topic=IDEAS_EVENTS, key=record.idea_id)
-        doc, created = await self.store.insert_new(record, [entry])
-        # Also publishes what an earlier attempt stored but did not get to publish.
+    def target_id(self, target: IdeaTarget, businessunit: str) -> str:
+        if target.idea_id is not None:
+            return target.idea_id
+        assert target.reference is not None
+        return domain.idea_id_for(businessunit, target.reference)
+
+    def fact(
+        self, event_class: type[CloudEvent[Any]], data: BaseModel, *, subject: str, event_id: str, unit: str
+    ) -> CloudEvent[Any]:
+        return event_class.build(
+            id=event_id, source=self.source, businessunit=unit, subject=subject, data=data
+        )
+
+    # Submissions ---------------------------------------------------------------------------
+
+    async def submit(self, submission: IdeaSubmission, *, businessunit: str) -> tuple[Idea, bool]:
+        (outcome,) = await self.submit_many([Submission(submission, businessunit)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def submit_many(
+        self, items: Sequence[Submission]
+    ) -> list[tuple[Idea, bool] | RuleViolation | NotFound]:
+        """Store many submissions with one bulk write; each gets its idea, or the rule it broke."""
+        now = utc_now()
+        outcomes: list[tuple[Idea, bool] | RuleViolation | NotFound | None] = []
+        accepted: list[tuple[int, Submission]] = []
+        campaigns: dict[str, CampaignRecord | None] = {}
+        for position, item in enumerate(items):
+            try:
+                await self._check_campaign(item, campaigns, now)
+            except (RuleViolation, NotFound) as error:
+                outcomes.append(error)
+                continue
+            outcomes.append(None)
+            accepted.append((position, item))
+        own_ids: list[str | None] = [
+            domain.idea_id_for(i.businessunit, i.submission.reference) for _, i in accepted
+        ]
+        duplicates = self.index.similar(
+            [(i.submission.title, i.submission.description) for _, i in accepted],
+            limit=LIKELY_DUPLICATES,
+            exclude=own_ids,
+        )
+        ideas = [
+            domain.new_idea(
+                item.submission, businessunit=item.businessunit, now=now, likely_duplicates=likely
+            )
+            for (_, item), likely in zip(accepted, duplicates, strict=True)
+        ]
+        docs = [
+            {**idea_document(idea, outbox=[self._created_entry(idea)], seen=[]), "revision": 1}
+            for idea in ideas
+        ]
+        stored, existed = await self.store.insert_new(docs)
+        self.index.add(
+            [
+                (i.idea_id, i.businessunit, i.title, i.description, i.status)
+                for i in ideas
+                if i.idea_id not in existed
+            ]
+        )
+        await self.outbox.deliver_many(stored)
+        for (position, _), doc in zip(accepted, stored, strict=True):
+            outcomes[position] = (stored_idea(doc), doc["_id"] not in existed)
+        return [o for o in outcomes if o is not None]
+
+    def _created_entry(self, idea: Idea) -> Document:
+        return outbox_entry(
+            domain.created_fact(idea, source=self.source), topic=IDEAS_EVENTS, key=idea.idea_id
+        )
+
+    async def _check_campaign(
+        self, item: Submission, cache: dict[str, CampaignRecord | None], now: datetime
+    ) -> None:
+        campaign_id = item.submission.campaign_id
+        if campaign_id is None:
+            return
+        if campaign_id not in cache:
+            cache[campaign_id] = await self.store.get_campaign(campaign_id)
+        campaign = cache[campaign_id]
+        if campaign is None:
+            raise NotFound("campaign", campaign_id)
+        domain.check_campaign_accepts(campaign, businessunit=item.businessunit, now=now)
+
+    # Changes to one idea ---------------------------------------------------------------------
+
+    async def _change(
+        self,
+        idea_id: str,
+        request_key: str | None,
+        apply: Callable[[Idea, str], tuple[Idea, CloudEvent[Any] | None]],
+    ) -> Idea:
+        """Apply a rule to the stored idea once per request key, storing its fact in the same write."""
+
+        def next_document(doc: Document | None) -> Document | None:
+            if doc is None:
+                raise NotFound("idea", idea_id)
+            seen = list(doc.get("seen", []))
+            if request_key is not None and request_key in seen:
+                return None
+            fact_id = f"{idea_id}:r{doc.get('revision', 0) + 1}"
+            changed, fact = apply(stored_idea(doc), fact_id)
+            keys = remember(seen, request_key, SEEN_KEYS_KEPT) if request_key else seen
+            if fact is None and keys == seen:
+                return None
+            entries = [outbox_entry(fact, topic=IDEAS_EVENTS, key=idea_id)] if fact else []
+            return idea_document(changed, outbox=[*pending_entries(doc), *entries], seen=keys)
+
+        doc = await self.store.change(idea_id, next_document)
         await self.outbox.deliver(doc)
-        return to_record(doc), created
+        assert doc is not None
+        return stored_idea(doc)
+
+    async def revise(
+        self, revision: IdeaRevision, *, businessunit: str, request_key: str | None = None
+    ) -> Idea:
+        idea_id = self.target_id(revision, businessunit)
+
+        def apply(idea: Idea, fact_id: str) -> tuple[Idea, CloudEvent[Any] | None]:
+            changed, edit = domain.edit(idea, revision, businessunit=businessunit, now=utc_now())
+            fact = (
+                self.fact(IdeaEdited, edit, subject=idea_id, event_id=fact_id, unit=idea.businessunit)
+                if edit
+                else None
+            )
+            return changed, fact
+
+        idea = await self._change(idea_id, request_key, apply)
+        self.index.add([(idea.idea_id, idea.businessunit, idea.title, idea.description, idea.status)])
+        return idea
+
+    async def set_status(
+        self, decision: StatusDecision, *, businessunit: str, request_key: str | None = None
+    ) -> Idea:
+        idea_id = self.target_id(decision, businessunit)
+
+        def apply(idea: Idea, fact_id: str) -> tuple[Idea, CloudEvent[Any] | None]:
+            changed, change = domain.change_status(idea, decision, businessunit=businessunit, now=utc_now())
+            return changed, self.fact(
+                IdeaStatusChanged, change, subject=idea_id, event_id=fact_id, unit=idea.businessunit
+            )
+
+        return await self._change(idea_id, request_key, apply)
+
+    async def comment(
+        self, posting: CommentPosting, *, businessunit: str, request_key: str | None = None
+    ) -> Comment:
+        idea_id = self.target_id(posting, businessunit)
+        comment_id = str(
+            uuid.uuid5(domain.IDEA_NAMESPACE, f"comment\x1f{idea_id}\x1f{request_key or uuid.uuid4()}")
+        )
+        made: list[Comment] = []
+
+        def apply(idea: Idea, fact_id: str) -> tuple[Idea, CloudEvent[Any] | None]:
+            changed, comment = domain.add_comment(
+                idea, posting, businessunit=businessunit, comment_id=comment_id, now=utc_now()
+            )
+            made[:] = [comment]
+            return changed, self.fact(
+                IdeaCommented, comment, subject=idea_id, event_id=fact_id, unit=businessunit
+            )
+
+        await self._change(idea_id, request_key, apply)
+        if made:
+            await self.store.add_comment(made[0])
+            return made[0]
+        existing = [c for c in await self.store.comments_of(idea_id) if c.comment_id == comment_id]
+        if not existing:
+            raise NotFound("comment", comment_id)
+        return existing[0]
+
+    async def merge(self, flag: DuplicateFlag, *, businessunit: str, request_key: str | None = None) -> Idea:
+        duplicate_id = self.target_id(flag, businessunit)
+        target = await self.store.get(flag.into_idea_id)
+        if target is None:
+            raise NotFound("idea", flag.into_idea_id)
+
+        def apply(idea: Idea, fact_id: str) -> tuple[Idea, CloudEvent[Any] | None]:
+            if idea.duplicate_of == target.idea_id:
+                return idea, None
+            closed, merge = domain.merge(idea, target, businessunit=businessunit, by=flag.by, now=utc_now())
+            return closed, self.fact(
+                IdeaMerged, merge, subject=duplicate_id, event_id=fact_id, unit=idea.businessunit
+            )
+
+        duplicate = await self._change(duplicate_id, request_key, apply)
+        await self._link_merged(target.idea_id, duplicate_id)
+        self.index.add(
+            [
+                (
+                    duplicate.idea_id,
+                    duplicate.businessunit,
+                    duplicate.title,
+                    duplicate.description,
+                    duplicate.status,
+                )
+            ]
+        )
+        return duplicate
+
+    async def _link_merged(self, target_id: str, duplicate_id: str) -> None:
+        def next_document(doc: Document | None) -> Document | None:
+            if doc is None:
+                raise NotFound("idea", target_id)
+            linked = domain.absorb(stored_idea(doc), duplicate_id, now=utc_now())
+            return None if linked is None else {**doc, **linked.model_dump()}
+
+        await self.store.change(target_id, next_document)
+
+    async def attest(
+        self, giving: AttestationGiving, *, businessunit: str, request_key: str | None = None
+    ) -> Idea:
+        idea_id = self.target_id(giving, businessunit)
+        voted = await self.store.has_voted(idea_id, giving.customer.key(businessunit))
+
+        def apply(idea: Idea, fact_id: str) -> tuple[Idea, CloudEvent[Any] | None]:
+            changed, attestation = domain.attest(
+                idea, giving, businessunit=businessunit, voted=voted, now=utc_now()
+            )
+            fact = (
+                self.fact(
+                    IdeaAttested, attestation, subject=idea_id, event_id=fact_id, unit=idea.businessunit
+                )
+                if attestation
+                else None
+            )
+            return changed, fact
+
+        return await self._change(idea_id, request_key, apply)
+
+    async def launch_campaign(
+        self, launch: CampaignLaunch, *, businessunit: str
+    ) -> tuple[CampaignRecord, bool]:
+        unit = self.settings.business_units[businessunit]
+        campaign = domain.launch_campaign(
+            launch, businessunit=businessunit, may_launch_enterprise=unit.enterprise, now=utc_now()
+        )
+        stored, created = await self.store.add_campaign(campaign)
+        if created:
+            fact = self.fact(
+                CampaignCreated,
+                stored,
+                subject=stored.campaign_id,
+                event_id=f"{stored.campaign_id}:created",
+                unit=businessunit,
+            )
+            await self.outbox.publish_now(fact, topic=IDEAS_EVENTS, key=stored.campaign_id)
+        return stored, created
+
+    # The similarity index ---------------------------------------------------------------------
+
+    async def refresh_index(self) -> None:
+        """Bring in ideas that other replicas stored since the last refresh."""
+        started = utc_now()
+        docs = await self.store.searchable(self._indexed_until)
+        self.index.add(
+            [(d["_id"], d["businessunit"], d["title"], d.get("description", ""), d["status"]) for d in docs]
+        )
+        self._indexed_until = started
+
+    async def keep_index_fresh(self) -> None:
+        while True:
+            await asyncio.sleep(INDEX_REFRESH_S)
+            try:
+                await self.refresh_index()
+            except Exception:
+                log.exception("refreshing the similarity index failed")
 
 
-def register_subscribers(broker: KafkaBroker, intake: IdeaIntake, settings: ServiceSettings) -> None:
-    broker.publisher(
-        IDEAS_EVENTS,
-        title="ideas.events.v1:publish",
-        schema=IdeaCreated,
-        description="Facts the ideas service recorded, keyed by idea id.",
-    )
+async def dispatch(ops: IdeaOperations, event: IntakeEvent) -> None:
+    """Apply one non-submission intake event, idempotently by its `source` + `id`."""
+    unit, key = event.businessunit, event.dedup_key()
+    match event:
+        case IdeaRevised():
+            await ops.revise(event.data, businessunit=unit, request_key=key)
+        case IdeaStatusSet():
+            await ops.set_status(event.data, businessunit=unit, request_key=key)
+        case CommentPosted():
+            await ops.comment(event.data, businessunit=unit, request_key=key)
+        case DuplicateFlagged():
+            await ops.merge(event.data, businessunit=unit, request_key=key)
+        case AttestationGiven():
+            await ops.attest(event.data, businessunit=unit, request_key=key)
+        case CampaignLaunched():
+            await ops.launch_campaign(event.data, businessunit=unit)
+        case _:
+            raise RejectedEvent(f"unsupported event type {event.type!r}")
+
+
+def rejection(error: RuleViolation | NotFound) -> RejectedEvent:
+    kind = error.kind if isinstance(error, RuleViolation) else f"unknown-{error.what}"
+    return RejectedEvent(f"{kind}: {error}")
+
+
+class IntakeConsumer:
+    """Handles a batch of intake records in order; consecutive submissions are stored in bulk."""
+
+    def __init__(self, ops: IdeaOperations, broker: KafkaBroker) -> None:
+        self.ops = ops
+        self.broker = broker
+
+    async def handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        events = await parse_intake(self.broker, records, INTAKE_EVENTS, self.ops.settings)
+        pending: list[tuple[ConsumerRecord[Any, Any], IdeaSubmitted]] = []
+        for record, event in events:
+            if isinstance(event, IdeaSubmitted):
+                pending.append((record, event))
+                continue
+            await self._submit(pending)
+            pending = []
+            try:
+                await dispatch(self.ops, event)
+            except (RuleViolation, NotFound) as error:
+                await self._reject(record, rejection(error))
+        await self._submit(pending)
+
+    async def _submit(self, pending: list[tuple[ConsumerRecord[Any, Any], IdeaSubmitted]]) -> None:
+        if not pending:
+            return
+        outcomes = await self.ops.submit_many([Submission(e.data, e.businessunit) for _, e in pending])
+        for (record, _), outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, RuleViolation | NotFound):
+                await self._reject(record, rejection(outcome))
+
+    async def _reject(self, record: ConsumerRecord[Any, Any], rejected: RejectedEvent) -> None:
+        await dead_letter(self.broker, record, rejected, self.ops.settings.service_name)
+
+
+def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: ServiceSettings) -> None:
+    for fact_class in (
+        IdeaCreated,
+        IdeaEdited,
+        IdeaStatusChanged,
+        IdeaCommented,
+        IdeaMerged,
+        IdeaAttested,
+        CampaignCreated,
+    ):
+        broker.publisher(
+            IDEAS_EVENTS,
+            title=f"{IDEAS_EVENTS}:{fact_class.event_type()}",
+            schema=fact_class,
+            description=(fact_class.__doc__ or "").strip(),
+        )
+    intake = IntakeConsumer(ops, broker)
+    options = {**consumer_options(settings), "max_poll_records": INTAKE_BATCH}
 
     @broker.subscriber(
         IDEAS_INTAKE,
-        title="ideas.intake.v1:consume",
-        description="Ideas that business-unit systems submit. Rejected records go to ideas.intake.v1.dlq.",
+        batch=True,
+        max_records=INTAKE_BATCH,
+        title=f"{IDEAS_INTAKE}:consume",
+        description="CloudEvents from business-unit systems: centricity.idea.submitted.v1, "
+        "centricity.idea.revised.v1, centricity.idea.status_set.v1, centricity.comment.posted.v1, "
+        "centricity.duplicate.flagged.v1, centricity.attestation.given.v1 and centricity.campaign.launched.v1 "
+        "(schemas in contracts/schemas). Handled in order, idempotently by source and id; rejected records "
+        "go to ideas.intake.v1.dlq with the reason.",
+        **options,
+    )
+    async def on_intake(msg: KafkaMessage) -> None:
+        await intake.handle(msg.raw_message)  # type: ignore[arg-type]
+
+    @broker.subscriber(
+        VOTES_EVENTS,
+        title=f"{VOTES_EVENTS}:consume",
+        description="Who voted on which idea, so that voters may attest delivered ideas.",
         **consumer_options(settings),
     )
-    async def on_idea_submitted(event: IdeaSubmitted) -> None:
-        if event.businessunit not in settings.business_units:
-            raise RejectedEvent(f"unknown business unit {event.businessunit!r}")
-        record, created = await intake.submit(event.data, businessunit=event.businessunit)
-        outcome = "recorded" if created else "already recorded"
-        log.info("%s: idea %s %s", event.dedup_key(), record.idea_id, outcome)
+    async def on_vote_recorded(body: dict[str, Any]) -> None:
+        if body.get("type") != VoteRecorded.event_type():
+            return
+        vote = VoteRecorded.model_validate(body).data
+        await ops.store.remember_voter(vote.vote_id, vote.idea_id)

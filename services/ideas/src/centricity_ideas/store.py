@@ -1,36 +1,292 @@
-"""Ideas in MongoDB: one document per idea, `_id` derived from its business unit and reference."""
+"""Ideas, campaigns, comments and known voters in MongoDB; likely-duplicate search in memory."""
 
 from __future__ import annotations
 
+import base64
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+from scipy.sparse import csr_matrix, vstack
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer
 
-from centricity_contracts.ideas import IdeaRecord
-from centricity_plumbing.mongo import Document
+from centricity_contracts.campaigns import CampaignRecord
+from centricity_contracts.ideas import Comment, IdeaStatus, LikelyDuplicate
+from centricity_ideas.domain import Idea
+from centricity_plumbing.mongo import Document, update_versioned
 from centricity_plumbing.outbox import OUTBOX_FIELD
+
+DUPLICATE_KEY_ERROR = 11000
+# How many recent intake keys each idea remembers, to drop redeliveries.
+SEEN_KEYS_KEPT = 64
+
+
+class IdeaSort(StrEnum):
+    NEWEST = "newest"
+    OLDEST = "oldest"
+    RECENTLY_UPDATED = "recently_updated"
+    MOST_COMMENTED = "most_commented"
+
+
+SORTS: dict[IdeaSort, tuple[str, int]] = {
+    IdeaSort.NEWEST: ("created_at", DESCENDING),
+    IdeaSort.OLDEST: ("created_at", ASCENDING),
+    IdeaSort.RECENTLY_UPDATED: ("updated_at", DESCENDING),
+    IdeaSort.MOST_COMMENTED: ("comment_count", DESCENDING),
+}
+
+
+@dataclass(frozen=True)
+class IdeaFilter:
+    businessunit: str | None = None
+    campaign_id: str | None = None
+    status: IdeaStatus | None = None
+    tag: str | None = None
+    customer_type: str | None = None
+
+    def query(self) -> Document:
+        fields = {
+            "businessunit": self.businessunit,
+            "campaign_id": self.campaign_id,
+            "status": self.status,
+            "tags": self.tag,
+            "author.customer_type": self.customer_type,
+        }
+        return {name: value for name, value in fields.items() if value is not None}
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def encode_cursor(doc: Document, sort: IdeaSort) -> str:
+    field, _ = SORTS[sort]
+    value = doc[field]
+    payload = {"v": value.isoformat() if isinstance(value, datetime) else value, "id": doc["_id"], "s": sort}
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
+
+
+def decode_cursor(cursor: str, sort: IdeaSort) -> tuple[Any, str]:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        value, last_id = payload["v"], str(payload["id"])
+        if payload["s"] != sort:
+            raise InvalidCursor("the cursor belongs to another sort order")
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidCursor(f"not a cursor from this API: {error}") from error
+    if SORTS[sort][0].endswith("_at"):
+        value = datetime.fromisoformat(value)
+    return value, last_id
+
+
+def idea_document(idea: Idea, *, outbox: list[Document], seen: list[str]) -> Document:
+    return {**idea.model_dump(), "_id": idea.idea_id, OUTBOX_FIELD: outbox, "seen": seen}
+
+
+def stored_idea(doc: Document) -> Idea:
+    return Idea.model_validate(doc)
 
 
 class IdeaStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.ideas: AsyncCollection[Document] = db["ideas"]
+        self.comments: AsyncCollection[Document] = db["comments"]
+        self.campaigns: AsyncCollection[Document] = db["campaigns"]
+        self.voters: AsyncCollection[Document] = db["idea_voters"]
 
-    async def insert_new(self, record: IdeaRecord, outbox: list[Document]) -> tuple[Document, bool]:
-        """Store `record` with its pending facts; if it already exists, return what is stored."""
-        doc = {"_id": record.idea_id, **record.model_dump(), OUTBOX_FIELD: outbox}
+    async def ensure_indexes(self) -> None:
+        for field, _ in SORTS.values():
+            await self.ideas.create_index([(field, DESCENDING), ("_id", DESCENDING)])
+        await self.ideas.create_index([("businessunit", ASCENDING), ("created_at", DESCENDING)])
+        await self.ideas.create_index([("status", ASCENDING)])
+        await self.comments.create_index([("idea_id", ASCENDING), ("commented_at", ASCENDING)])
+
+    async def insert_new(self, docs: list[Document]) -> tuple[list[Document], list[str]]:
+        """Insert ideas in bulk; returns the stored documents and the ids that already existed."""
+        if not docs:
+            return [], []
+        existed: list[str] = []
         try:
-            await self.ideas.insert_one(doc)
+            await self.ideas.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            failed = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY_ERROR for e in failed):
+                raise
+            existed = [docs[e["index"]]["_id"] for e in failed]
+        if not existed:
+            return docs, []
+        found = {d["_id"]: d async for d in self.ideas.find({"_id": {"$in": existed}})}
+        return [found.get(d["_id"], d) if d["_id"] in found else d for d in docs], existed
+
+    async def change(
+        self, idea_id: str, next_document: Callable[[Document | None], Document | None]
+    ) -> Document | None:
+        doc, _ = await update_versioned(self.ideas, idea_id, next_document)
+        return doc
+
+    async def get(self, idea_id: str) -> Idea | None:
+        doc = await self.ideas.find_one({"_id": idea_id})
+        return stored_idea(doc) if doc else None
+
+    async def list(
+        self, *, where: IdeaFilter, sort: IdeaSort, limit: int, cursor: str | None
+    ) -> tuple[list[Idea], str | None]:
+        """One page of ideas, and the cursor of the next page (None at the end)."""
+        field, direction = SORTS[sort]
+        query = where.query()
+        if cursor:
+            value, last_id = decode_cursor(cursor, sort)
+            beyond = "$lt" if direction == DESCENDING else "$gt"
+            query = {
+                "$and": [query, {"$or": [{field: {beyond: value}}, {field: value, "_id": {beyond: last_id}}]}]
+            }
+        found = self.ideas.find(query).sort([(field, direction), ("_id", direction)]).limit(limit + 1)
+        docs = [doc async for doc in found]
+        next_cursor = encode_cursor(docs[limit - 1], sort) if len(docs) > limit else None
+        return [stored_idea(doc) for doc in docs[:limit]], next_cursor
+
+    async def add_comment(self, comment: Comment) -> None:
+        try:
+            await self.comments.insert_one({**comment.model_dump(), "_id": comment.comment_id})
         except DuplicateKeyError:
-            existing = await self.ideas.find_one({"_id": record.idea_id})
-            if existing is None:  # deleted between the two calls: nothing to return but ours
+            pass
+
+    async def comments_of(self, idea_id: str) -> list[Comment]:
+        found = self.comments.find({"idea_id": idea_id}).sort(
+            [("commented_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        return [Comment.model_validate(doc) async for doc in found]
+
+    async def add_campaign(self, campaign: CampaignRecord) -> tuple[CampaignRecord, bool]:
+        try:
+            await self.campaigns.insert_one({**campaign.model_dump(), "_id": campaign.campaign_id})
+        except DuplicateKeyError:
+            existing = await self.get_campaign(campaign.campaign_id)
+            if existing is None:
                 raise
             return existing, False
-        return doc, True
+        return campaign, True
 
-    async def get(self, idea_id: str) -> IdeaRecord | None:
-        doc = await self.ideas.find_one({"_id": idea_id})
-        return to_record(doc) if doc else None
+    async def get_campaign(self, campaign_id: str) -> CampaignRecord | None:
+        doc = await self.campaigns.find_one({"_id": campaign_id})
+        return CampaignRecord.model_validate(doc) if doc else None
+
+    async def list_campaigns(self, businessunit: str | None) -> list[CampaignRecord]:
+        query = {"$or": [{"businessunit": businessunit}, {"scope": "enterprise"}]} if businessunit else {}
+        return [
+            CampaignRecord.model_validate(doc)
+            async for doc in self.campaigns.find(query).sort("opens_at", DESCENDING)
+        ]
+
+    async def remember_voter(self, vote_id: str, idea_id: str) -> None:
+        await self.voters.update_one({"_id": vote_id}, {"$set": {"idea_id": idea_id}}, upsert=True)
+
+    async def has_voted(self, idea_id: str, voter_key: str) -> bool:
+        return await self.voters.find_one({"_id": f"{idea_id}:{voter_key}"}) is not None
+
+    async def searchable(self, since: datetime | None = None) -> list[Document]:
+        query = {"updated_at": {"$gt": since}} if since else {}
+        projection = {"title": 1, "description": 1, "businessunit": 1, "status": 1, "updated_at": 1}
+        return [doc async for doc in self.ideas.find(query, projection)]
 
 
-def to_record(doc: Document) -> IdeaRecord:
-    return IdeaRecord.model_validate(doc)
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+def normalise(title: str, description: str) -> str:
+    """The text compared for similarity: the title counts twice, common English words not at all."""
+    words = [
+        w for w in _WORDS.findall(f"{title} {title} {description}".lower()) if w not in ENGLISH_STOP_WORDS
+    ]
+    return " ".join(words)
+
+
+class SimilarityIndex:
+    """Every idea's text as a character n-gram vector, for search and likely-duplicate detection.
+
+    Character n-grams match word forms and typos ("basket"/"baskets", "recieve"/"receive").
+    Hashing needs no fitted vocabulary, so ideas are added one by one as they arrive.
+    """
+
+    def __init__(self, min_similarity: float = 0.25) -> None:
+        self.min_similarity = min_similarity
+        self.vectorizer = HashingVectorizer(
+            analyzer="char_wb", ngram_range=(3, 5), n_features=2**20, alternate_sign=False, norm="l2"
+        )
+        self._ids: list[str] = []
+        self._meta: list[tuple[str, str, str]] = []
+        self._positions: dict[str, int] = {}
+        self._matrix: csr_matrix = csr_matrix((0, 2**20), dtype=np.float64)
+        self._pending: list[csr_matrix] = []
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def vectorise(self, texts: Iterable[tuple[str, str]]) -> csr_matrix:
+        return self.vectorizer.transform([normalise(t, d) for t, d in texts])
+
+    def add(self, items: list[tuple[str, str, str, str, str]]) -> None:
+        """Add or replace ideas: (idea_id, businessunit, title, description, status)."""
+        if not items:
+            return
+        vectors = self.vectorise((title, description) for _, _, title, description, _ in items)
+        for row, (idea_id, businessunit, title, _, status) in enumerate(items):
+            if idea_id in self._positions:
+                self._flush()
+                self._matrix = self._replace_row(self._positions[idea_id], vectors[row])
+                self._meta[self._positions[idea_id]] = (businessunit, title, status)
+                continue
+            self._positions[idea_id] = len(self._ids)
+            self._ids.append(idea_id)
+            self._meta.append((businessunit, title, status))
+            self._pending.append(vectors[row])
+
+    def _replace_row(self, position: int, vector: csr_matrix) -> csr_matrix:
+        lil = self._matrix.tolil()
+        lil[position] = vector
+        return lil.tocsr()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._matrix = vstack([self._matrix, *self._pending], format="csr")
+            self._pending = []
+
+    def similar(
+        self, texts: list[tuple[str, str]], *, limit: int, exclude: list[str | None] | None = None
+    ) -> list[list[LikelyDuplicate]]:
+        """For each (title, description), the most similar ideas above the threshold, best first."""
+        self._flush()
+        if not texts or not self._ids:
+            return [[] for _ in texts]
+        scores = (self.vectorise(texts) @ self._matrix.T).toarray()
+        results = []
+        for row, own_id in zip(scores, exclude or [None] * len(texts), strict=True):
+            best = np.argsort(-row)[: limit + 1]
+            matches = [
+                LikelyDuplicate(
+                    idea_id=self._ids[i],
+                    businessunit=self._meta[i][0],
+                    title=self._meta[i][1],
+                    similarity=round(float(min(row[i], 1.0)), 4),
+                )
+                for i in best
+                if row[i] >= self.min_similarity
+                and self._ids[i] != own_id
+                and self._meta[i][2] != IdeaStatus.DUPLICATE
+            ]
+            results.append(matches[:limit])
+        return results
+
+    def search(self, query: str, *, limit: int) -> list[tuple[str, float]]:
+        """Idea ids ranked by similarity to free text, with their scores."""
+        (matches,) = self.similar([(query, "")], limit=limit)
+        return [(m.idea_id, m.similarity) for m in matches]
