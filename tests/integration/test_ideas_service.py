@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from centricity_contracts.ideas import IdeaSubmission
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, IDEAS_INTAKE_DLQ
+from centricity_ideas import domain
 from centricity_ideas.domain import idea_id_for
 from centricity_ideas.main import IdeasSettings, create_app
+from centricity_ideas.store import idea_document
+from centricity_plumbing.clock import utc_now
 from centricity_plumbing.localinfra import LocalInfrastructure
 from centricity_plumbing.mongo import MongoStore
+from centricity_plumbing.outbox import outbox_entry
 from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
 from tests.support import bu_event, eventually, produce, read_topic, wait_for_records
 
 
-def submission(reference: str, title: str = "Save my basket for later") -> dict[str, Any]:
+def submission_body(reference: str, title: str = "Save my basket for later") -> dict[str, Any]:
     return {
         "reference": reference,
         "title": title,
@@ -33,7 +38,7 @@ async def test_an_idea_posted_over_http_is_stored_and_its_fact_published(
     reference = unique("CRM")
     async with running(create_app(make_settings(IdeasSettings))) as client:
         answer = await client.post(
-            "/ideas", json=submission(reference), headers={"X-API-Key": API_KEYS["retail"]}
+            "/ideas", json=submission_body(reference), headers={"X-API-Key": API_KEYS["retail"]}
         )
         assert answer.status_code == 201, answer.text
         idea = answer.json()
@@ -55,9 +60,9 @@ async def test_the_same_reference_posted_twice_is_one_idea_and_one_fact(
     reference = unique("CRM")
     headers = {"X-API-Key": API_KEYS["retail"]}
     async with running(create_app(make_settings(IdeasSettings))) as client:
-        first = await client.post("/ideas", json=submission(reference), headers=headers)
+        first = await client.post("/ideas", json=submission_body(reference), headers=headers)
         second = await client.post(
-            "/ideas", json=submission(reference, title="Edited title"), headers=headers
+            "/ideas", json=submission_body(reference, title="Edited title"), headers=headers
         )
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json() == second.json()
@@ -69,7 +74,7 @@ async def test_the_same_reference_posted_twice_is_one_idea_and_one_fact(
 
 
 async def test_the_business_unit_comes_from_the_key_not_the_body(make_settings: SettingsFactory) -> None:
-    body = {**submission(unique("CRM")), "businessunit": "retail"}
+    body = {**submission_body(unique("CRM")), "businessunit": "retail"}
     async with running(create_app(make_settings(IdeasSettings))) as client:
         answer = await client.post("/ideas", json=body, headers={"X-API-Key": API_KEYS["wholesale"]})
     assert answer.json()["businessunit"] == "wholesale"
@@ -77,8 +82,8 @@ async def test_the_business_unit_comes_from_the_key_not_the_body(make_settings: 
 
 async def test_a_write_without_a_valid_key_gets_401_problem(make_settings: SettingsFactory) -> None:
     async with running(create_app(make_settings(IdeasSettings))) as client:
-        missing = await client.post("/ideas", json=submission("r"))
-        wrong = await client.post("/ideas", json=submission("r"), headers={"X-API-Key": "nope"})
+        missing = await client.post("/ideas", json=submission_body("r"))
+        wrong = await client.post("/ideas", json=submission_body("r"), headers={"X-API-Key": "nope"})
     for answer in (missing, wrong):
         assert answer.status_code == 401
         assert answer.headers["content-type"] == "application/problem+json"
@@ -88,7 +93,7 @@ async def test_a_write_without_a_valid_key_gets_401_problem(make_settings: Setti
 async def test_an_invalid_body_gets_422_problem_naming_the_field(make_settings: SettingsFactory) -> None:
     async with running(create_app(make_settings(IdeasSettings))) as client:
         answer = await client.post(
-            "/ideas", json=submission("r", title="x" * 500), headers={"X-API-Key": API_KEYS["retail"]}
+            "/ideas", json=submission_body("r", title="x" * 500), headers={"X-API-Key": API_KEYS["retail"]}
         )
     assert answer.status_code == 422
     assert answer.headers["content-type"] == "application/problem+json"
@@ -111,12 +116,12 @@ async def test_kafka_intake_stores_valid_ideas_once_and_dead_letters_the_rest(
     good_one, good_two = unique("CRM"), unique("CRM")
     batch = unique("batch")
     messages: list[tuple[str | None, bytes | dict[str, Any]]] = [
-        (good_one, intake_event(f"{batch}-1", submission(good_one))),
+        (good_one, intake_event(f"{batch}-1", submission_body(good_one))),
         (batch, b"{not json"),
-        (batch, intake_event(f"{batch}-3", submission(unique("CRM"), title="x"))),
-        (batch, intake_event(f"{batch}-4", submission(unique("CRM")), businessunit="pirates")),
-        (good_two, intake_event(f"{batch}-5", submission(good_two))),
-        (good_one, intake_event(f"{batch}-1", submission(good_one))),
+        (batch, intake_event(f"{batch}-3", submission_body(unique("CRM"), title="x"))),
+        (batch, intake_event(f"{batch}-4", submission_body(unique("CRM")), businessunit="pirates")),
+        (good_two, intake_event(f"{batch}-5", submission_body(good_two))),
+        (good_one, intake_event(f"{batch}-1", submission_body(good_one))),
     ]
     await produce(infra.kafka_bootstrap, IDEAS_INTAKE, messages)
     settings = make_settings(IdeasSettings)
@@ -133,7 +138,9 @@ async def test_kafka_intake_stores_valid_ideas_once_and_dead_letters_the_rest(
         )
 
     reasons = sorted(r.headers["dlq-reason"] for r in dead)
-    assert reasons[0] == "invalid event: event.data.title: String should have at least 3 characters"
+    assert reasons[0] == (
+        "invalid event: centricity.idea.submitted.v1.data.title: String should have at least 3 characters"
+    )
     assert reasons[1].startswith("not JSON: ")
     assert reasons[2] == "unknown business unit 'pirates'"
     assert {r.value for r in dead} >= {b"{not json"}
@@ -151,27 +158,23 @@ async def test_facts_left_unpublished_by_a_crash_are_published_at_start(
     make_settings: SettingsFactory, infra: LocalInfrastructure
 ) -> None:
     settings = make_settings(IdeasSettings)
-    idea_id = unique("idea")
-    payload = intake_event("x", submission("r"))  # any CloudEvent JSON will do for the relay
+    submission = IdeaSubmission.model_validate(submission_body(unique("CRM")))
+    idea = domain.new_idea(submission, businessunit="retail", now=utc_now(), likely_duplicates=[])
+    fact = domain.created_fact(idea, source=settings.fact_source())
+    # What a crash between the write and the publish leaves behind.
+    doc = {
+        **idea_document(idea, outbox=[outbox_entry(fact, topic=IDEAS_EVENTS, key=idea.idea_id)], seen=[]),
+        "revision": 1,
+    }
     store = MongoStore(settings.mongo_url, settings.database_name())
     try:
-        await store.db["ideas"].insert_one(
-            {
-                "_id": idea_id,
-                "outbox": [
-                    {
-                        "id": "f-1",
-                        "topic": IDEAS_EVENTS,
-                        "key": idea_id,
-                        "payload": str(payload).replace("'", '"'),
-                        "trace": {},
-                    }
-                ],
-            }
-        )
+        await store.db["ideas"].insert_one(doc)
         async with running(create_app(settings)):
-            await wait_for_records(infra.kafka_bootstrap, IDEAS_EVENTS, lambda r: r.key == idea_id)
-            left = await store.db["ideas"].find_one({"_id": idea_id})
+            published = await wait_for_records(
+                infra.kafka_bootstrap, IDEAS_EVENTS, lambda r: r.key == idea.idea_id
+            )
+            left = await store.db["ideas"].find_one({"_id": idea.idea_id})
+        assert published[0].json()["id"] == fact.id
         assert left is not None
         assert left["outbox"] == []
     finally:

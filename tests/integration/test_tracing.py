@@ -16,6 +16,19 @@ from centricity_votes.main import create_app as create_votes
 from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
 from tests.support import eventually
 
+IDEA_SPANS = {
+    ("POST /ideas", SpanKind.SERVER),
+    ("ideas.events.v1 publish", SpanKind.PRODUCER),
+    ("ideas.events.v1 process", SpanKind.CONSUMER),
+    ("insights.ideas.v1 publish", SpanKind.PRODUCER),
+}
+VOTE_SPANS = {
+    ("POST /votes", SpanKind.SERVER),
+    ("votes.events.v1 publish", SpanKind.PRODUCER),
+    ("votes.events.v1 process", SpanKind.CONSUMER),
+    ("insights.ideas.v1 publish", SpanKind.PRODUCER),
+}
+
 
 def spans_of_trace(spans: tuple[ReadableSpan, ...], trace_id: int) -> list[ReadableSpan]:
     return [s for s in spans if s.context is not None and s.context.trace_id == trace_id]
@@ -25,11 +38,23 @@ def kinds_by_name(spans: list[ReadableSpan]) -> set[tuple[str, SpanKind]]:
     return {(s.name, s.kind) for s in spans}
 
 
-def request_trace(exporter: InMemorySpanExporter, route: str) -> list[ReadableSpan]:
-    server = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER and s.name == route]
-    assert len(server) == 1, f"one server span for {route}"
-    assert server[0].context is not None
-    return spans_of_trace(exporter.get_finished_spans(), server[0].context.trace_id)
+async def request_trace(
+    exporter: InMemorySpanExporter, route: str, expected: set[tuple[str, SpanKind]]
+) -> list[ReadableSpan]:
+    """The spans of the trace that `route`'s server span started, once `expected` have all ended."""
+
+    async def complete() -> list[ReadableSpan] | None:
+        server = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER and s.name == route]
+        if len(server) != 1 or server[0].context is None:
+            return None
+        spans = spans_of_trace(exporter.get_finished_spans(), server[0].context.trace_id)
+        return spans if expected <= kinds_by_name(spans) else None
+
+    try:
+        return await eventually(complete, timeout=10, what=f"the spans of {route}")
+    except AssertionError:
+        finished = kinds_by_name(list(exporter.get_finished_spans()))
+        raise AssertionError(f"missing spans: {expected - finished}") from None
 
 
 async def test_a_request_is_one_trace_through_publish_and_every_consumer(
@@ -55,7 +80,7 @@ async def test_a_request_is_one_trace_through_publish_and_every_consumer(
         )
         idea_id = submitted.json()["idea_id"]
         await eventually(lambda: _has_insight(insights_api, idea_id, 1), what="the idea reached insights")
-        idea_trace = request_trace(exporter, "POST /ideas")
+        idea_trace = await request_trace(exporter, "POST /ideas", IDEA_SPANS)
         exporter.clear()
         await votes_api.post(
             "/votes",
@@ -63,18 +88,10 @@ async def test_a_request_is_one_trace_through_publish_and_every_consumer(
             headers=headers,
         )
         await eventually(lambda: _has_insight(insights_api, idea_id, 2), what="the vote reached insights")
-        vote_trace = request_trace(exporter, "POST /votes")
+        vote_trace = await request_trace(exporter, "POST /votes", VOTE_SPANS)
 
-    assert {
-        ("ideas.events.v1 publish", SpanKind.PRODUCER),
-        ("ideas.events.v1 process", SpanKind.CONSUMER),
-        ("insights.ideas.v1 publish", SpanKind.PRODUCER),
-    } <= kinds_by_name(idea_trace)
-    assert {
-        ("votes.events.v1 publish", SpanKind.PRODUCER),
-        ("votes.events.v1 process", SpanKind.CONSUMER),
-        ("insights.ideas.v1 publish", SpanKind.PRODUCER),
-    } <= kinds_by_name(vote_trace)
+    assert kinds_by_name(idea_trace) >= IDEA_SPANS
+    assert kinds_by_name(vote_trace) >= VOTE_SPANS
 
 
 async def _has_insight(client: object, idea_id: str, revision: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
 
 from centricity_contracts.customers import Actor, Customer
 from centricity_contracts.envelope import BusinessUnitId, CloudEvent
@@ -20,6 +20,15 @@ Tag = Annotated[
     str,
     StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=40),
 ]
+
+
+def _unique(tags: list[str] | None) -> list[str] | None:
+    return list(dict.fromkeys(tags)) if tags is not None else None
+
+
+Tags = Annotated[list[Tag], AfterValidator(_unique)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=TITLE_MAX)]
+
 IdeaId = Annotated[
     str,
     Field(
@@ -40,13 +49,13 @@ class IdeaSubmission(ContractModel):
         description="The business unit's own id for the idea; the same reference twice is one idea.",
         examples=["CRM-2291"],
     )
-    title: str = Field(min_length=3, max_length=TITLE_MAX, examples=["Let me save my basket for later"])
+    title: Title = Field(examples=["Let me save my basket for later"])
     description: str = Field(
         default="",
         max_length=DESCRIPTION_MAX,
         examples=["I often build a basket on my phone and want to finish on my laptop."],
     )
-    tags: list[Tag] = Field(default_factory=list, max_length=TAGS_MAX, examples=[["checkout"]])
+    tags: Tags = Field(default_factory=list, max_length=TAGS_MAX, examples=[["checkout"]])
     author: Customer
     campaign_id: str | None = Field(
         default=None, max_length=64, description="The open campaign the idea answers, if any."
@@ -114,9 +123,9 @@ class IdeaTarget(ContractModel):
 class IdeaRevision(IdeaTarget):
     """New values for some of an idea's fields; absent fields stay as they are."""
 
-    title: str | None = Field(default=None, min_length=3, max_length=TITLE_MAX)
+    title: Title | None = None
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
-    tags: list[Tag] | None = Field(default=None, max_length=TAGS_MAX)
+    tags: Tags | None = Field(default=None, max_length=TAGS_MAX)
     by: Actor
 
 

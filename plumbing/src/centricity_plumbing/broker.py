@@ -15,7 +15,6 @@ from fast_depends.exceptions import ValidationError as DependencyValidationError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
-from faststream.message import decode_message
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import TypeAdapter
@@ -38,7 +37,7 @@ DLQ_ORIGINAL_PARTITION = "dlq-original-partition"
 DLQ_ORIGINAL_OFFSET = "dlq-original-offset"
 
 
-class RejectedEvent(Exception):  # noqa: N818 - it names what happened to the event
+class RejectedEvent(Exception):
     """An intake record that can never be processed, whatever the retries: dead-letter it."""
 
     def __init__(self, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
@@ -184,9 +183,9 @@ def dead_letter_middleware(service: str) -> type[BaseMiddleware]:
 
 async def decode_cloudevent(msg: KafkaMessage, original: Callable[..., Awaitable[Any]]) -> Any:
     """Decode structured-mode CloudEvents JSON, which FastStream would pass on as bytes."""
-    if (msg.content_type or "").startswith("application/cloudevents+json"):
+    if isinstance(msg.body, bytes) and (msg.content_type or "").startswith("application/cloudevents+json"):
         return json.loads(msg.body)
-    return decode_message(msg)
+    return await original(msg)
 
 
 def create_broker(settings: ServiceSettings, tracer_provider: TracerProvider) -> KafkaBroker:
@@ -227,3 +226,14 @@ async def publish_payload(broker: KafkaBroker, payload: bytes, *, topic: str, ke
 
 async def publish_event(broker: KafkaBroker, event: CloudEvent[Any], *, topic: str, key: str) -> None:
     await publish_payload(broker, event.to_json_bytes(), topic=topic, key=key)
+
+
+def document_dead_letters(broker: KafkaBroker, *consumed_topics: str) -> None:
+    """Show in the AsyncAPI document where this service sends the records it rejects."""
+    for topic in consumed_topics:
+        broker.publisher(
+            dead_letter_topic(topic),
+            title=f"{dead_letter_topic(topic)}:publish",
+            description=f"Records of {topic} this service rejected, unchanged, with the reason in the "
+            f"{DLQ_REASON} header and the origin in {DLQ_ORIGINAL_TOPIC}/-partition/-offset.",
+        )

@@ -185,25 +185,32 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    print("Starting Kafka (Tansu), MongoDB (nx-27017) and the services...", flush=True)
+    say("Starting Kafka (Tansu), MongoDB (nx-27017) and the services...")
     try:
         system.start()
     except InfrastructureError as error:
         print(f"Could not start: {error}", file=sys.stderr)
         return 1
-    print(banner(system), flush=True)
+    say(banner(system))
     try:
         while not stopping:
             failed = system.failed_service()
             if failed:
-                print(f"{failed} stopped unexpectedly; see {system.log_path(failed)}", file=sys.stderr)
+                say(f"{failed} stopped unexpectedly; see {system.log_path(failed)}")
                 return 1
             time.sleep(0.5)
     finally:
-        print("Stopping...", flush=True)
+        # Stop first: a closed stdout (e.g. `make run | tee` after Ctrl-C) must not leave servers behind.
         system.stop()
-        print("Stopped.", flush=True)
+        say("Stopped.")
     return 0
+
+
+def say(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except (BrokenPipeError, OSError):
+        pass
 
 
 if __name__ == "__main__":

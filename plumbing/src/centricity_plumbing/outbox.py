@@ -68,12 +68,13 @@ class Outbox:
 
     async def deliver_many(self, docs: list[Document]) -> int:
         """Publish the pending entries of many documents at once, then clear them in one write."""
-        entries = [entry for doc in docs for entry in pending_entries(doc)]
+        unique = list({doc["_id"]: doc for doc in docs}.values())
+        entries = [entry for doc in unique for entry in pending_entries(doc)]
         if not entries:
             return 0
         await asyncio.gather(*(self._publish(entry) for entry in entries))
         await self.collection.update_many(
-            {"_id": {"$in": [doc["_id"] for doc in docs if pending_entries(doc)]}},
+            {"_id": {"$in": [doc["_id"] for doc in unique if pending_entries(doc)]}},
             {"$pull": {OUTBOX_FIELD: {"id": {"$in": [entry["id"] for entry in entries]}}}},
         )
         return len(entries)

@@ -124,7 +124,7 @@ def examples(**named: dict[str, Any]) -> dict[str, Any]:
     return {name: {"value": value} for name, value in named.items()}
 
 
-def ideas_router(ops: IdeaOperations) -> APIRouter:  # noqa: C901 - one closure per route
+def ideas_router(ops: IdeaOperations) -> APIRouter:
     router = APIRouter()
     store = ops.store
 

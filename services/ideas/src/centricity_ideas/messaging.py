@@ -43,7 +43,13 @@ from centricity_contracts.votes import VoteRecorded
 from centricity_ideas import domain
 from centricity_ideas.domain import Idea, RuleViolation
 from centricity_ideas.store import SEEN_KEYS_KEPT, IdeaStore, SimilarityIndex, idea_document, stored_idea
-from centricity_plumbing.broker import RejectedEvent, consumer_options, dead_letter, parse_intake
+from centricity_plumbing.broker import (
+    RejectedEvent,
+    consumer_options,
+    dead_letter,
+    document_dead_letters,
+    parse_intake,
+)
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.outbox import Outbox, outbox_entry, pending_entries
@@ -78,6 +84,11 @@ class NotFound(Exception):
 class Submission:
     submission: IdeaSubmission
     businessunit: str
+    request_key: str | None = None
+
+    @property
+    def idea_id(self) -> str:
+        return domain.idea_id_for(self.businessunit, self.submission.reference)
 
 
 class IdeaOperations:
@@ -117,26 +128,50 @@ class IdeaOperations:
     async def submit_many(
         self, items: Sequence[Submission]
     ) -> list[tuple[Idea, bool] | RuleViolation | NotFound]:
-        """Store many submissions with one bulk write; each gets its idea, or the rule it broke."""
+        """Store many submissions with one bulk write; each gets its idea, or the rule it broke.
+
+        A submission is new unless its reference, or its event's `source` + `id`, was seen before.
+        """
         now = utc_now()
-        outcomes: list[tuple[Idea, bool] | RuleViolation | NotFound | None] = []
-        accepted: list[tuple[int, Submission]] = []
+        handled = await self.store.ideas_of_keys([i.request_key for i in items if i.request_key])
+        outcomes: dict[int, tuple[Idea, bool] | RuleViolation | NotFound] = {}
+        fresh: dict[str, tuple[int, Submission]] = {}
         campaigns: dict[str, CampaignRecord | None] = {}
         for position, item in enumerate(items):
+            if item.idea_id in fresh or (item.request_key and item.request_key in handled):
+                continue
             try:
                 await self._check_campaign(item, campaigns, now)
             except (RuleViolation, NotFound) as error:
-                outcomes.append(error)
+                outcomes[position] = error
                 continue
-            outcomes.append(None)
-            accepted.append((position, item))
-        own_ids: list[str | None] = [
-            domain.idea_id_for(i.businessunit, i.submission.reference) for _, i in accepted
-        ]
+            fresh[item.idea_id] = (position, item)
+        stored = await self._store_new(list(fresh.values()), now)
+        await self.store.remember_keys({i.request_key: i.idea_id for _, i in fresh.values() if i.request_key})
+        for idea_id, (position, _) in fresh.items():
+            outcomes[position] = stored[idea_id]
+        earlier = {idea_id: await self.store.get(idea_id) for idea_id in set(handled.values()) - set(stored)}
+        for position, item in enumerate(items):
+            if position in outcomes:
+                continue
+            first = stored.get(item.idea_id) or stored.get(handled.get(item.request_key or "", ""))
+            idea = first[0] if first else earlier.get(handled.get(item.request_key or "", item.idea_id))
+            if idea is None:
+                outcomes[position] = NotFound("idea", item.idea_id)
+            else:
+                outcomes[position] = (idea, False)
+        return [outcomes[position] for position in range(len(items))]
+
+    async def _store_new(
+        self, accepted: list[tuple[int, Submission]], now: datetime
+    ) -> dict[str, tuple[Idea, bool]]:
+        """Insert new ideas in bulk with their facts, and publish the facts."""
+        if not accepted:
+            return {}
         duplicates = self.index.similar(
             [(i.submission.title, i.submission.description) for _, i in accepted],
             limit=LIKELY_DUPLICATES,
-            exclude=own_ids,
+            exclude=[i.idea_id for _, i in accepted],
         )
         ideas = [
             domain.new_idea(
@@ -157,9 +192,7 @@ class IdeaOperations:
             ]
         )
         await self.outbox.deliver_many(stored)
-        for (position, _), doc in zip(accepted, stored, strict=True):
-            outcomes[position] = (stored_idea(doc), doc["_id"] not in existed)
-        return [o for o in outcomes if o is not None]
+        return {doc["_id"]: (stored_idea(doc), doc["_id"] not in existed) for doc in stored}
 
     def _created_entry(self, idea: Idea) -> Document:
         return outbox_entry(
@@ -414,7 +447,9 @@ class IntakeConsumer:
     async def _submit(self, pending: list[tuple[ConsumerRecord[Any, Any], IdeaSubmitted]]) -> None:
         if not pending:
             return
-        outcomes = await self.ops.submit_many([Submission(e.data, e.businessunit) for _, e in pending])
+        outcomes = await self.ops.submit_many(
+            [Submission(e.data, e.businessunit, e.dedup_key()) for _, e in pending]
+        )
         for (record, _), outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, RuleViolation | NotFound):
                 await self._reject(record, rejection(outcome))
@@ -424,6 +459,7 @@ class IntakeConsumer:
 
 
 def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: ServiceSettings) -> None:
+    document_dead_letters(broker, IDEAS_INTAKE)
     for fact_class in (
         IdeaCreated,
         IdeaEdited,

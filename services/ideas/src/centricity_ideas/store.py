@@ -102,10 +102,12 @@ class IdeaStore:
         self.comments: AsyncCollection[Document] = db["comments"]
         self.campaigns: AsyncCollection[Document] = db["campaigns"]
         self.voters: AsyncCollection[Document] = db["idea_voters"]
+        self.intake_keys: AsyncCollection[Document] = db["intake_keys"]
 
     async def ensure_indexes(self) -> None:
+        # Sorts break ties on _id too; nx-27017 cannot index _id inside a compound index.
         for field, _ in SORTS.values():
-            await self.ideas.create_index([(field, DESCENDING), ("_id", DESCENDING)])
+            await self.ideas.create_index([(field, DESCENDING)])
         await self.ideas.create_index([("businessunit", ASCENDING), ("created_at", DESCENDING)])
         await self.ideas.create_index([("status", ASCENDING)])
         await self.comments.create_index([("idea_id", ASCENDING), ("commented_at", ASCENDING)])
@@ -126,6 +128,22 @@ class IdeaStore:
             return docs, []
         found = {d["_id"]: d async for d in self.ideas.find({"_id": {"$in": existed}})}
         return [found.get(d["_id"], d) if d["_id"] in found else d for d in docs], existed
+
+    async def ideas_of_keys(self, keys: list[str]) -> dict[str, str]:
+        """The idea each already handled submission event (by `source` + `id`) created."""
+        if not keys:
+            return {}
+        return {doc["_id"]: doc["idea_id"] async for doc in self.intake_keys.find({"_id": {"$in": keys}})}
+
+    async def remember_keys(self, ideas_by_key: dict[str, str]) -> None:
+        if not ideas_by_key:
+            return
+        docs = [{"_id": key, "idea_id": idea_id} for key, idea_id in ideas_by_key.items()]
+        try:
+            await self.intake_keys.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            if any(e.get("code") != DUPLICATE_KEY_ERROR for e in error.details.get("writeErrors", [])):
+                raise
 
     async def change(
         self, idea_id: str, next_document: Callable[[Document | None], Document | None]

@@ -13,7 +13,7 @@ from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, VOTES_EVEN
 from centricity_contracts.votes import VoteRecorded
 from centricity_insights.domain import IdeaTally, snapshot_event
 from centricity_insights.store import SEEN_KEYS_KEPT, InsightStore, seen_keys, stored_tally
-from centricity_plumbing.broker import consumer_options, publish_event
+from centricity_plumbing.broker import consumer_options, document_dead_letters, publish_event
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.settings import ServiceSettings
@@ -70,6 +70,7 @@ class InsightProjection:
 def register_subscribers(
     broker: KafkaBroker, projection: InsightProjection, settings: ServiceSettings
 ) -> None:
+    document_dead_letters(broker, IDEAS_EVENTS, VOTES_EVENTS)
     broker.publisher(
         INSIGHTS_IDEAS,
         title="insights.ideas.v1:publish",

@@ -8,7 +8,7 @@ from faststream.kafka import KafkaBroker
 
 from centricity_contracts.topics import VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import Ballot, VoteCast, VoteRecord, VoteRecorded
-from centricity_plumbing.broker import RejectedEvent, consumer_options
+from centricity_plumbing.broker import RejectedEvent, consumer_options, document_dead_letters
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.outbox import Outbox, outbox_entry, pending_entries
@@ -68,6 +68,7 @@ class VoteIntake:
 
 
 def register_subscribers(broker: KafkaBroker, intake: VoteIntake, settings: ServiceSettings) -> None:
+    document_dead_letters(broker, VOTES_INTAKE)
     broker.publisher(
         VOTES_EVENTS,
         title="votes.events.v1:publish",
