@@ -197,7 +197,8 @@ class TestMerging:
         assert (closed.status, closed.duplicate_of) == (IdeaStatus.DUPLICATE, b.idea_id)
         assert (fact.idea_id, fact.into_idea_id) == (a.idea_id, b.idea_id)
         linked = domain.absorb(b, a.idea_id, now=NOW)
-        assert linked is not None and linked.merged_from == [a.idea_id]
+        assert linked is not None
+        assert linked.merged_from == [a.idea_id]
         assert domain.absorb(linked, a.idea_id, now=NOW) is None
 
     @pytest.mark.parametrize("case", ["itself", "closed", "into-duplicate"])
@@ -240,7 +241,8 @@ class TestAttestations:
         assert repeat is None
         assert same == first
         assert (changed.helped_count, changed.did_not_help_count) == (0, 1)
-        assert fact is not None and fact.previous_helped is True
+        assert fact is not None
+        assert fact.previous_helped is True
 
 
 class TestCampaigns:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,6 +28,7 @@ from centricity_plumbing.telemetry import (
 )
 
 Hook = Callable[[], Awaitable[Any]]
+Job = Callable[[], Coroutine[Any, Any, Any]]
 
 
 class ServiceRuntime:
@@ -74,7 +75,7 @@ def create_service_app(
     routers: Sequence[APIRouter],
     before_start: Sequence[Hook] = (),
     after_start: Sequence[Hook] = (),
-    background: Sequence[Hook] = (),
+    background: Sequence[Job] = (),
 ) -> FastAPI:
     """A FastAPI app that starts the store hooks, then the broker, and stops them in reverse.
 

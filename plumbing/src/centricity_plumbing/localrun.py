@@ -6,6 +6,7 @@ Also used by the end-to-end tests, on other ports, to run the system as a newcom
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -207,10 +208,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def say(text: str) -> None:
-    try:
+    with contextlib.suppress(BrokenPipeError, OSError):
         print(text, flush=True)
-    except (BrokenPipeError, OSError):
-        pass
 
 
 if __name__ == "__main__":

@@ -213,7 +213,7 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
     ) -> IdeaPage:
         where = IdeaFilter(businessunit, campaign_id, status_, tag.lower() if tag else None, customer_type)
         try:
-            ideas, next_cursor = await store.list(where=where, sort=sort, limit=limit, cursor=cursor)
+            ideas, next_cursor = await store.page(where=where, sort=sort, limit=limit, cursor=cursor)
         except InvalidCursor as error:
             raise problem(error) from error
         return IdeaPage(items=[view(i) for i in ideas], next_cursor=next_cursor)
@@ -353,7 +353,8 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         "/ideas/{idea_id}/attestation",
         tags=["closing the loop"],
         summary="A customer of the calling unit says whether the delivered idea helped",
-        description="Open to the idea's author and its voters; one answer per customer, which they may change.",
+        description="Open to the idea's author and its voters; one answer per customer, "
+        "which they may change.",
     )
     async def attest(
         idea_id: IdeaIdPath,

@@ -209,7 +209,8 @@ def allowed_next(status: IdeaStatus) -> list[IdeaStatus]:
 def check_owner(idea: Idea, businessunit: str, action: str) -> None:
     if idea.businessunit != businessunit:
         raise ForeignBusinessUnit(
-            f"only business unit {idea.businessunit!r}, where idea {idea.idea_id} was submitted, may {action} it"
+            f"only business unit {idea.businessunit!r}, where idea {idea.idea_id} was submitted, "
+            f"may {action} it"
         )
 
 

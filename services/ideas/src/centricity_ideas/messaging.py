@@ -485,13 +485,14 @@ def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: Ser
         title=f"{IDEAS_INTAKE}:consume",
         description="CloudEvents from business-unit systems: centricity.idea.submitted.v1, "
         "centricity.idea.revised.v1, centricity.idea.status_set.v1, centricity.comment.posted.v1, "
-        "centricity.duplicate.flagged.v1, centricity.attestation.given.v1 and centricity.campaign.launched.v1 "
+        "centricity.duplicate.flagged.v1, centricity.attestation.given.v1 and "
+        "centricity.campaign.launched.v1 "
         "(schemas in contracts/schemas). Handled in order, idempotently by source and id; rejected records "
         "go to ideas.intake.v1.dlq with the reason.",
         **options,
     )
     async def on_intake(msg: KafkaMessage) -> None:
-        await intake.handle(msg.raw_message)  # type: ignore[arg-type]
+        await intake.handle(msg.raw_message)
 
     @broker.subscriber(
         VOTES_EVENTS,

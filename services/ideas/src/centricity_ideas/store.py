@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -155,7 +156,7 @@ class IdeaStore:
         doc = await self.ideas.find_one({"_id": idea_id})
         return stored_idea(doc) if doc else None
 
-    async def list(
+    async def page(
         self, *, where: IdeaFilter, sort: IdeaSort, limit: int, cursor: str | None
     ) -> tuple[list[Idea], str | None]:
         """One page of ideas, and the cursor of the next page (None at the end)."""
@@ -173,10 +174,8 @@ class IdeaStore:
         return [stored_idea(doc) for doc in docs[:limit]], next_cursor
 
     async def add_comment(self, comment: Comment) -> None:
-        try:
+        with contextlib.suppress(DuplicateKeyError):
             await self.comments.insert_one({**comment.model_dump(), "_id": comment.comment_id})
-        except DuplicateKeyError:
-            pass
 
     async def comments_of(self, idea_id: str) -> list[Comment]:
         found = self.comments.find({"idea_id": idea_id}).sort(
