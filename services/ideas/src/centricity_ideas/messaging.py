@@ -333,7 +333,9 @@ class IdeaOperations:
             if doc is None:
                 raise NotFound("idea", target_id)
             linked = domain.absorb(stored_idea(doc), duplicate_id, now=utc_now())
-            return None if linked is None else {**doc, **linked.model_dump()}
+            if linked is None:
+                return None
+            return idea_document(linked, outbox=pending_entries(doc), seen=list(doc.get("seen", [])))
 
         await self.store.change(target_id, next_document)
 

@@ -38,10 +38,11 @@ class IdeaSort(StrEnum):
     MOST_COMMENTED = "most_commented"
 
 
+# Times are paged on epoch milliseconds: nx-27017 compares stored dates wrongly in range queries.
 SORTS: dict[IdeaSort, tuple[str, int]] = {
-    IdeaSort.NEWEST: ("created_at", DESCENDING),
-    IdeaSort.OLDEST: ("created_at", ASCENDING),
-    IdeaSort.RECENTLY_UPDATED: ("updated_at", DESCENDING),
+    IdeaSort.NEWEST: ("created_ms", DESCENDING),
+    IdeaSort.OLDEST: ("created_ms", ASCENDING),
+    IdeaSort.RECENTLY_UPDATED: ("updated_ms", DESCENDING),
     IdeaSort.MOST_COMMENTED: ("comment_count", DESCENDING),
 }
 
@@ -71,8 +72,7 @@ class InvalidCursor(ValueError):
 
 def encode_cursor(doc: Document, sort: IdeaSort) -> str:
     field, _ = SORTS[sort]
-    value = doc[field]
-    payload = {"v": value.isoformat() if isinstance(value, datetime) else value, "id": doc["_id"], "s": sort}
+    payload = {"v": doc[field], "id": doc["_id"], "s": sort}
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode()
 
 
@@ -84,13 +84,18 @@ def decode_cursor(cursor: str, sort: IdeaSort) -> tuple[Any, str]:
             raise InvalidCursor("the cursor belongs to another sort order")
     except (ValueError, KeyError, TypeError) as error:
         raise InvalidCursor(f"not a cursor from this API: {error}") from error
-    if SORTS[sort][0].endswith("_at"):
-        value = datetime.fromisoformat(value)
+    if not isinstance(value, int):
+        raise InvalidCursor("not a cursor from this API")
     return value, last_id
 
 
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
 def idea_document(idea: Idea, *, outbox: list[Document], seen: list[str]) -> Document:
-    return {**idea.model_dump(), "_id": idea.idea_id, OUTBOX_FIELD: outbox, "seen": seen}
+    sort_keys = {"created_ms": epoch_ms(idea.created_at), "updated_ms": epoch_ms(idea.updated_at)}
+    return {**idea.model_dump(), **sort_keys, "_id": idea.idea_id, OUTBOX_FIELD: outbox, "seen": seen}
 
 
 def stored_idea(doc: Document) -> Idea:
@@ -109,7 +114,7 @@ class IdeaStore:
         # Sorts break ties on _id too; nx-27017 cannot index _id inside a compound index.
         for field, _ in SORTS.values():
             await self.ideas.create_index([(field, DESCENDING)])
-        await self.ideas.create_index([("businessunit", ASCENDING), ("created_at", DESCENDING)])
+        await self.ideas.create_index([("businessunit", ASCENDING), ("created_ms", DESCENDING)])
         await self.ideas.create_index([("status", ASCENDING)])
         await self.comments.create_index([("idea_id", ASCENDING), ("commented_at", ASCENDING)])
 
@@ -211,7 +216,7 @@ class IdeaStore:
         return await self.voters.find_one({"_id": f"{idea_id}:{voter_key}"}) is not None
 
     async def searchable(self, since: datetime | None = None) -> list[Document]:
-        query = {"updated_at": {"$gt": since}} if since else {}
+        query = {"updated_ms": {"$gt": epoch_ms(since)}} if since else {}
         projection = {"title": 1, "description": 1, "businessunit": 1, "status": 1, "updated_at": 1}
         return [doc async for doc in self.ideas.find(query, projection)]
 

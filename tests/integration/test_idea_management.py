@@ -1,0 +1,390 @@
+"""Idea management end to end on the real local broker and store: a business unit's day."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, IDEAS_INTAKE_DLQ, VOTES_EVENTS
+from centricity_ideas.domain import idea_id_for
+from centricity_ideas.main import IdeasSettings, create_app
+from centricity_plumbing.clock import utc_now
+from centricity_plumbing.localinfra import LocalInfrastructure
+from centricity_plumbing.mongo import MongoStore
+from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
+from tests.support import bu_event, eventually, produce, read_topic, wait_for_records
+
+RETAIL = {"X-API-Key": API_KEYS["retail"]}
+WHOLESALE = {"X-API-Key": API_KEYS["wholesale"]}
+STAFF = {"actor_id": "pm-anna"}
+AUTHOR = {"customer_id": "c-1", "customer_type": "external"}
+
+
+def idea_body(reference: str, title: str, description: str = "", **extra: Any) -> dict[str, Any]:
+    return {"reference": reference, "title": title, "description": description, "author": AUTHOR, **extra}
+
+
+async def submit(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
+    answer = await client.post("/ideas", json=idea_body(**body), headers=headers)
+    assert answer.status_code in (200, 201), answer.text
+    return dict(answer.json())
+
+
+async def move(
+    client: httpx.AsyncClient, idea_id: str, status: str, reason: str | None = None
+) -> httpx.Response:
+    body = {"status": status, "reason": reason, "by": STAFF}
+    return await client.post(f"/ideas/{idea_id}/status", json=body, headers=RETAIL)
+
+
+async def fact_types(infra: LocalInfrastructure, idea_id: str) -> list[str]:
+    return [
+        r.json()["type"] for r in await read_topic(infra.kafka_bootstrap, IDEAS_EVENTS) if r.key == idea_id
+    ]
+
+
+async def test_a_business_units_day_from_campaign_to_attestation(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    now = utc_now()
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        launched = await client.post(
+            "/campaigns",
+            json={
+                "reference": unique("Q1"),
+                "title": "Cut onboarding time",
+                "opens_at": (now - timedelta(days=1)).isoformat(),
+                "closes_at": (now + timedelta(days=30)).isoformat(),
+            },
+            headers=RETAIL,
+        )
+        assert launched.status_code == 201, launched.text
+        campaign_id = launched.json()["campaign_id"]
+        idea = await submit(
+            client,
+            RETAIL,
+            reference=unique("CRM"),
+            title="Open a business account online in one day",
+            description="Onboarding takes ten days of paperwork; let new customers sign digitally.",
+            campaign_id=campaign_id,
+        )
+        twin = await submit(
+            client,
+            WHOLESALE,
+            reference=unique("WS"),
+            title="Open business accounts online within a day",
+            description="New corporate clients wait ten days for paperwork; allow digital signing.",
+        )
+        assert [d["idea_id"] for d in twin["likely_duplicates"]][:1] == [idea["idea_id"]]
+        assert twin["likely_duplicates"][0]["similarity"] > 0.5
+
+        idea_id = idea["idea_id"]
+        assert (await move(client, idea_id, "under_review")).status_code == 200
+        back = await move(client, idea_id, "submitted")
+        assert back.status_code == 409
+        assert back.headers["content-type"] == "application/problem+json"
+        assert "allowed: planned, in_progress, delivered, declined" in back.json()["detail"]
+        assert (await move(client, idea_id, "declined")).status_code == 422
+        foreign = await client.post(
+            f"/ideas/{idea_id}/status", json={"status": "planned", "by": STAFF}, headers=WHOLESALE
+        )
+        assert foreign.status_code == 403
+
+        await client.post(
+            f"/ideas/{idea_id}/comments",
+            json={"body": "Yes please!", "author": {"customer_id": "w-2", "customer_type": "partner"}},
+            headers=WHOLESALE,
+        )
+        await client.post(
+            f"/ideas/{idea_id}/comments",
+            json={"body": "Planned for Q1.", "staff": STAFF, "official": True},
+            headers=RETAIL,
+        )
+        comments = (await client.get(f"/ideas/{idea_id}/comments")).json()
+        assert [(c["body"], c["official"], c["businessunit"]) for c in comments] == [
+            ("Yes please!", False, "wholesale"),
+            ("Planned for Q1.", True, "retail"),
+        ]
+        early = await client.put(
+            f"/ideas/{idea_id}/attestation", json={"customer": AUTHOR, "helped": True}, headers=RETAIL
+        )
+        assert early.status_code == 409
+
+        for status in ("planned", "in_progress", "delivered"):
+            assert (await move(client, idea_id, status)).status_code == 200
+        voter = {"customer_id": "w-9", "customer_type": "internal"}
+        await produce(
+            infra.kafka_bootstrap, VOTES_EVENTS, [(idea_id, vote_fact(idea_id, "wholesale", voter))]
+        )
+        outsider = await client.put(
+            f"/ideas/{idea_id}/attestation",
+            json={"customer": {"customer_id": "nobody", "customer_type": "external"}, "helped": True},
+            headers=WHOLESALE,
+        )
+        assert outsider.status_code == 403
+
+        async def voter_attests() -> httpx.Response | None:
+            answer = await client.put(
+                f"/ideas/{idea_id}/attestation",
+                json={"customer": voter, "helped": False, "comment": "Still slow"},
+                headers=WHOLESALE,
+            )
+            return answer if answer.status_code == 200 else None
+
+        await eventually(voter_attests, what="the voter may attest once their vote is known")
+        final = (
+            await client.put(
+                f"/ideas/{idea_id}/attestation", json={"customer": AUTHOR, "helped": True}, headers=RETAIL
+            )
+        ).json()
+
+    assert final["status"] == "delivered"
+    assert (final["helped"], final["did_not_help"], final["comment_count"]) == (1, 1, 2)
+    assert [h["to_status"] for h in final["status_history"]] == [
+        "under_review",
+        "planned",
+        "in_progress",
+        "delivered",
+    ]
+    assert final["first_response_seconds"] is not None
+    assert await fact_types(infra, idea_id) == [
+        "centricity.idea.created.v1",
+        "centricity.idea.status_changed.v1",
+        "centricity.idea.commented.v1",
+        "centricity.idea.commented.v1",
+        "centricity.idea.status_changed.v1",
+        "centricity.idea.status_changed.v1",
+        "centricity.idea.status_changed.v1",
+        "centricity.idea.attested.v1",
+        "centricity.idea.attested.v1",
+    ]
+
+
+def vote_fact(idea_id: str, unit: str, voter: dict[str, str]) -> dict[str, Any]:
+    vote_id = f"{idea_id}:{unit}:{voter['customer_id']}"
+    return {
+        "specversion": "1.0",
+        "id": f"{vote_id}:r1",
+        "source": "/centricity/votes",
+        "type": "centricity.vote.recorded.v1",
+        "businessunit": unit,
+        "data": {
+            "vote_id": vote_id,
+            "idea_id": idea_id,
+            "voter": voter,
+            "voter_businessunit": unit,
+            "value": 1,
+            "previous_value": 0,
+            "revision": 1,
+            "recorded_at": utc_now().isoformat(),
+        },
+    }
+
+
+async def test_edits_keep_history_and_merges_link_both_ideas(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        a = await submit(client, RETAIL, reference=unique("A"), title="Dark mode in the app")
+        b = await submit(client, RETAIL, reference=unique("B"), title="Night theme for mobile banking")
+        edited = await client.patch(
+            f"/ideas/{a['idea_id']}",
+            json={"title": "Dark mode in the mobile app", "by": STAFF},
+            headers=RETAIL,
+        )
+        foreign_edit = await client.patch(
+            f"/ideas/{a['idea_id']}", json={"title": "Ours", "by": STAFF}, headers=WHOLESALE
+        )
+        merged = await client.post(
+            f"/ideas/{a['idea_id']}/merge", json={"into_idea_id": b["idea_id"], "by": STAFF}, headers=RETAIL
+        )
+        into_self = await client.post(
+            f"/ideas/{b['idea_id']}/merge", json={"into_idea_id": b["idea_id"], "by": STAFF}, headers=RETAIL
+        )
+        target = (await client.get(f"/ideas/{b['idea_id']}")).json()
+    assert edited.json()["edits"][0]["changes"]["title"] == {
+        "before": "Dark mode in the app",
+        "after": "Dark mode in the mobile app",
+    }
+    assert foreign_edit.status_code == 403
+    assert (merged.json()["status"], merged.json()["duplicate_of"]) == ("duplicate", b["idea_id"])
+    assert target["merged_from"] == [a["idea_id"]]
+    assert into_self.status_code == 409
+    merge_facts = [
+        r.json() for r in await read_topic(infra.kafka_bootstrap, IDEAS_EVENTS) if r.key == a["idea_id"]
+    ]
+    assert merge_facts[-1]["type"] == "centricity.idea.merged.v1"
+    assert merge_facts[-1]["data"]["into_idea_id"] == b["idea_id"]
+
+
+async def test_campaign_rules_are_enforced(make_settings: SettingsFactory) -> None:
+    now = utc_now()
+    window = {
+        "opens_at": (now - timedelta(days=10)).isoformat(),
+        "closes_at": (now - timedelta(days=1)).isoformat(),
+    }
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        closed = (
+            await client.post(
+                "/campaigns",
+                json={"reference": unique("old"), "title": "Last year", **window},
+                headers=RETAIL,
+            )
+        ).json()
+        late = await client.post(
+            "/ideas",
+            json=idea_body(unique("r"), "Too late", campaign_id=closed["campaign_id"]),
+            headers=RETAIL,
+        )
+        unknown = await client.post(
+            "/ideas", json=idea_body(unique("r"), "Nowhere", campaign_id="no-such"), headers=RETAIL
+        )
+        enterprise = await client.post(
+            "/campaigns",
+            json={"reference": unique("e"), "title": "Everyone", "scope": "enterprise", **window},
+            headers=RETAIL,
+        )
+    assert (late.status_code, late.json()["type"]) == (409, "urn:centricity:problem:campaign-closed")
+    assert (unknown.status_code, unknown.json()["type"]) == (404, "urn:centricity:problem:unknown-campaign")
+    assert enterprise.status_code == 403
+
+
+async def test_listing_filters_sorts_and_pages_with_cursors(make_settings: SettingsFactory) -> None:
+    tag = unique("t").lower()
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        made = [
+            await submit(client, RETAIL, reference=unique("L"), title=f"Listed idea {n}", tags=[tag])
+            for n in range(5)
+        ]
+        await submit(client, WHOLESALE, reference=unique("L"), title="Other unit", tags=[tag])
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params = {
+                "tag": tag,
+                "businessunit": "retail",
+                "limit": 2,
+                **({"cursor": cursor} if cursor else {}),
+            }
+            page = (await client.get("/ideas", params=params)).json()
+            seen += [i["idea_id"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        oldest_first = (
+            await client.get("/ideas", params={"tag": tag, "sort": "oldest", "limit": 100})
+        ).json()["items"]
+        bad_cursor = await client.get("/ideas", params={"cursor": "garbage"})
+        found = (await client.get("/ideas/search", params={"q": "listed idea 3"})).json()
+    assert seen == [i["idea_id"] for i in reversed(made)]
+    assert [i["title"] for i in oldest_first][:5] == [f"Listed idea {n}" for n in range(5)]
+    assert bad_cursor.status_code == 400
+    assert found[0]["idea"]["title"] == "Listed idea 3"
+
+
+async def test_kafka_intake_applies_each_operation_once_and_dead_letters_broken_rules(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    reference, run = unique("CRM"), unique("run")
+    idea_id = idea_id_for("retail", reference)
+    by_ref = {"reference": reference}
+
+    def event(
+        n: str, event_type: str, data: dict[str, Any], unit: str = "retail"
+    ) -> tuple[str, dict[str, Any]]:
+        return reference, bu_event(event_type, f"{run}-{n}", data, unit)
+
+    messages = [
+        event("1", "centricity.idea.submitted.v1", idea_body(reference, "Paperless onboarding")),
+        event("2", "centricity.idea.status_set.v1", {**by_ref, "status": "under_review", "by": STAFF}),
+        event("2", "centricity.idea.status_set.v1", {**by_ref, "status": "under_review", "by": STAFF}),
+        event("3", "centricity.idea.status_set.v1", {**by_ref, "status": "submitted", "by": STAFF}),
+        event("4", "centricity.attestation.given.v1", {**by_ref, "customer": AUTHOR, "helped": True}),
+        event(
+            "5",
+            "centricity.idea.status_set.v1",
+            {"idea_id": idea_id, "status": "planned", "by": STAFF},
+            unit="wholesale",
+        ),
+        event(
+            "6", "centricity.comment.posted.v1", {**by_ref, "body": "On it", "staff": STAFF, "official": True}
+        ),
+        event(
+            "6", "centricity.comment.posted.v1", {**by_ref, "body": "On it", "staff": STAFF, "official": True}
+        ),
+        event(
+            "7", "centricity.idea.revised.v1", {**by_ref, "description": "No more paper forms.", "by": STAFF}
+        ),
+        event(
+            "8",
+            "centricity.idea.status_set.v1",
+            {"reference": "no-such-ref", "status": "planned", "by": STAFF},
+        ),
+        event("9", "centricity.idea.status_set.v1", {**by_ref, "status": "planned", "by": STAFF}),
+    ]
+    await produce(infra.kafka_bootstrap, IDEAS_INTAKE, messages)
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+
+        async def planned() -> dict[str, Any] | None:
+            answer = await client.get(f"/ideas/{idea_id}")
+            return (
+                answer.json() if answer.status_code == 200 and answer.json()["status"] == "planned" else None
+            )
+
+        idea = await eventually(planned, what="the idea planned")
+        dead = await wait_for_records(
+            infra.kafka_bootstrap, IDEAS_INTAKE_DLQ, lambda r: r.key == reference, count=4
+        )
+    assert [h["to_status"] for h in idea["status_history"]] == ["under_review", "planned"]
+    assert (idea["comment_count"], idea["description"]) == (1, "No more paper forms.")
+    reasons = sorted(r.headers["dlq-reason"].split(":")[0] for r in dead)
+    assert reasons == ["foreign-business-unit", "illegal-transition", "not-delivered", "unknown-idea"]
+
+
+async def test_a_consumer_restart_mid_stream_stores_each_idea_once(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    run, count = unique("burst"), 400
+    submissions = [
+        (
+            run,
+            bu_event(
+                "centricity.idea.submitted.v1",
+                f"{run}-{n}",
+                idea_body(f"{run}-{n}", f"Burst idea number {n}"),
+            ),
+        )
+        for n in range(count)
+    ]
+    settings = make_settings(IdeasSettings)
+    await produce(infra.kafka_bootstrap, IDEAS_INTAKE, submissions)
+    store = MongoStore(settings.mongo_url, settings.database_name())
+    try:
+        async with running(create_app(settings)):
+            await eventually(lambda: _stored_at_least(store, 1), what="the first ideas stored")
+        # Redelivered as after a crash before the commit, then the rest.
+        await produce(infra.kafka_bootstrap, IDEAS_INTAKE, submissions)
+        async with running(create_app(settings)):
+            await eventually(lambda: _stored_at_least(store, count), what="every idea stored")
+            facts = await wait_for_records(
+                infra.kafka_bootstrap,
+                IDEAS_EVENTS,
+                lambda r: r.json()["data"].get("reference", "").startswith(run),
+                count=count,
+            )
+        # The topic also holds other tests' submissions, which this fresh consumer group reads too.
+        references = [
+            doc["reference"]
+            async for doc in store.db["ideas"].find({}, {"reference": 1})
+            if doc["reference"].startswith(run)
+        ]
+        assert sorted(references) == sorted(f"{run}-{n}" for n in range(count))
+        assert len({f.json()["id"] for f in facts}) == count
+    finally:
+        await store.close()
+
+
+async def _stored_at_least(store: MongoStore, count: int) -> bool:
+    return await store.db["ideas"].count_documents({}) >= count
