@@ -12,7 +12,7 @@ BASE_IMAGE ?= localhost/centricity-base:bookworm
 BUILDAH ?= buildah
 BUILDAH_FLAGS ?= --isolation chroot --runtime runc --format docker --layers
 
-.PHONY: deploy-tools deploy-constraints test-deploy images base-image wheels
+.PHONY: deploy-tools deploy-constraints test-deploy images base-image wheels images-smoke
 
 # The validators (kubernetes-validate, checkov, hadolint, jsonschema) have many dependencies of
 # their own: they get their own venv and constraints, never mixed with the services' pins.
@@ -52,3 +52,7 @@ wheels: $(STAMP)
 	rm -rf build/wheels
 	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip wheel --quiet --wheel-dir build/wheels \
 	  ./contracts ./plumbing $(foreach s,$(SERVICES),./services/$(s))
+
+# Start each built image against a local Kafka and MongoDB: /health, then /ready, as user 10001.
+images-smoke: $(STAMP)
+	$(PY) deploy/images/smoke.py $(SERVICES)
