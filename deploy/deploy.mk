@@ -12,7 +12,7 @@ BASE_IMAGE ?= localhost/centricity-base:bookworm
 BUILDAH ?= buildah
 BUILDAH_FLAGS ?= --isolation chroot --runtime runc --format docker --layers
 
-.PHONY: deploy-tools deploy-constraints test-deploy images base-image wheels images-smoke
+.PHONY: deploy-tools deploy-constraints test-deploy lint-deploy images base-image wheels images-smoke
 
 # The validators (kubernetes-validate, checkov, hadolint, jsonschema) have many dependencies of
 # their own: they get their own venv and constraints, never mixed with the services' pins.
@@ -26,7 +26,7 @@ $(DEPLOY_STAMP): deploy/tools/pyproject.toml deploy/tools/constraints.txt
 deploy-tools: $(DEPLOY_STAMP)
 
 test-deploy: $(DEPLOY_STAMP)
-	$(DEPLOY_PY) -m pytest -c deploy/tools/pytest.ini tests/deploy
+	$(DEPLOY_PY) -m pytest -c deploy/tools/pytest.ini --rootdir deploy deploy/tests
 
 # Re-pin the validation tools to what is installed in .venv-deploy now.
 deploy-constraints: $(DEPLOY_STAMP)
@@ -56,3 +56,12 @@ wheels: $(STAMP)
 # Start each built image against a local Kafka and MongoDB: /health, then /ready, as user 10001.
 images-smoke: $(STAMP)
 	$(PY) deploy/images/smoke.py $(SERVICES)
+
+# `make test` and `make lint` include the deployment checks.
+test: test-deploy
+
+lint-deploy: $(STAMP)
+	$(PY) -m ruff check deploy
+	$(PY) -m ruff format --check deploy
+
+lint: lint-deploy
