@@ -12,7 +12,7 @@ BASE_IMAGE ?= localhost/centricity-base:bookworm
 BUILDAH ?= buildah
 BUILDAH_FLAGS ?= --isolation chroot --runtime runc --format docker --layers
 
-.PHONY: deploy-tools deploy-constraints test-deploy lint-deploy images base-image wheels images-smoke
+.PHONY: deploy-tools deploy-constraints test-deploy lint-deploy clean-deploy images base-image wheels images-smoke
 
 # The validators (kubernetes-validate, checkov, hadolint, jsonschema) have many dependencies of
 # their own: they get their own venv and constraints, never mixed with the services' pins.
@@ -65,3 +65,8 @@ lint-deploy: $(STAMP)
 	$(PY) -m ruff format --check deploy
 
 lint: lint-deploy
+
+clean-deploy:
+	rm -rf $(DEPLOY_VENV) build/wheels
+
+clean: clean-deploy
