@@ -131,7 +131,9 @@ def test_votes_survive_a_crash_of_the_votes_service_mid_stream(system: LocalSyst
     print(f"crash after {handled_before_crash}/{voters} votes; {len(facts)} facts for {voters} votes")
 
 
-def test_sigterm_stops_a_service_cleanly_and_it_resumes_where_it_left(system: LocalSystem, kcat: Kcat) -> None:
+def test_sigterm_stops_a_service_cleanly_and_it_resumes_where_it_left(
+    system: LocalSystem, kcat: Kcat
+) -> None:
     idea_id = submit_idea(system, f"ERP-{uuid.uuid4().hex[:8]}")
     # Uvicorn re-raises SIGTERM once it has shut down gracefully, as a process should.
     assert system.terminate_service("insights") in (0, -signal.SIGTERM)
