@@ -55,5 +55,7 @@ constraints: $(STAMP)
 	{ echo "# Every third-party version, pinned. Regenerate with 'make constraints'."; \
 	  $(PY) -m pip freeze --all --exclude-editable | grep -v '^centricity'; } > constraints.txt
 
+include deploy/deploy.mk
+
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache .ruff_cache

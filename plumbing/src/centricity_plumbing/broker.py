@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from fast_depends.exceptions import ValidationError as DependencyValidationError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import TypeAdapter
@@ -188,9 +190,30 @@ async def decode_cloudevent(msg: KafkaMessage, original: Callable[..., Awaitable
     return await original(msg)
 
 
+_SASL = {"SCRAM-SHA-512": SASLScram512, "SCRAM-SHA-256": SASLScram256, "PLAIN": SASLPlaintext}
+
+
+def kafka_security(settings: ServiceSettings) -> BaseSecurity | None:
+    """TLS and SASL for the Kafka client, from the settings; None for plain PLAINTEXT."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    use_ssl = protocol.endswith("SSL")
+    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile or None) if use_ssl else None
+    if protocol.startswith("SASL_"):
+        return _SASL[settings.kafka_sasl_mechanism](
+            settings.kafka_sasl_username,
+            settings.kafka_sasl_password.get_secret_value(),
+            ssl_context=context,
+            use_ssl=use_ssl,
+        )
+    return BaseSecurity(ssl_context=context, use_ssl=True)
+
+
 def create_broker(settings: ServiceSettings, tracer_provider: TracerProvider) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
+        security=kafka_security(settings),
         client_id=f"centricity-{settings.service_name}",
         # Tansu (the local broker) rejects idempotent producers; acks=all keeps writes durable.
         enable_idempotence=False,

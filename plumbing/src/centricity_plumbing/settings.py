@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -35,6 +37,15 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
     kafka_max_poll_records: int = 500
+    # Kafka client security. The defaults (PLAINTEXT, no SASL) are what the local broker speaks;
+    # a Strimzi cluster with KafkaUser SCRAM credentials uses SASL_SSL with its cluster CA.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_cafile: str = Field(
+        default="", description="CA certificates (PEM) to trust for TLS; the system's when empty."
+    )
     mongo_url: str = "mongodb://127.0.0.1:37017/?directConnection=true"
     mongo_database: str = ""
     business_units: dict[str, BusinessUnitConfig] = Field(default_factory=dict)
