@@ -262,12 +262,9 @@ async def test_listing_filters_sorts_and_pages_with_cursors(make_settings: Setti
         seen: list[str] = []
         cursor = None
         while True:
-            params = {
-                "tag": tag,
-                "businessunit": "retail",
-                "limit": 2,
-                **({"cursor": cursor} if cursor else {}),
-            }
+            params: dict[str, Any] = {"tag": tag, "businessunit": "retail", "limit": 2}
+            if cursor:
+                params["cursor"] = cursor
             page = (await client.get("/ideas", params=params)).json()
             seen += [i["idea_id"] for i in page["items"]]
             cursor = page["next_cursor"]

@@ -146,8 +146,10 @@ async def test_kafka_intake_stores_valid_ideas_once_and_dead_letters_the_rest(
     assert {r.value for r in dead} >= {b"{not json"}
     assert all(r.headers["dlq-original-topic"] == IDEAS_INTAKE for r in dead)
     store = MongoStore(settings.mongo_url, settings.database_name())
+    batch_references = [m[1]["data"]["reference"] for m in messages if isinstance(m[1], dict)]
     try:
-        assert await store.db["ideas"].count_documents({}) == 2
+        found = store.db["ideas"].find({"reference": {"$in": batch_references}}, {"reference": 1})
+        assert sorted([doc["reference"] async for doc in found]) == sorted([good_one, good_two])
     finally:
         await store.close()
     facts = [r for r in await read_topic(infra.kafka_bootstrap, IDEAS_EVENTS) if r.key in ids]
