@@ -67,7 +67,9 @@ async def test_facts_become_counts_a_snapshot_and_a_ranking(
     idea, other = unique("idea"), unique("idea")
     unit = unique("unit")  # a unit of this test's own, so the ranking holds only its ideas
     await produce(
-        infra.kafka_bootstrap, IDEAS_EVENTS, [(idea, idea_created(idea, unit)), (other, idea_created(other, unit))]
+        infra.kafka_bootstrap,
+        IDEAS_EVENTS,
+        [(idea, idea_created(idea, unit)), (other, idea_created(other, unit))],
     )
     await produce(
         infra.kafka_bootstrap,
