@@ -336,6 +336,12 @@ async def test_kafka_intake_applies_each_operation_once_and_dead_letters_broken_
         )
     assert [h["to_status"] for h in idea["status_history"]] == ["under_review", "planned"]
     assert (idea["comment_count"], idea["description"]) == (1, "No more paper forms.")
+    suggested = await wait_for_records(
+        infra.kafka_bootstrap,
+        IDEAS_EVENTS,
+        lambda r: r.key == idea_id and r.json()["type"] == "centricity.idea.duplicates_suggested.v1",
+    )
+    assert suggested[0].json()["data"]["idea_id"] == idea_id
     reasons = sorted(r.headers["dlq-reason"].split(":")[0] for r in dead)
     assert reasons == ["foreign-business-unit", "illegal-transition", "not-delivered", "unknown-idea"]
 

@@ -119,7 +119,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "idea_id": IDEA,
             "businessunit": "retail",
             "created_at": "2026-11-23T09:14:00.412Z",
-            "status": "submitted",
+            "status": "submitted", "duplicates_checked": True,
             "likely_duplicates": [
                 {
                     "idea_id": OTHER_IDEA,
@@ -128,6 +128,21 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                     "similarity": 0.71,
                 }
             ],
+        },
+    ),
+    "centricity.idea.duplicates_suggested.v1": _fact(
+        "centricity.idea.duplicates_suggested.v1",
+        f"{IDEA}:r2",
+        "ideas",
+        "retail",
+        IDEA,
+        {
+            "idea_id": IDEA,
+            "businessunit": "retail",
+            "likely_duplicates": [
+                {"idea_id": OTHER_IDEA, "businessunit": "wholesale", "title": "Keep my cart between sessions", "similarity": 0.71}
+            ],
+            "checked_at": "2026-11-23T09:14:01.200Z",
         },
     ),
     "centricity.idea.edited.v1": _fact(

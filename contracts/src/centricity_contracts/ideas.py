@@ -96,6 +96,11 @@ class IdeaRecord(IdeaSubmission):
     likely_duplicates: list[LikelyDuplicate] = Field(
         default_factory=list, description="Existing ideas of any unit that may ask the same, best first."
     )
+    duplicates_checked: bool = Field(
+        default=False,
+        description="True once likely duplicates were looked for; ideas taken in from Kafka get them "
+        "shortly after, in centricity.idea.duplicates_suggested.v1.",
+    )
 
 
 class IdeaCreated(CloudEvent[IdeaRecord]):
@@ -281,3 +286,17 @@ class IdeaAttested(CloudEvent[Attestation]):
 
     topic: ClassVar[str] = IDEAS_EVENTS
     type: Literal["centricity.idea.attested.v1"]
+
+
+class DuplicateSuggestion(ContractModel):
+    idea_id: IdeaId
+    businessunit: BusinessUnitId
+    likely_duplicates: list[LikelyDuplicate]
+    checked_at: AwareDatetime
+
+
+class IdeaDuplicatesSuggested(CloudEvent[DuplicateSuggestion]):
+    """Fact: likely duplicates were looked for among every unit's ideas. Keyed by idea id."""
+
+    topic: ClassVar[str] = IDEAS_EVENTS
+    type: Literal["centricity.idea.duplicates_suggested.v1"]

@@ -228,10 +228,15 @@ def create_broker(settings: ServiceSettings, tracer_provider: TracerProvider) ->
     )
 
 
-def consumer_options(settings: ServiceSettings) -> dict[str, Any]:
-    """At-least-once: offsets are committed only after a record was handled."""
+def consumer_options(settings: ServiceSettings, purpose: str | None = None) -> dict[str, Any]:
+    """At-least-once: offsets are committed only after a record was handled.
+
+    Each subscriber of a service needs a group of its own (`purpose`): members of one group
+    that subscribe to different topics rebalance each other forever.
+    """
+    group = settings.consumer_group()
     return {
-        "group_id": settings.consumer_group(),
+        "group_id": f"{group}-{purpose}" if purpose else group,
         "ack_policy": AckPolicy.NACK_ON_ERROR,
         "auto_offset_reset": "earliest",
         "session_timeout_ms": settings.kafka_session_timeout_ms,

@@ -15,6 +15,7 @@ from centricity_contracts.ideas import (
     AttestationGiving,
     Comment,
     CommentPosting,
+    DuplicateSuggestion,
     IdeaCreated,
     IdeaEdit,
     IdeaRecord,
@@ -172,16 +173,35 @@ def check_campaign_accepts(campaign: CampaignRecord, *, businessunit: str, now: 
 
 
 def new_idea(
-    submission: IdeaSubmission, *, businessunit: str, now: datetime, likely_duplicates: list[LikelyDuplicate]
+    submission: IdeaSubmission,
+    *,
+    businessunit: str,
+    now: datetime,
+    likely_duplicates: list[LikelyDuplicate] | None,
 ) -> Idea:
+    """A submitted idea; `likely_duplicates` None means they are still to be looked for."""
     return Idea(
         **submission.model_dump(),
         idea_id=idea_id_for(businessunit, submission.reference),
         businessunit=businessunit,
         created_at=now,
         updated_at=now,
-        likely_duplicates=likely_duplicates,
+        likely_duplicates=likely_duplicates or [],
+        duplicates_checked=likely_duplicates is not None,
     )
+
+
+def with_duplicates(
+    idea: Idea, likely: list[LikelyDuplicate], *, now: datetime
+) -> tuple[Idea, DuplicateSuggestion | None]:
+    """Record the likely duplicates found for an idea, once."""
+    if idea.duplicates_checked:
+        return idea, None
+    checked = idea.model_copy(update={"likely_duplicates": likely, "duplicates_checked": True})
+    suggestion = DuplicateSuggestion(
+        idea_id=idea.idea_id, businessunit=idea.businessunit, likely_duplicates=likely, checked_at=now
+    )
+    return checked, suggestion
 
 
 def record_of(idea: Idea) -> IdeaRecord:

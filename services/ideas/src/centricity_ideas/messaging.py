@@ -24,11 +24,14 @@ from centricity_contracts.ideas import (
     CommentPosting,
     DuplicateFlag,
     DuplicateFlagged,
+    DuplicateSuggestion,
     IdeaAttested,
     IdeaCommented,
     IdeaCreated,
+    IdeaDuplicatesSuggested,
     IdeaEdited,
     IdeaMerged,
+    IdeaRecord,
     IdeaRevised,
     IdeaRevision,
     IdeaStatusChanged,
@@ -36,6 +39,7 @@ from centricity_contracts.ideas import (
     IdeaSubmission,
     IdeaSubmitted,
     IdeaTarget,
+    LikelyDuplicate,
     StatusDecision,
 )
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_EVENTS
@@ -120,15 +124,19 @@ class IdeaOperations:
     # Submissions ---------------------------------------------------------------------------
 
     async def submit(self, submission: IdeaSubmission, *, businessunit: str) -> tuple[Idea, bool]:
-        (outcome,) = await self.submit_many([Submission(submission, businessunit)])
+        """Take one idea in, with its likely duplicates in the answer."""
+        (outcome,) = await self.submit_many([Submission(submission, businessunit)], find_duplicates=True)
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
 
     async def submit_many(
-        self, items: Sequence[Submission]
+        self, items: Sequence[Submission], *, find_duplicates: bool = False
     ) -> list[tuple[Idea, bool] | RuleViolation | NotFound]:
         """Store many submissions with one bulk write; each gets its idea, or the rule it broke.
+
+        Without `find_duplicates` the likely duplicates follow later, from the duplicate finder,
+        so that a burst is stored at the store's pace rather than the similarity search's.
 
         A submission is new unless its reference, or its event's `source` + `id`, was seen before.
         """
@@ -146,7 +154,7 @@ class IdeaOperations:
                 outcomes[position] = error
                 continue
             fresh[item.idea_id] = (position, item)
-        stored = await self._store_new(list(fresh.values()), now)
+        stored = await self._store_new(list(fresh.values()), now, find_duplicates)
         await self.store.remember_keys({i.request_key: i.idea_id for _, i in fresh.values() if i.request_key})
         for idea_id, (position, _) in fresh.items():
             outcomes[position] = stored[idea_id]
@@ -163,16 +171,20 @@ class IdeaOperations:
         return [outcomes[position] for position in range(len(items))]
 
     async def _store_new(
-        self, accepted: list[tuple[int, Submission]], now: datetime
+        self, accepted: list[tuple[int, Submission]], now: datetime, find_duplicates: bool
     ) -> dict[str, tuple[Idea, bool]]:
         """Insert new ideas in bulk with their facts, and publish the facts."""
         if not accepted:
             return {}
-        duplicates = self.index.similar(
-            [(i.submission.title, i.submission.description) for _, i in accepted],
-            limit=LIKELY_DUPLICATES,
-            exclude=[i.idea_id for _, i in accepted],
-        )
+        duplicates: list[list[LikelyDuplicate] | None] = [None] * len(accepted)
+        if find_duplicates:
+            duplicates = list(
+                self.index.similar(
+                    [(i.submission.title, i.submission.description) for _, i in accepted],
+                    limit=LIKELY_DUPLICATES,
+                    exclude=[i.idea_id for _, i in accepted],
+                )
+            )
         ideas = [
             domain.new_idea(
                 item.submission, businessunit=item.businessunit, now=now, likely_duplicates=likely
@@ -379,7 +391,44 @@ class IdeaOperations:
             await self.outbox.publish_now(fact, topic=IDEAS_EVENTS, key=stored.campaign_id)
         return stored, created
 
-    # The similarity index ---------------------------------------------------------------------
+    # Likely duplicates and the similarity index ---------------------------------------------
+
+    async def suggest_duplicates(self, ideas: list[IdeaRecord]) -> None:
+        """Find the likely duplicates of ideas taken in without them: one search, one bulk write.
+
+        The suggestion is state the idea keeps, so its fact is published from what is stored,
+        again on a redelivery (same event id): a crash between the write and the publish loses nothing.
+        """
+        pending = [idea for idea in ideas if not idea.duplicates_checked]
+        if not pending:
+            return
+        found = self.index.similar(
+            [(idea.title, idea.description) for idea in pending],
+            limit=LIKELY_DUPLICATES,
+            exclude=[idea.idea_id for idea in pending],
+        )
+        stored = await self.store.record_duplicates(
+            {i.idea_id: f for i, f in zip(pending, found, strict=True)}
+        )
+        facts = [self._suggestion_fact(stored_idea(doc)) for doc in stored]
+        await asyncio.gather(
+            *(self.outbox.publish_now(f, topic=IDEAS_EVENTS, key=str(f.subject)) for f in facts)
+        )
+
+    def _suggestion_fact(self, idea: Idea) -> CloudEvent[Any]:
+        suggestion = DuplicateSuggestion(
+            idea_id=idea.idea_id,
+            businessunit=idea.businessunit,
+            likely_duplicates=idea.likely_duplicates,
+            checked_at=idea.updated_at,
+        )
+        return self.fact(
+            IdeaDuplicatesSuggested,
+            suggestion,
+            subject=idea.idea_id,
+            event_id=f"{idea.idea_id}:duplicates",
+            unit=idea.businessunit,
+        )
 
     async def refresh_index(self) -> None:
         """Bring in ideas that other replicas stored since the last refresh."""
@@ -464,6 +513,7 @@ def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: Ser
     document_dead_letters(broker, IDEAS_INTAKE)
     for fact_class in (
         IdeaCreated,
+        IdeaDuplicatesSuggested,
         IdeaEdited,
         IdeaStatusChanged,
         IdeaCommented,
@@ -497,10 +547,28 @@ def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: Ser
         await intake.handle(msg.raw_message)
 
     @broker.subscriber(
+        IDEAS_EVENTS,
+        batch=True,
+        max_records=INTAKE_BATCH,
+        title=f"{IDEAS_EVENTS}:find-duplicates",
+        description="The service's own idea.created facts: finds likely duplicates of ideas taken in "
+        "from Kafka, and publishes centricity.idea.duplicates_suggested.v1.",
+        **{**consumer_options(settings, "duplicates"), "max_poll_records": INTAKE_BATCH},
+    )
+    async def on_ideas_created(msg: KafkaMessage) -> None:
+        created_type = f'"type":"{IdeaCreated.event_type()}"'.encode()
+        created = [
+            IdeaCreated.model_validate_json(record.value).data
+            for record in msg.raw_message
+            if record.value and created_type in record.value
+        ]
+        await ops.suggest_duplicates(created)
+
+    @broker.subscriber(
         VOTES_EVENTS,
         title=f"{VOTES_EVENTS}:consume",
         description="Who voted on which idea, so that voters may attest delivered ideas.",
-        **consumer_options(settings),
+        **consumer_options(settings, "voters"),
     )
     async def on_vote_recorded(body: dict[str, Any]) -> None:
         if body.get("type") != VoteRecorded.event_type():

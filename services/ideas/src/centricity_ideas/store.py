@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -157,6 +157,28 @@ class IdeaStore:
         doc, _ = await update_versioned(self.ideas, idea_id, next_document)
         return doc
 
+    async def record_duplicates(self, found: dict[str, list[LikelyDuplicate]]) -> list[Document]:
+        """Store each idea's likely duplicates once, in one bulk write; returns the ideas as stored.
+
+        The revision moves on, so optimistic writers of the same ideas retry on top of it.
+        """
+        updates = [
+            UpdateOne(
+                {"_id": idea_id, "duplicates_checked": False},
+                {
+                    "$set": {
+                        "likely_duplicates": [d.model_dump() for d in likely],
+                        "duplicates_checked": True,
+                    },
+                    "$inc": {"revision": 1},
+                },
+            )
+            for idea_id, likely in found.items()
+        ]
+        if updates:
+            await self.ideas.bulk_write(updates, ordered=False)
+        return [doc async for doc in self.ideas.find({"_id": {"$in": list(found)}})]
+
     async def get(self, idea_id: str) -> Idea | None:
         doc = await self.ideas.find_one({"_id": idea_id})
         return stored_idea(doc) if doc else None
@@ -246,9 +268,10 @@ class SimilarityIndex:
         )
         self._ids: list[str] = []
         self._meta: list[tuple[str, str, str]] = []
+        self._texts: list[tuple[str, str]] = []
+        self._rows: list[csr_matrix] = []
         self._positions: dict[str, int] = {}
-        self._matrix: csr_matrix = csr_matrix((0, 2**20), dtype=np.float64)
-        self._pending: list[csr_matrix] = []
+        self._matrix: csr_matrix | None = None
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -258,41 +281,48 @@ class SimilarityIndex:
 
     def add(self, items: list[tuple[str, str, str, str, str]]) -> None:
         """Add or replace ideas: (idea_id, businessunit, title, description, status)."""
-        if not items:
+        changed = [
+            item
+            for item in items
+            if item[0] not in self._positions
+            or (self._texts[self._positions[item[0]]], self._meta[self._positions[item[0]]][2])
+            != ((item[2], item[3]), item[4])
+        ]
+        if not changed:
             return
-        vectors = self.vectorise((title, description) for _, _, title, description, _ in items)
-        for row, (idea_id, businessunit, title, _, status) in enumerate(items):
-            if idea_id in self._positions:
-                self._flush()
-                self._matrix = self._replace_row(self._positions[idea_id], vectors[row])
-                self._meta[self._positions[idea_id]] = (businessunit, title, status)
-                continue
-            self._positions[idea_id] = len(self._ids)
-            self._ids.append(idea_id)
-            self._meta.append((businessunit, title, status))
-            self._pending.append(vectors[row])
+        vectors = self.vectorise((title, description) for _, _, title, description, _ in changed)
+        for row, (idea_id, businessunit, title, description, status) in enumerate(changed):
+            position = self._positions.setdefault(idea_id, len(self._ids))
+            if position == len(self._ids):
+                self._ids.append(idea_id)
+                self._meta.append((businessunit, title, status))
+                self._texts.append((title, description))
+                self._rows.append(vectors[row])
+            else:
+                self._meta[position] = (businessunit, title, status)
+                self._texts[position] = (title, description)
+                self._rows[position] = vectors[row]
+        self._matrix = None
 
-    def _replace_row(self, position: int, vector: csr_matrix) -> csr_matrix:
-        lil = self._matrix.tolil()
-        lil[position] = vector
-        return lil.tocsr()
-
-    def _flush(self) -> None:
-        if self._pending:
-            self._matrix = vstack([self._matrix, *self._pending], format="csr")
-            self._pending = []
+    def _vectors(self) -> csr_matrix:
+        # Rebuilt at most once per query after changes, however many ideas changed.
+        if self._matrix is None:
+            self._matrix = vstack(self._rows, format="csr")
+        return self._matrix
 
     def similar(
         self, texts: list[tuple[str, str]], *, limit: int, exclude: list[str | None] | None = None
     ) -> list[list[LikelyDuplicate]]:
         """For each (title, description), the most similar ideas above the threshold, best first."""
-        self._flush()
         if not texts or not self._ids:
             return [[] for _ in texts]
-        scores = (self.vectorise(texts) @ self._matrix.T).toarray()
+        scores = (self.vectorise(texts) @ self._vectors().T).toarray()
         results = []
         for row, own_id in zip(scores, exclude or [None] * len(texts), strict=True):
-            best = np.argsort(-row)[: limit + 1]
+            candidates = (
+                np.argpartition(-row, limit)[: limit + 1] if len(row) > limit + 1 else np.arange(len(row))
+            )
+            best = candidates[np.argsort(-row[candidates])]
             matches = [
                 LikelyDuplicate(
                     idea_id=self._ids[i],

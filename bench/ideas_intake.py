@@ -1,0 +1,118 @@
+"""Ideas intake: ideas per second from ideas.intake.v1 to stored and published, against the
+local store's raw bulk insert rate measured in the same run on the same kind of documents."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from pymongo import AsyncMongoClient
+
+from bench.common import produce_all, record_results, timestamps
+from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
+from centricity_ideas import domain
+from centricity_ideas.store import idea_document
+from centricity_contracts.ideas import IdeaSubmission
+from centricity_plumbing.clock import utc_now
+from centricity_plumbing.localinfra import LocalInfrastructure, free_port
+from centricity_plumbing.localrun import LocalSystem
+
+IDEAS = 20_000
+BATCH = 500
+WORDS = "basket card invoice onboarding payroll shipment claim refund portal branch loan savings".split()
+
+
+def submission(n: int) -> dict[str, object]:
+    topic = " ".join(WORDS[(n * k) % len(WORDS)] for k in (1, 3, 7))
+    return {
+        "reference": f"bench-{n}",
+        "title": f"Improve the {topic} experience ({n})",
+        "description": f"Customers ask for a simpler {topic} flow; today it takes several steps and calls.",
+        "tags": [WORDS[n % len(WORDS)]],
+        "author": {"customer_id": f"c-{n % 997}", "customer_type": "external"},
+    }
+
+
+async def raw_insert_rate(mongo_url: str) -> float:
+    """Documents per second for insert_many of stored-idea documents, in batches like the service's."""
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_url)
+    collection = client["bench_raw"]["ideas"]
+    now = utc_now()
+    docs = [
+        idea_document(
+            domain.new_idea(
+                IdeaSubmission.model_validate(submission(n)),
+                businessunit="retail",
+                now=now,
+                likely_duplicates=[],
+            ),
+            outbox=[],
+            seen=[],
+        )
+        for n in range(IDEAS)
+    ]
+    started = time.perf_counter()
+    for start in range(0, IDEAS, BATCH):
+        await collection.insert_many(docs[start : start + BATCH], ordered=False)
+    elapsed = time.perf_counter() - started
+    await client.close()
+    return IDEAS / elapsed
+
+
+def intake_events() -> list[tuple[bytes, bytes]]:
+    events = []
+    for n in range(IDEAS):
+        event = {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": "/bu/retail/bench",
+            "type": "centricity.idea.submitted.v1",
+            "businessunit": "retail",
+            "data": submission(n),
+        }
+        events.append((f"bench-{n}".encode(), json.dumps(event).encode()))
+    return events
+
+
+async def service_rate(system: LocalSystem) -> float:
+    """Ideas per second, from the publish times of the first and last created facts."""
+    stamps = await timestamps(system.infra.kafka_bootstrap, IDEAS_EVENTS, wanted=IDEAS, timeout_s=600)
+    return (len(stamps) - 1) / ((max(stamps) - min(stamps)) / 1000)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder)
+        infra = LocalInfrastructure(
+            kafka_port=free_port(),
+            mongo_port=free_port(),
+            mongo_data_dir=data / "mongo",
+            run_dir=data / "run",
+        )
+        system = LocalSystem(infra, services={"ideas": free_port()})
+        infra.start()
+        try:
+            store_rate = asyncio.run(raw_insert_rate(infra.mongo_url))
+            asyncio.run(produce_all(infra.kafka_bootstrap, IDEAS_INTAKE, intake_events()))
+            system.services = {"ideas": free_port()}
+            system._start_service("ideas")  # noqa: SLF001 - the infrastructure is already up
+            rate = asyncio.run(service_rate(system))
+        finally:
+            system.stop()
+    record_results(
+        "ideas_intake",
+        {
+            "ideas": IDEAS,
+            "rate": round(rate, 1),
+            "store_insert_many_rate": round(store_rate, 1),
+            "ratio_store": round(rate / store_rate, 3),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
