@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := -e ./contracts -e './plumbing[local]' -e ./services/ideas -e ./services/votes -e ./services/insights -e .
 STAMP := $(VENV)/.installed
-SOURCES := contracts/src plumbing/src services/ideas/src services/votes/src services/insights/src tests
+SOURCES := contracts/src plumbing/src services/ideas/src services/votes/src services/insights/src tests bench
 
 .PHONY: help install run test test-unit test-integration test-e2e lint format schemas bench constraints clean
 
@@ -12,6 +12,7 @@ help:
 	@echo "make run     start Kafka, MongoDB and every service locally (Ctrl-C stops all)"
 	@echo "make test    run unit, integration and end-to-end tests"
 	@echo "make lint    ruff and mypy"
+	@echo "make bench   benchmarks, written to bench-results.json"
 	@echo "make schemas regenerate contracts/schemas after changing an event model"
 
 $(STAMP): constraints.txt pyproject.toml contracts/pyproject.toml plumbing/pyproject.toml services/*/pyproject.toml
@@ -46,6 +47,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(PY) -m ruff check --fix $(SOURCES)
 	$(PY) -m ruff format $(SOURCES)
+
+# Throughput and quality figures, as ratios to baselines measured in the same run; see bench/.
+bench: $(STAMP)
+	$(PY) -m bench.run
+	@echo "Figures written to bench-results.json"
 
 schemas: $(STAMP)
 	$(PY) -m centricity_contracts.registry

@@ -13,10 +13,10 @@ from pathlib import Path
 from pymongo import AsyncMongoClient
 
 from bench.common import produce_all, record_results, timestamps
+from centricity_contracts.ideas import IdeaSubmission
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
 from centricity_ideas import domain
 from centricity_ideas.store import idea_document
-from centricity_contracts.ideas import IdeaSubmission
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.localinfra import LocalInfrastructure, free_port
 from centricity_plumbing.localrun import LocalSystem
@@ -99,7 +99,7 @@ def main() -> None:
             store_rate = asyncio.run(raw_insert_rate(infra.mongo_url))
             asyncio.run(produce_all(infra.kafka_bootstrap, IDEAS_INTAKE, intake_events()))
             system.services = {"ideas": free_port()}
-            system._start_service("ideas")  # noqa: SLF001 - the infrastructure is already up
+            system._start_service("ideas")
             rate = asyncio.run(service_rate(system))
         finally:
             system.stop()

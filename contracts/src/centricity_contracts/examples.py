@@ -119,7 +119,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "idea_id": IDEA,
             "businessunit": "retail",
             "created_at": "2026-11-23T09:14:00.412Z",
-            "status": "submitted", "duplicates_checked": True,
+            "status": "submitted",
+            "duplicates_checked": True,
             "likely_duplicates": [
                 {
                     "idea_id": OTHER_IDEA,
@@ -140,7 +141,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "idea_id": IDEA,
             "businessunit": "retail",
             "likely_duplicates": [
-                {"idea_id": OTHER_IDEA, "businessunit": "wholesale", "title": "Keep my cart between sessions", "similarity": 0.71}
+                {
+                    "idea_id": OTHER_IDEA,
+                    "businessunit": "wholesale",
+                    "title": "Keep my cart between sessions",
+                    "similarity": 0.71,
+                }
             ],
             "checked_at": "2026-11-23T09:14:01.200Z",
         },

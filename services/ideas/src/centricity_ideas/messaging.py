@@ -402,7 +402,9 @@ class IdeaOperations:
         pending = [idea for idea in ideas if not idea.duplicates_checked]
         if not pending:
             return
-        found = self.index.similar(
+        # In a worker thread: the search is CPU work, and intake shares this event loop.
+        found = await asyncio.to_thread(
+            self.index.similar,
             [(idea.title, idea.description) for idea in pending],
             limit=LIKELY_DUPLICATES,
             exclude=[idea.idea_id for idea in pending],

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -272,6 +273,8 @@ class SimilarityIndex:
         self._rows: list[csr_matrix] = []
         self._positions: dict[str, int] = {}
         self._matrix: csr_matrix | None = None
+        # Searches may run in a worker thread while the event loop adds ideas.
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -291,6 +294,10 @@ class SimilarityIndex:
         if not changed:
             return
         vectors = self.vectorise((title, description) for _, _, title, description, _ in changed)
+        with self._lock:
+            self._store_rows(changed, vectors)
+
+    def _store_rows(self, changed: list[tuple[str, str, str, str, str]], vectors: csr_matrix) -> None:
         for row, (idea_id, businessunit, title, description, status) in enumerate(changed):
             position = self._positions.setdefault(idea_id, len(self._ids))
             if position == len(self._ids):
@@ -314,9 +321,11 @@ class SimilarityIndex:
         self, texts: list[tuple[str, str]], *, limit: int, exclude: list[str | None] | None = None
     ) -> list[list[LikelyDuplicate]]:
         """For each (title, description), the most similar ideas above the threshold, best first."""
-        if not texts or not self._ids:
+        with self._lock:
+            matrix, ids, meta = self._vectors() if self._ids else None, list(self._ids), list(self._meta)
+        if not texts or matrix is None:
             return [[] for _ in texts]
-        scores = (self.vectorise(texts) @ self._vectors().T).toarray()
+        scores = (self.vectorise(texts) @ matrix.T).toarray()
         results = []
         for row, own_id in zip(scores, exclude or [None] * len(texts), strict=True):
             candidates = (
@@ -325,15 +334,13 @@ class SimilarityIndex:
             best = candidates[np.argsort(-row[candidates])]
             matches = [
                 LikelyDuplicate(
-                    idea_id=self._ids[i],
-                    businessunit=self._meta[i][0],
-                    title=self._meta[i][1],
+                    idea_id=ids[i],
+                    businessunit=meta[i][0],
+                    title=meta[i][1],
                     similarity=round(float(min(row[i], 1.0)), 4),
                 )
                 for i in best
-                if row[i] >= self.min_similarity
-                and self._ids[i] != own_id
-                and self._meta[i][2] != IdeaStatus.DUPLICATE
+                if row[i] >= self.min_similarity and ids[i] != own_id and meta[i][2] != IdeaStatus.DUPLICATE
             ]
             results.append(matches[:limit])
         return results
