@@ -23,7 +23,20 @@ from centricity_plumbing.localrun import LocalSystem
 
 IDEAS = 20_000
 BATCH = 500
-WORDS = ["basket", "card", "invoice", "onboarding", "payroll", "shipment", "claim", "refund", "portal", "branch", "loan", "savings"]
+WORDS = [
+    "basket",
+    "card",
+    "invoice",
+    "onboarding",
+    "payroll",
+    "shipment",
+    "claim",
+    "refund",
+    "portal",
+    "branch",
+    "loan",
+    "savings",
+]
 
 
 def submission(n: int) -> dict[str, object]:
