@@ -152,7 +152,9 @@ async def test_kafka_intake_stores_valid_ideas_once_and_dead_letters_the_rest(
         assert sorted([doc["reference"] async for doc in found]) == sorted([good_one, good_two])
     finally:
         await store.close()
-    facts = [r for r in await read_topic(infra.kafka_bootstrap, IDEAS_EVENTS) if r.key in ids]
+    created = "centricity.idea.created.v1"
+    records = await read_topic(infra.kafka_bootstrap, IDEAS_EVENTS)
+    facts = [r for r in records if r.key in ids and r.json()["type"] == created]
     assert sorted(r.key or "" for r in facts) == sorted(ids)
 
 

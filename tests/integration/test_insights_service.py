@@ -88,9 +88,9 @@ async def test_facts_become_counts_a_snapshot_and_a_ranking(
         async def counted() -> dict[str, Any] | None:
             answer = await client.get(f"/ideas/{idea}")
             body: dict[str, Any] = answer.json()
-            return body if answer.status_code == 200 and body["voters"] == 3 else None
+            return body if answer.status_code == 200 and body["revision"] == 5 else None
 
-        insight = await eventually(counted, what="the idea's three voters counted")
+        insight = await eventually(counted, what="the idea and its four votes counted")
         assert (insight["up"], insight["down"], insight["score"], insight["title"]) == (
             2,
             1,

@@ -95,6 +95,10 @@ class Submission:
         return domain.idea_id_for(self.businessunit, self.submission.reference)
 
 
+def searchable(idea: IdeaRecord) -> tuple[str, str, str, str, str]:
+    return (idea.idea_id, idea.businessunit, idea.title, idea.description, idea.status)
+
+
 class IdeaOperations:
     """What business units do with ideas; each change stores its fact with it, then publishes it."""
 
@@ -196,13 +200,9 @@ class IdeaOperations:
             for idea in ideas
         ]
         stored, existed = await self.store.insert_new(docs)
-        self.index.add(
-            [
-                (i.idea_id, i.businessunit, i.title, i.description, i.status)
-                for i in ideas
-                if i.idea_id not in existed
-            ]
-        )
+        if find_duplicates:
+            # Ideas taken in without their duplicates join the index in the duplicate finder.
+            self.index.add([searchable(i) for i in ideas if i.idea_id not in existed])
         await self.outbox.deliver_many(stored)
         return {doc["_id"]: (stored_idea(doc), doc["_id"] not in existed) for doc in stored}
 
@@ -268,7 +268,7 @@ class IdeaOperations:
             return changed, fact
 
         idea = await self._change(idea_id, request_key, apply)
-        self.index.add([(idea.idea_id, idea.businessunit, idea.title, idea.description, idea.status)])
+        self.index.add([searchable(idea)])
         return idea
 
     async def set_status(
@@ -327,17 +327,7 @@ class IdeaOperations:
 
         duplicate = await self._change(duplicate_id, request_key, apply)
         await self._link_merged(target.idea_id, duplicate_id)
-        self.index.add(
-            [
-                (
-                    duplicate.idea_id,
-                    duplicate.businessunit,
-                    duplicate.title,
-                    duplicate.description,
-                    duplicate.status,
-                )
-            ]
-        )
+        self.index.add([searchable(duplicate)])
         return duplicate
 
     async def _link_merged(self, target_id: str, duplicate_id: str) -> None:
@@ -402,19 +392,23 @@ class IdeaOperations:
         pending = [idea for idea in ideas if not idea.duplicates_checked]
         if not pending:
             return
-        # In a worker thread: the search is CPU work, and intake shares this event loop.
-        found = await asyncio.to_thread(
-            self.index.similar,
-            [(idea.title, idea.description) for idea in pending],
-            limit=LIKELY_DUPLICATES,
-            exclude=[idea.idea_id for idea in pending],
-        )
+        # In a worker thread: it is CPU work, and intake shares this event loop. Ideas of one
+        # burst join the index first, so that twins within the burst find each other.
+        found = await asyncio.to_thread(self._index_and_search, pending)
         stored = await self.store.record_duplicates(
             {i.idea_id: f for i, f in zip(pending, found, strict=True)}
         )
         facts = [self._suggestion_fact(stored_idea(doc)) for doc in stored]
         await asyncio.gather(
             *(self.outbox.publish_now(f, topic=IDEAS_EVENTS, key=str(f.subject)) for f in facts)
+        )
+
+    def _index_and_search(self, ideas: list[IdeaRecord]) -> list[list[LikelyDuplicate]]:
+        self.index.add([searchable(idea) for idea in ideas])
+        return self.index.similar(
+            [(idea.title, idea.description) for idea in ideas],
+            limit=LIKELY_DUPLICATES,
+            exclude=[idea.idea_id for idea in ideas],
         )
 
     def _suggestion_fact(self, idea: Idea) -> CloudEvent[Any]:
@@ -436,9 +430,10 @@ class IdeaOperations:
         """Bring in ideas that other replicas stored since the last refresh."""
         started = utc_now()
         docs = await self.store.searchable(self._indexed_until)
-        self.index.add(
-            [(d["_id"], d["businessunit"], d["title"], d.get("description", ""), d["status"]) for d in docs]
-        )
+        items = [
+            (d["_id"], d["businessunit"], d["title"], d.get("description", ""), d["status"]) for d in docs
+        ]
+        await asyncio.to_thread(self.index.add, items)
         self._indexed_until = started
 
     async def keep_index_fresh(self) -> None:

@@ -284,18 +284,19 @@ class SimilarityIndex:
 
     def add(self, items: list[tuple[str, str, str, str, str]]) -> None:
         """Add or replace ideas: (idea_id, businessunit, title, description, status)."""
-        changed = [
-            item
-            for item in items
-            if item[0] not in self._positions
-            or (self._texts[self._positions[item[0]]], self._meta[self._positions[item[0]]][2])
-            != ((item[2], item[3]), item[4])
-        ]
+        with self._lock:
+            changed = [item for item in items if self._differs(item)]
         if not changed:
             return
         vectors = self.vectorise((title, description) for _, _, title, description, _ in changed)
         with self._lock:
             self._store_rows(changed, vectors)
+
+    def _differs(self, item: tuple[str, str, str, str, str]) -> bool:
+        position = self._positions.get(item[0])
+        if position is None:
+            return True
+        return (self._texts[position], self._meta[position][2]) != ((item[2], item[3]), item[4])
 
     def _store_rows(self, changed: list[tuple[str, str, str, str, str]], vectors: csr_matrix) -> None:
         for row, (idea_id, businessunit, title, description, status) in enumerate(changed):
