@@ -42,6 +42,7 @@ from centricity_contracts.ideas import (
     LikelyDuplicate,
     StatusDecision,
 )
+from centricity_contracts.registry import EVENT_CLASSES
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_EVENTS
 from centricity_contracts.votes import VoteRecorded
 from centricity_ideas import domain
@@ -508,16 +509,7 @@ class IntakeConsumer:
 
 def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: ServiceSettings) -> None:
     document_dead_letters(broker, IDEAS_INTAKE)
-    for fact_class in (
-        IdeaCreated,
-        IdeaDuplicatesSuggested,
-        IdeaEdited,
-        IdeaStatusChanged,
-        IdeaCommented,
-        IdeaMerged,
-        IdeaAttested,
-        CampaignCreated,
-    ):
+    for fact_class in (c for c in EVENT_CLASSES if c.topic == IDEAS_EVENTS):
         broker.publisher(
             IDEAS_EVENTS,
             title=f"{IDEAS_EVENTS}:{fact_class.event_type()}",
