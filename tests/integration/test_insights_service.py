@@ -145,3 +145,24 @@ async def test_unknown_fact_types_are_skipped_and_broken_facts_dead_lettered(
         insight = (await client.get(f"/ideas/{idea}")).json()
     assert (insight["up"], insight["revision"]) == (1, 1)
     assert dead[0].headers["dlq-reason"].startswith("invalid event")
+
+
+async def test_an_idea_never_created_stays_off_the_top_list(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    known, phantom = unique("idea"), unique("idea")
+    await produce(infra.kafka_bootstrap, IDEAS_EVENTS, [(known, idea_created(known))])
+    await produce(
+        infra.kafka_bootstrap,
+        VOTES_EVENTS,
+        [
+            (known, vote_recorded(known, "a", 1, 0, 1)),
+            *((phantom, vote_recorded(phantom, f"v{n}", 1, 0, 1)) for n in range(5)),
+        ],
+    )
+    async with running(create_app(make_settings(InsightsSettings))) as client:
+        await eventually(lambda: _revision_at_least(client, phantom, 5), what="the phantom's votes counted")
+        await eventually(lambda: _revision_at_least(client, known, 2), what="the known idea counted")
+        top = [i["idea_id"] for i in (await client.get("/ideas/top", params={"limit": 100})).json()]
+    assert phantom not in top
+    assert known in top

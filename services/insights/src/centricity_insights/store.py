@@ -48,7 +48,10 @@ class InsightStore:
         return IdeaInsight.model_validate(doc) if doc else None
 
     async def top(self, *, ranking: Ranking, limit: int, businessunit: str | None) -> list[IdeaInsight]:
-        query = {"businessunit": businessunit} if businessunit else {}
+        # Only ideas whose creation was seen: a vote for an unknown id must not make the list.
+        query: Document = (
+            {"businessunit": businessunit} if businessunit else {"businessunit": {"$type": "string"}}
+        )
         cursor = self.ideas.find(query).sort(RANKING_FIELDS[ranking]).limit(limit)
         return [IdeaInsight.model_validate(doc) async for doc in cursor]
 
