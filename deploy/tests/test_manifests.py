@@ -155,12 +155,30 @@ def acls(user: dict[str, Any]) -> set[tuple[str, str, str, str]]:
 
 
 SERVICE_TOPICS = {
-    "ideas": ({"ideas.intake.v1"}, {"ideas.events.v1", "ideas.intake.v1.dlq"}),
+    "ideas": (
+        {"ideas.intake.v1", "ideas.events.v1", "votes.events.v1"},
+        {"ideas.events.v1", "ideas.intake.v1.dlq"},
+    ),
     "votes": ({"votes.intake.v1"}, {"votes.events.v1", "votes.intake.v1.dlq"}),
     "insights": (
         {"ideas.events.v1", "votes.events.v1"},
         {"insights.ideas.v1", "ideas.events.v1.dlq", "votes.events.v1.dlq"},
     ),
+}
+
+
+# The topics whose lag in the service's main consumer group drives its scaling.
+SCALED_ON_LAG_OF = {
+    "ideas": {"ideas.intake.v1"},
+    "votes": {"votes.intake.v1"},
+    "insights": {"ideas.events.v1", "votes.events.v1"},
+}
+
+# One consumer group per subscriber (see consumer_options in centricity_plumbing.broker).
+SERVICE_GROUPS = {
+    "ideas": {"centricity-ideas", "centricity-ideas-duplicates", "centricity-ideas-voters"},
+    "votes": {"centricity-votes"},
+    "insights": {"centricity-insights"},
 }
 
 
@@ -171,11 +189,10 @@ def test_each_service_reads_and_writes_only_its_own_topics(overlay: str) -> None
         user = users[f"centricity-{service}"]
         assert user["spec"]["authentication"]["type"] == "scram-sha-512"
         assert user["spec"]["authorization"]["type"] == "simple"
-        group = f"centricity-{service}"
         expected = (
             {("topic", t, "literal", op) for t in reads for op in ("Read", "Describe")}
             | {("topic", t, "literal", op) for t in writes for op in ("Write", "Describe")}
-            | {("group", group, "literal", op) for op in ("Read", "Describe")}
+            | {("group", g, "literal", op) for g in SERVICE_GROUPS[service] for op in ("Read", "Describe")}
         )
         assert acls(user) == expected, service
 
@@ -313,7 +330,7 @@ def test_prod_scales_on_lag_and_cpu_spreads_and_keeps_one_pod_through_disruption
     scaled = of_kind(objects, "ScaledObject")
     budgets = of_kind(objects, "PodDisruptionBudget")
     assert not of_kind(objects, "HorizontalPodAutoscaler"), "KEDA owns the HPAs"
-    for service, (reads, _) in SERVICE_TOPICS.items():
+    for service, reads in SCALED_ON_LAG_OF.items():
         name = f"centricity-{service}"
         spec = scaled[name]["spec"]
         assert spec["scaleTargetRef"]["name"] == name

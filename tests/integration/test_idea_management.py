@@ -391,3 +391,45 @@ async def test_a_consumer_restart_mid_stream_stores_each_idea_once(
 
 async def _stored_at_least(store: MongoStore, count: int) -> bool:
     return await store.db["ideas"].count_documents({}) >= count
+
+
+async def test_edge_cases_found_by_a_newcomer_are_answered_properly(make_settings: SettingsFactory) -> None:
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        a = await submit(
+            client,
+            WHOLESALE,
+            reference=unique("A"),
+            title="Improve warehouse handheld devices",
+            description="The old scanners are slow: replace them with zebra barcode scanners.",
+        )
+        b = await submit(client, RETAIL, reference=unique("B"), title="Faster scanners in the warehouse")
+        merged = await client.post(
+            f"/ideas/{a['idea_id']}/merge",
+            json={"into_idea_id": b["idea_id"], "by": STAFF},
+            headers=WHOLESALE,
+        )
+        foreign_repeat = await client.post(
+            f"/ideas/{a['idea_id']}/merge", json={"into_idea_id": b["idea_id"], "by": STAFF}, headers=RETAIL
+        )
+        blank_title = await client.patch(
+            f"/ideas/{b['idea_id']}", json={"title": "   a   ", "by": STAFF}, headers=RETAIL
+        )
+        empty_target = await client.post(
+            f"/ideas/{b['idea_id']}/merge", json={"into_idea_id": "", "by": STAFF}, headers=RETAIL
+        )
+        key = {**RETAIL, "Idempotency-Key": "same-key"}
+        await client.post(
+            f"/ideas/{b['idea_id']}/comments", json={"body": "Looking at it", "staff": STAFF}, headers=key
+        )
+        moved = await client.post(
+            f"/ideas/{b['idea_id']}/status", json={"status": "planned", "by": STAFF}, headers=key
+        )
+        back = await move(client, b["idea_id"], "submitted")
+        found = (await client.get("/ideas/search", params={"q": "barcode"})).json()
+    assert merged.status_code == 200
+    assert foreign_repeat.status_code == 403
+    assert (blank_title.status_code, blank_title.json()["errors"][0]["loc"]) == (422, ["body", "title"])
+    assert empty_target.status_code == 422
+    assert moved.json()["status"] == "planned"
+    assert back.json()["allowed"] == ["in_progress", "delivered", "declined"]
+    assert [hit["idea"]["idea_id"] for hit in found][:1] == [a["idea_id"]]

@@ -28,6 +28,7 @@ def _unique(tags: list[str] | None) -> list[str] | None:
 
 Tags = Annotated[list[Tag], AfterValidator(_unique)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=TITLE_MAX)]
+CommentBody = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
 
 IdeaId = Annotated[
     str,
@@ -155,7 +156,7 @@ class IdeaStatusSet(CloudEvent[StatusDecision]):
 
 
 class CommentPosting(IdeaTarget):
-    body: str = Field(min_length=1, max_length=5000)
+    body: CommentBody
     author: Customer | None = Field(default=None, description="The customer commenting, or")
     staff: Actor | None = Field(default=None, description="the staff member commenting.")
     official: bool = Field(default=False, description="An official response; staff only.")

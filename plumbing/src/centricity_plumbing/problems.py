@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi_problem.error import (
     ConflictProblem,
     ForbiddenProblem,
@@ -13,7 +16,8 @@ from fastapi_problem.error import (
     UnauthorisedProblem,
     UnprocessableProblem,
 )
-from fastapi_problem.handler import add_exception_handler, new_exception_handler
+from fastapi_problem.handler import ExceptionHandler, add_exception_handler, new_exception_handler
+from pydantic import ValidationError
 
 PROBLEM_TYPE_URI = "urn:centricity:problem:{type}"
 
@@ -28,7 +32,35 @@ __all__ = [
 ]
 
 
+def validation_problem(errors: Sequence[Any]) -> Problem:
+    """422 naming each invalid field, without echoing the (possibly large) input back."""
+    return Problem(
+        "Request validation error.",
+        type_="request-validation-failed",
+        status=422,
+        errors=[
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in errors
+        ],
+    )
+
+
+def _request_validation(_: ExceptionHandler, __: Request, error: RequestValidationError) -> Problem:
+    return validation_problem(error.errors())
+
+
+def _model_validation(_: ExceptionHandler, __: Request, error: ValidationError) -> Problem:
+    # A request that passed the HTTP model but not the contract model it becomes.
+    return validation_problem(error.errors(include_url=False, include_input=False))
+
+
 def install_problem_handlers(app: FastAPI, logger: logging.Logger) -> None:
     """Answer validation errors, HTTP errors, raised Problems and crashes as problem+json."""
-    handler = new_exception_handler(logger=logger, documentation_uri_template=PROBLEM_TYPE_URI)
+    handler = new_exception_handler(
+        logger=logger,
+        documentation_uri_template=PROBLEM_TYPE_URI,
+        request_validation_handler=_request_validation,
+        handlers={ValidationError: _model_validation},
+    )
     add_exception_handler(app, handler)
+    app.add_exception_handler(ValidationError, handler)

@@ -12,16 +12,22 @@ from centricity_contracts.campaigns import CampaignLaunch, CampaignRecord
 from centricity_contracts.customers import Actor, Customer, CustomerType
 from centricity_contracts.envelope import BusinessUnitId
 from centricity_contracts.ideas import (
+    DESCRIPTION_MAX,
+    TAGS_MAX,
     AttestationGiving,
     Comment,
+    CommentBody,
     CommentPosting,
     DuplicateFlag,
+    IdeaId,
     IdeaRevision,
     IdeaStatus,
     IdeaSubmission,
     StatusDecision,
+    Tags,
+    Title,
 )
-from centricity_ideas.domain import Idea, RuleViolation
+from centricity_ideas.domain import Idea, IllegalTransition, RuleViolation
 from centricity_ideas.messaging import IdeaOperations, NotFound
 from centricity_ideas.store import IdeaFilter, IdeaSort, InvalidCursor
 from centricity_plumbing.auth import BusinessUnit
@@ -79,21 +85,21 @@ class StatusRequest(BaseModel):
 
 
 class RevisionRequest(BaseModel):
-    title: str | None = Field(default=None, min_length=3, max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
-    tags: list[str] | None = Field(default=None, max_length=20)
+    title: Title | None = None
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    tags: Tags | None = Field(default=None, max_length=TAGS_MAX)
     by: Actor
 
 
 class CommentRequest(BaseModel):
-    body: str = Field(min_length=1, max_length=5000)
+    body: CommentBody
     author: Customer | None = None
     staff: Actor | None = None
     official: bool = False
 
 
 class MergeRequest(BaseModel):
-    into_idea_id: str = Field(max_length=64)
+    into_idea_id: IdeaId
     by: Actor
 
 
@@ -113,11 +119,16 @@ def problem(error: RuleViolation | NotFound | InvalidCursor) -> Problem:
     if isinstance(error, InvalidCursor):
         return Problem("Invalid cursor", type_="invalid-cursor", detail=str(error), status=400)
     title = error.kind.replace("-", " ").capitalize()
-    return Problem(title, type_=error.kind, detail=error.detail, status=RULE_STATUS.get(error.kind, 409))
+    status = RULE_STATUS.get(error.kind, 409)
+    if isinstance(error, IllegalTransition):
+        allowed = [str(s) for s in error.allowed]
+        return Problem(title, type_=error.kind, detail=error.detail, status=status, allowed=allowed)
+    return Problem(title, type_=error.kind, detail=error.detail, status=status)
 
 
-def request_key(businessunit: str, key: str | None) -> str | None:
-    return f"http {businessunit} {key}" if key else None
+def request_key(businessunit: str, key: str | None, action: str) -> str | None:
+    """The dedup key of an HTTP write: a key counts once per unit and per kind of change."""
+    return f"http {businessunit} {action} {key}" if key else None
 
 
 def examples(**named: dict[str, Any]) -> dict[str, Any]:
@@ -253,7 +264,9 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         return view(
             await guarded(
                 ops.revise(
-                    change, businessunit=businessunit, request_key=request_key(businessunit, idempotency_key)
+                    change,
+                    businessunit=businessunit,
+                    request_key=request_key(businessunit, idempotency_key, "revise"),
                 )
             )
         )
@@ -281,7 +294,9 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         return view(
             await guarded(
                 ops.set_status(
-                    change, businessunit=businessunit, request_key=request_key(businessunit, idempotency_key)
+                    change,
+                    businessunit=businessunit,
+                    request_key=request_key(businessunit, idempotency_key, "set_status"),
                 )
             )
         )
@@ -306,15 +321,12 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         businessunit: BusinessUnit,
         idempotency_key: IdempotencyKey = None,
     ) -> Comment:
-        try:
-            change = CommentPosting(idea_id=idea_id, **posting.model_dump())
-        except ValueError as error:
-            raise Problem(
-                "Invalid comment", type_="invalid-comment", detail=str(error), status=422
-            ) from error
+        change = CommentPosting(idea_id=idea_id, **posting.model_dump())
         return await guarded(
             ops.comment(
-                change, businessunit=businessunit, request_key=request_key(businessunit, idempotency_key)
+                change,
+                businessunit=businessunit,
+                request_key=request_key(businessunit, idempotency_key, "comment"),
             )
         )
 
@@ -344,7 +356,9 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         return view(
             await guarded(
                 ops.merge(
-                    flag, businessunit=businessunit, request_key=request_key(businessunit, idempotency_key)
+                    flag,
+                    businessunit=businessunit,
+                    request_key=request_key(businessunit, idempotency_key, "merge"),
                 )
             )
         )
@@ -377,7 +391,9 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         return view(
             await guarded(
                 ops.attest(
-                    giving, businessunit=businessunit, request_key=request_key(businessunit, idempotency_key)
+                    giving,
+                    businessunit=businessunit,
+                    request_key=request_key(businessunit, idempotency_key, "attest"),
                 )
             )
         )

@@ -55,6 +55,10 @@ class RuleViolation(Exception):
 class IllegalTransition(RuleViolation):
     kind = "illegal-transition"
 
+    def __init__(self, detail: str, allowed: list[IdeaStatus] | None = None) -> None:
+        super().__init__(detail)
+        self.allowed = allowed or []
+
 
 class ReasonRequired(RuleViolation):
     kind = "reason-required"
@@ -244,7 +248,9 @@ def change_status(
         raise IllegalTransition("an idea becomes a duplicate by merging it into another idea")
     if target not in allowed_next(idea.status):
         allowed = ", ".join(allowed_next(idea.status)) or "none: it is closed"
-        raise IllegalTransition(f"an idea cannot go from {idea.status} to {target}; allowed: {allowed}")
+        raise IllegalTransition(
+            f"an idea cannot go from {idea.status} to {target}; allowed: {allowed}", allowed_next(idea.status)
+        )
     if target is IdeaStatus.DECLINED and not (decision.reason or "").strip():
         raise ReasonRequired("declining an idea needs a reason")
     first_response = idea.first_response_at is None

@@ -319,6 +319,7 @@ class IdeaOperations:
             raise NotFound("idea", flag.into_idea_id)
 
         def apply(idea: Idea, fact_id: str) -> tuple[Idea, CloudEvent[Any] | None]:
+            domain.check_owner(idea, businessunit, "merge")
             if idea.duplicate_of == target.idea_id:
                 return idea, None
             closed, merge = domain.merge(idea, target, businessunit=businessunit, by=flag.by, now=utc_now())

@@ -346,7 +346,24 @@ class SimilarityIndex:
             results.append(matches[:limit])
         return results
 
-    def search(self, query: str, *, limit: int) -> list[tuple[str, float]]:
-        """Idea ids ranked by similarity to free text, with their scores."""
-        (matches,) = self.similar([(query, "")], limit=limit)
-        return [(m.idea_id, m.similarity) for m in matches]
+    def search(self, query: str, *, limit: int, min_coverage: float = 0.6) -> list[tuple[str, float]]:
+        """Idea ids ranked by how much of the query's text they contain, with that share.
+
+        Unlike likely duplicates, a short query must match a long idea: the score is the share of
+        the query's character n-grams found in the idea (so "barcode" finds "zebra barcode
+        scanners"), duplicates included.
+        """
+        words = normalise(query, "").split()
+        terms = self.vectorizer.transform([" ".join(dict.fromkeys(words))])
+        if terms.nnz == 0:
+            return []
+        with self._lock:
+            matrix = self._vectors() if self._ids else None
+            ids = list(self._ids)
+        if matrix is None:
+            return []
+        present = (matrix > 0).astype(np.float64)
+        wanted = (terms > 0).astype(np.float64)
+        coverage = (wanted @ present.T).toarray()[0] / wanted.nnz
+        best = np.argsort(-coverage)[:limit]
+        return [(ids[i], round(float(coverage[i]), 4)) for i in best if coverage[i] >= min_coverage]
