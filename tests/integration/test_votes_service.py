@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from centricity_contracts.topics import VOTES_EVENTS, VOTES_INTAKE, VOTES_INTAKE_DLQ
+from centricity_plumbing.broker import SIGNATURE_HEADER, intake_signature
 from centricity_plumbing.localinfra import LocalInfrastructure
 from centricity_votes.domain import vote_id_for
 from centricity_votes.main import VotesSettings, create_app
@@ -127,3 +129,29 @@ async def test_a_consumer_restart_mid_stream_loses_and_doubles_nothing(
     assert sum(1 for v in latest.values() if v == -1) == len(flips)
     assert len(latest) == voters
     assert vote_id_for(idea, "retail", "v0") in latest
+
+
+async def test_with_signatures_required_only_events_signed_with_their_units_key_count(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    idea, run = unique("idea"), unique("run")
+    unsigned = json.dumps(cast_event(f"{run}-1", ballot(idea, "a", 1))).encode()
+    forged = json.dumps(cast_event(f"{run}-2", ballot(idea, "b", 1))).encode()
+    genuine = json.dumps(cast_event(f"{run}-3", ballot(idea, "c", 1))).encode()
+    await produce(infra.kafka_bootstrap, VOTES_INTAKE, [(idea, unsigned)])
+    # Signed by wholesale, while the event claims to come from retail.
+    forged_by = {SIGNATURE_HEADER: intake_signature(forged, API_KEYS["wholesale"])}
+    await produce(infra.kafka_bootstrap, VOTES_INTAKE, [(idea, forged)], headers=forged_by)
+    signed = {SIGNATURE_HEADER: intake_signature(genuine, API_KEYS["retail"])}
+    await produce(infra.kafka_bootstrap, VOTES_INTAKE, [(idea, genuine)], headers=signed)
+    async with running(create_app(make_settings(VotesSettings, intake_signatures="required"))):
+        dead = await wait_for_records(
+            infra.kafka_bootstrap, VOTES_INTAKE_DLQ, lambda r: r.key == idea, count=2
+        )
+        await eventually(lambda: _fact_count(infra, idea, 1), what="the signed vote recorded")
+    assert sorted(r.headers["dlq-reason"] for r in dead) == [
+        "unauthorised: centricity-signature does not match business unit 'retail'",
+        "unauthorised: no centricity-signature header",
+    ]
+    facts = [r.json()["data"]["voter"]["customer_id"] for r in await facts_for(infra, idea)]
+    assert facts == ["c"]

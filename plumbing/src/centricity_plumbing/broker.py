@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import ssl
@@ -117,23 +119,49 @@ async def dead_letter(
     )
 
 
+SIGNATURE_HEADER = "centricity-signature"
+
+
+def intake_signature(payload: bytes, api_key: str) -> str:
+    """What a unit's system puts in the centricity-signature header: an HMAC of the exact body."""
+    return "sha256=" + hmac.new(api_key.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def authorise_intake(
+    settings: ServiceSettings, businessunit: str | None, payload: bytes, headers: Sequence[tuple[str, bytes]]
+) -> None:
+    """Accept an intake event only from a configured unit, signed with that unit's key.
+
+    Kafka does not tell a consumer who produced a record, so the signature is what binds an event
+    to the unit it claims to come from.
+    """
+    unit = settings.business_units.get(businessunit or "")
+    if unit is None:
+        raise RejectedEvent(f"unknown business unit {businessunit!r}")
+    signature = next((v.decode("utf-8", "replace") for k, v in headers if k == SIGNATURE_HEADER), None)
+    if signature is None:
+        if settings.intake_signatures == "required":
+            raise RejectedEvent(f"unauthorised: no {SIGNATURE_HEADER} header")
+        return
+    expected = intake_signature(payload, unit.api_key.get_secret_value())
+    if not hmac.compare_digest(signature, expected):
+        raise RejectedEvent(f"unauthorised: {SIGNATURE_HEADER} does not match business unit {businessunit!r}")
+
+
 async def parse_intake(
     broker: KafkaBroker,
     records: Sequence[ConsumerRecord[Any, Any]],
     adapter: TypeAdapter[E],
     settings: ServiceSettings,
 ) -> list[tuple[ConsumerRecord[Any, Any], E]]:
-    """Validate a batch of intake records one by one; dead-letter the bad ones, keep the rest in order.
-
-    An event is accepted only from a configured business unit.
-    """
+    """Validate a batch of intake records one by one; dead-letter the bad ones, keep the rest in order."""
     accepted = []
     for record in records:
         try:
             event = adapter.validate_json(record.value or b"")
-            unit = getattr(event, "businessunit", None)
-            if unit not in settings.business_units:
-                raise RejectedEvent(f"unknown business unit {unit!r}")
+            authorise_intake(
+                settings, getattr(event, "businessunit", None), record.value or b"", record.headers or ()
+            )
         except (pydantic.ValidationError, RejectedEvent) as error:
             rejection = rejection_for(error, record.value)
             assert rejection is not None

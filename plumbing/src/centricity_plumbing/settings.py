@@ -49,6 +49,11 @@ class ServiceSettings(BaseSettings):
     mongo_url: str = "mongodb://127.0.0.1:37017/?directConnection=true"
     mongo_database: str = ""
     business_units: dict[str, BusinessUnitConfig] = Field(default_factory=dict)
+    intake_signatures: Literal["optional", "required"] = Field(
+        default="optional",
+        description="required: every intake event must carry an HMAC of its body made with its unit's "
+        "API key; optional: only events that carry one are checked.",
+    )
     event_source: str = Field(
         default="", description="CloudEvents `source` of the facts this service publishes."
     )

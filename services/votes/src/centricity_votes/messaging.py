@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from faststream.kafka import KafkaBroker
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker, KafkaMessage
 
 from centricity_contracts.topics import VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import Ballot, VoteCast, VoteRecord, VoteRecorded
-from centricity_plumbing.broker import RejectedEvent, consumer_options, document_dead_letters
+from centricity_plumbing.broker import authorise_intake, consumer_options, document_dead_letters
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.outbox import Outbox, outbox_entry, pending_entries
@@ -83,9 +84,9 @@ def register_subscribers(broker: KafkaBroker, intake: VoteIntake, settings: Serv
         "Rejected records go to votes.intake.v1.dlq.",
         **consumer_options(settings),
     )
-    async def on_vote_cast(event: VoteCast) -> None:
-        if event.businessunit not in settings.business_units:
-            raise RejectedEvent(f"unknown business unit {event.businessunit!r}")
+    async def on_vote_cast(event: VoteCast, msg: KafkaMessage) -> None:
+        record: ConsumerRecord[bytes, bytes] = msg.raw_message
+        authorise_intake(settings, event.businessunit, record.value or b"", record.headers or ())
         vote, changed = await intake.cast(
             event.data, voter_businessunit=event.businessunit, request_key=event.dedup_key()
         )
