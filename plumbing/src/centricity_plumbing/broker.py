@@ -280,6 +280,20 @@ async def publish_payload(broker: KafkaBroker, payload: bytes, *, topic: str, ke
     )
 
 
+async def enqueue_payload(
+    broker: KafkaBroker, payload: bytes, *, topic: str, key: str
+) -> asyncio.Future[Any]:
+    """Like `publish_payload`, but returns once the record is queued; await the future to know
+    the broker has it. Queuing many and then awaiting them all lets the producer batch them."""
+    return await broker.publish(
+        payload,
+        topic=topic,
+        key=key.encode(),
+        headers={"content-type": CLOUDEVENTS_CONTENT_TYPE},
+        no_confirm=True,
+    )
+
+
 async def publish_event(broker: KafkaBroker, event: CloudEvent[Any], *, topic: str, key: str) -> None:
     await publish_payload(broker, event.to_json_bytes(), topic=topic, key=key)
 

@@ -18,7 +18,7 @@ from opentelemetry import propagate
 from pymongo.asynchronous.collection import AsyncCollection
 
 from centricity_contracts.envelope import CloudEvent
-from centricity_plumbing.broker import publish_payload
+from centricity_plumbing.broker import enqueue_payload, publish_payload
 from centricity_plumbing.mongo import Document
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ class Outbox:
         entries = [entry for doc in unique for entry in pending_entries(doc)]
         if not entries:
             return 0
-        await asyncio.gather(*(self._publish(entry) for entry in entries))
+        queued = [await self._enqueue(entry) for entry in entries]
+        await asyncio.gather(*queued)
         await self.collection.update_many(
             {"_id": {"$in": [doc["_id"] for doc in unique if pending_entries(doc)]}},
             {"$pull": {OUTBOX_FIELD: {"id": {"$in": [entry["id"] for entry in entries]}}}},
@@ -88,6 +89,15 @@ class Outbox:
         if delivered:
             log.info("published %d pending facts from %s", delivered, self.collection.name)
         return delivered
+
+    async def _enqueue(self, entry: Document) -> asyncio.Future[Any]:
+        token = otel_context.attach(propagate.extract(entry.get("trace") or {}))
+        try:
+            return await enqueue_payload(
+                self.broker, entry["payload"].encode(), topic=entry["topic"], key=entry["key"]
+            )
+        finally:
+            otel_context.detach(token)
 
     async def _publish(self, entry: Document) -> None:
         token = otel_context.attach(propagate.extract(entry.get("trace") or {}))
