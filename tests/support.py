@@ -44,6 +44,35 @@ def bu_event(
     }
 
 
+def idea_created_fact(
+    idea_id: str, businessunit: str = "retail", status: str = "submitted"
+) -> dict[str, Any]:
+    """The fact the ideas service publishes when it records an idea."""
+    return {
+        "specversion": "1.0",
+        "id": f"{idea_id}:created",
+        "source": "/centricity/ideas",
+        "type": "centricity.idea.created.v1",
+        "businessunit": businessunit,
+        "subject": idea_id,
+        "data": {
+            "idea_id": idea_id,
+            "businessunit": businessunit,
+            "reference": idea_id,
+            "title": f"Idea {idea_id}",
+            "author": {"customer_id": "c", "customer_type": "external"},
+            "created_at": "2026-11-23T09:00:00Z",
+            "status": status,
+        },
+    }
+
+
+async def announce_ideas(bootstrap: str, *idea_ids: str, status: str = "submitted") -> None:
+    """Publish ideas' creation as the ideas service would, so other services know them."""
+    facts = [(idea_id, idea_created_fact(idea_id, status=status)) for idea_id in idea_ids]
+    await produce(bootstrap, "ideas.events.v1", facts)
+
+
 @dataclass(frozen=True)
 class Record:
     topic: str

@@ -159,7 +159,7 @@ SERVICE_TOPICS = {
         {"ideas.intake.v1", "ideas.events.v1", "votes.events.v1"},
         {"ideas.events.v1", "ideas.intake.v1.dlq"},
     ),
-    "votes": ({"votes.intake.v1"}, {"votes.events.v1", "votes.intake.v1.dlq"}),
+    "votes": ({"votes.intake.v1", "ideas.events.v1"}, {"votes.events.v1", "votes.intake.v1.dlq"}),
     "insights": (
         {"ideas.events.v1", "votes.events.v1"},
         {"insights.ideas.v1", "ideas.events.v1.dlq", "votes.events.v1.dlq"},
@@ -177,7 +177,7 @@ SCALED_ON_LAG_OF = {
 # One consumer group per subscriber (see consumer_options in centricity_plumbing.broker).
 SERVICE_GROUPS = {
     "ideas": {"centricity-ideas", "centricity-ideas-duplicates", "centricity-ideas-voters"},
-    "votes": {"centricity-votes"},
+    "votes": {"centricity-votes", "centricity-votes-ideas"},
     "insights": {"centricity-insights"},
 }
 

@@ -11,7 +11,7 @@ from centricity_plumbing.localinfra import LocalInfrastructure
 from centricity_votes.domain import vote_id_for
 from centricity_votes.main import VotesSettings, create_app
 from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
-from tests.support import Record, bu_event, eventually, produce, read_topic, wait_for_records
+from tests.support import Record, announce_ideas, bu_event, eventually, produce, read_topic, wait_for_records
 
 RETAIL = {"X-API-Key": API_KEYS["retail"]}
 
@@ -32,6 +32,7 @@ async def test_one_vote_per_voter_change_counts_and_repeat_does_not(
     make_settings: SettingsFactory, infra: LocalInfrastructure
 ) -> None:
     idea = unique("idea")
+    await announce_ideas(infra.kafka_bootstrap, idea)
     async with running(create_app(make_settings(VotesSettings))) as client:
         first = await client.post("/votes", json=ballot(idea, "c-1", 1), headers=RETAIL)
         repeat = await client.post("/votes", json=ballot(idea, "c-1", 1), headers=RETAIL)
@@ -42,8 +43,11 @@ async def test_one_vote_per_voter_change_counts_and_repeat_does_not(
     assert [(f["value"], f["previous_value"], f["revision"]) for f in facts] == [(1, 0, 1), (-1, 1, 2)]
 
 
-async def test_a_retried_request_cannot_undo_a_later_vote(make_settings: SettingsFactory) -> None:
+async def test_a_retried_request_cannot_undo_a_later_vote(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
     idea = unique("idea")
+    await announce_ideas(infra.kafka_bootstrap, idea)
     async with running(create_app(make_settings(VotesSettings))) as client:
         await client.post("/votes", json=ballot(idea, "c-1", 1), headers={**RETAIL, "Idempotency-Key": "k1"})
         await client.post("/votes", json=ballot(idea, "c-1", -1), headers={**RETAIL, "Idempotency-Key": "k2"})
@@ -66,6 +70,7 @@ async def test_kafka_votes_apply_once_in_order_and_bad_ones_are_dead_lettered(
     make_settings: SettingsFactory, infra: LocalInfrastructure
 ) -> None:
     idea = unique("idea")
+    await announce_ideas(infra.kafka_bootstrap, idea)
     run = unique("run")
     messages: list[tuple[str | None, bytes | dict[str, Any]]] = [
         (idea, cast_event(f"{run}-1", ballot(idea, "a", 1))),
@@ -107,6 +112,7 @@ async def test_a_consumer_restart_mid_stream_loses_and_doubles_nothing(
     make_settings: SettingsFactory, infra: LocalInfrastructure
 ) -> None:
     idea = unique("idea")
+    await announce_ideas(infra.kafka_bootstrap, idea)
     run = unique("run")
     voters = 60
     first_half = [(idea, cast_event(f"{run}-{v}", ballot(idea, f"v{v}", 1))) for v in range(voters // 2)]
@@ -135,6 +141,7 @@ async def test_with_signatures_required_only_events_signed_with_their_units_key_
     make_settings: SettingsFactory, infra: LocalInfrastructure
 ) -> None:
     idea, run = unique("idea"), unique("run")
+    await announce_ideas(infra.kafka_bootstrap, idea)
     unsigned = json.dumps(cast_event(f"{run}-1", ballot(idea, "a", 1))).encode()
     forged = json.dumps(cast_event(f"{run}-2", ballot(idea, "b", 1))).encode()
     genuine = json.dumps(cast_event(f"{run}-3", ballot(idea, "c", 1))).encode()
@@ -155,3 +162,33 @@ async def test_with_signatures_required_only_events_signed_with_their_units_key_
     ]
     facts = [r.json()["data"]["voter"]["customer_id"] for r in await facts_for(infra, idea)]
     assert facts == ["c"]
+
+
+async def test_votes_go_only_to_known_open_ideas(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    open_idea, closed_idea, never = unique("idea"), unique("idea"), unique("idea")
+    await announce_ideas(infra.kafka_bootstrap, open_idea)
+    await announce_ideas(infra.kafka_bootstrap, closed_idea, status="delivered")
+    run = unique("run")
+    await produce(
+        infra.kafka_bootstrap,
+        VOTES_INTAKE,
+        [
+            (never, cast_event(f"{run}-1", ballot(never, "a", 1))),
+            (closed_idea, cast_event(f"{run}-2", ballot(closed_idea, "a", 1))),
+            (open_idea, cast_event(f"{run}-3", ballot(open_idea, "a", 1))),
+        ],
+    )
+    settings = make_settings(VotesSettings, unknown_idea_grace_s=2.0)
+    async with running(create_app(settings)) as client:
+        unknown = await client.post("/votes", json=ballot(unique("idea"), "b", 1), headers=RETAIL)
+        closed = await client.post("/votes", json=ballot(closed_idea, "b", 1), headers=RETAIL)
+        dead = await wait_for_records(
+            infra.kafka_bootstrap, VOTES_INTAKE_DLQ, lambda r: r.key in {never, closed_idea}, count=2
+        )
+        await eventually(lambda: _fact_count(infra, open_idea, 1), what="the vote on the open idea")
+    assert (unknown.status_code, unknown.json()["type"]) == (404, "urn:centricity:problem:unknown-idea")
+    assert (closed.status_code, closed.json()["type"]) == (409, "urn:centricity:problem:idea-closed")
+    reasons = {r.key: r.headers["dlq-reason"].split(":")[0] for r in dead}
+    assert reasons == {never: "unknown-idea", closed_idea: "idea-closed"}

@@ -8,6 +8,28 @@ from typing import Literal
 from centricity_contracts.votes import Ballot, VoteRecord, VoteRecorded
 
 NO_VOTE: Literal[0] = 0
+# Voting closes once an idea is delivered, declined or merged into another.
+CLOSED_STATUSES = frozenset({"delivered", "declined", "duplicate"})
+
+
+class VoteRefused(Exception):
+    kind = "refused"
+
+
+class UnknownIdea(VoteRefused):
+    kind = "unknown-idea"
+
+
+class IdeaClosed(VoteRefused):
+    kind = "idea-closed"
+
+
+def check_open(idea_id: str, status: str | None) -> None:
+    """Votes go only to ideas the ideas service has recorded and not yet closed."""
+    if status is None:
+        raise UnknownIdea(f"no idea {idea_id!r} is known")
+    if status in CLOSED_STATUSES:
+        raise IdeaClosed(f"idea {idea_id!r} is {status}; voting on it has closed")
 
 
 def vote_id_for(idea_id: str, voter_businessunit: str, customer_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
+from pydantic import Field
 
 from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
 from centricity_plumbing.outbox import Outbox
@@ -16,6 +17,10 @@ from centricity_votes.store import VoteStore
 class VotesSettings(ServiceSettings):
     service_name: str = "votes"
     http_port: int = 8102
+    unknown_idea_grace_s: float = Field(
+        default=30.0,
+        description="How long a Kafka vote for an idea not yet seen is retried before it is dead-lettered.",
+    )
 
 
 def create_app(
@@ -26,7 +31,7 @@ def create_app(
     store = VoteStore(runtime.store.db)
     outbox = Outbox(store.votes, runtime.broker)
     intake = VoteIntake(store, outbox, source=settings.fact_source())
-    register_subscribers(runtime.broker, intake, settings)
+    register_subscribers(runtime.broker, intake, settings, unknown_idea_grace_s=settings.unknown_idea_grace_s)
     return create_service_app(
         runtime,
         title="Centricity votes",

@@ -19,6 +19,15 @@ SEEN_KEYS_KEPT = 64
 class VoteStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.votes: AsyncCollection[Document] = db["votes"]
+        self.ideas: AsyncCollection[Document] = db["ideas"]
+
+    async def idea_status(self, idea_id: str) -> str | None:
+        doc = await self.ideas.find_one({"_id": idea_id})
+        return str(doc["status"]) if doc else None
+
+    async def set_idea_status(self, idea_id: str, status: str) -> None:
+        """Facts of one idea arrive in order (keyed by idea id), so the last one wins."""
+        await self.ideas.update_one({"_id": idea_id}, {"$set": {"status": status}}, upsert=True)
 
     async def change(
         self, vote_id: str, next_document: Callable[[Document | None], Document | None]
