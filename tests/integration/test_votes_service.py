@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
+
 from centricity_contracts.topics import VOTES_EVENTS, VOTES_INTAKE, VOTES_INTAKE_DLQ
 from centricity_plumbing.broker import SIGNATURE_HEADER, intake_signature
 from centricity_plumbing.localinfra import LocalInfrastructure
@@ -24,6 +26,18 @@ def cast_event(event_id: str, data: dict[str, Any], businessunit: str = "retail"
     return bu_event("centricity.vote.cast.v1", event_id, data, businessunit)
 
 
+async def cast_when_known(
+    client: httpx.AsyncClient, body: dict[str, Any], headers: dict[str, str]
+) -> httpx.Response:
+    """Cast over HTTP once the votes service has caught up with the idea's creation."""
+
+    async def cast() -> httpx.Response | None:
+        answer = await client.post("/votes", json=body, headers=headers)
+        return None if answer.status_code == 404 else answer
+
+    return await eventually(cast, what="the votes service to know the idea")
+
+
 async def facts_for(infra: LocalInfrastructure, idea_id: str) -> list[Record]:
     return [r for r in await read_topic(infra.kafka_bootstrap, VOTES_EVENTS) if r.key == idea_id]
 
@@ -34,7 +48,7 @@ async def test_one_vote_per_voter_change_counts_and_repeat_does_not(
     idea = unique("idea")
     await announce_ideas(infra.kafka_bootstrap, idea)
     async with running(create_app(make_settings(VotesSettings))) as client:
-        first = await client.post("/votes", json=ballot(idea, "c-1", 1), headers=RETAIL)
+        first = await cast_when_known(client, ballot(idea, "c-1", 1), RETAIL)
         repeat = await client.post("/votes", json=ballot(idea, "c-1", 1), headers=RETAIL)
         changed = await client.post("/votes", json=ballot(idea, "c-1", -1), headers=RETAIL)
     assert [a.json()["outcome"] for a in (first, repeat, changed)] == ["recorded", "unchanged", "recorded"]
@@ -49,7 +63,7 @@ async def test_a_retried_request_cannot_undo_a_later_vote(
     idea = unique("idea")
     await announce_ideas(infra.kafka_bootstrap, idea)
     async with running(create_app(make_settings(VotesSettings))) as client:
-        await client.post("/votes", json=ballot(idea, "c-1", 1), headers={**RETAIL, "Idempotency-Key": "k1"})
+        await cast_when_known(client, ballot(idea, "c-1", 1), {**RETAIL, "Idempotency-Key": "k1"})
         await client.post("/votes", json=ballot(idea, "c-1", -1), headers={**RETAIL, "Idempotency-Key": "k2"})
         retried = await client.post(
             "/votes", json=ballot(idea, "c-1", 1), headers={**RETAIL, "Idempotency-Key": "k1"}
@@ -171,23 +185,25 @@ async def test_votes_go_only_to_known_open_ideas(
     await announce_ideas(infra.kafka_bootstrap, open_idea)
     await announce_ideas(infra.kafka_bootstrap, closed_idea, status="delivered")
     run = unique("run")
-    await produce(
-        infra.kafka_bootstrap,
-        VOTES_INTAKE,
-        [
-            (never, cast_event(f"{run}-1", ballot(never, "a", 1))),
-            (closed_idea, cast_event(f"{run}-2", ballot(closed_idea, "a", 1))),
-            (open_idea, cast_event(f"{run}-3", ballot(open_idea, "a", 1))),
-        ],
-    )
     settings = make_settings(VotesSettings, unknown_idea_grace_s=2.0)
     async with running(create_app(settings)) as client:
+        # Once the first vote goes through, the service has caught up with both ideas' facts.
+        await cast_when_known(client, ballot(open_idea, "first", 1), RETAIL)
         unknown = await client.post("/votes", json=ballot(unique("idea"), "b", 1), headers=RETAIL)
         closed = await client.post("/votes", json=ballot(closed_idea, "b", 1), headers=RETAIL)
+        await produce(
+            infra.kafka_bootstrap,
+            VOTES_INTAKE,
+            [
+                (never, cast_event(f"{run}-1", ballot(never, "a", 1))),
+                (closed_idea, cast_event(f"{run}-2", ballot(closed_idea, "a", 1))),
+                (open_idea, cast_event(f"{run}-3", ballot(open_idea, "a", 1))),
+            ],
+        )
         dead = await wait_for_records(
             infra.kafka_bootstrap, VOTES_INTAKE_DLQ, lambda r: r.key in {never, closed_idea}, count=2
         )
-        await eventually(lambda: _fact_count(infra, open_idea, 1), what="the vote on the open idea")
+        await eventually(lambda: _fact_count(infra, open_idea, 2), what="the Kafka vote on the open idea")
     assert (unknown.status_code, unknown.json()["type"]) == (404, "urn:centricity:problem:unknown-idea")
     assert (closed.status_code, closed.json()["type"]) == (409, "urn:centricity:problem:idea-closed")
     reasons = {r.key: r.headers["dlq-reason"].split(":")[0] for r in dead}
