@@ -81,12 +81,14 @@ async def test_a_request_is_one_trace_through_publish_and_every_consumer(
         idea_id = submitted.json()["idea_id"]
         await eventually(lambda: _has_insight(insights_api, idea_id, 1), what="the idea reached insights")
         idea_trace = await request_trace(exporter, "POST /ideas", IDEA_SPANS)
-        exporter.clear()
-        await votes_api.post(
-            "/votes",
-            json={"idea_id": idea_id, "voter": {"customer_id": "v", "customer_type": "external"}, "value": 1},
-            headers=headers,
-        )
+        vote = {"idea_id": idea_id, "voter": {"customer_id": "v", "customer_type": "external"}, "value": 1}
+
+        async def cast_once_known() -> bool:
+            # The votes service learns of the idea from its fact; until then it answers 404.
+            exporter.clear()
+            return (await votes_api.post("/votes", json=vote, headers=headers)).status_code == 200
+
+        await eventually(cast_once_known, what="the votes service to know the idea")
         await eventually(lambda: _has_insight(insights_api, idea_id, 2), what="the vote reached insights")
         vote_trace = await request_trace(exporter, "POST /votes", VOTE_SPANS)
 

@@ -187,10 +187,10 @@ async def test_votes_go_only_to_known_open_ideas(
     run = unique("run")
     settings = make_settings(VotesSettings, unknown_idea_grace_s=2.0)
     async with running(create_app(settings)) as client:
-        # Once the first vote goes through, the service has caught up with both ideas' facts.
+        # The ideas' facts sit on different partitions: wait for the service to know each one.
         await cast_when_known(client, ballot(open_idea, "first", 1), RETAIL)
+        closed = await cast_when_known(client, ballot(closed_idea, "b", 1), RETAIL)
         unknown = await client.post("/votes", json=ballot(unique("idea"), "b", 1), headers=RETAIL)
-        closed = await client.post("/votes", json=ballot(closed_idea, "b", 1), headers=RETAIL)
         await produce(
             infra.kafka_bootstrap,
             VOTES_INTAKE,
