@@ -8,28 +8,9 @@ from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, VOTES_EVEN
 from centricity_insights.main import InsightsSettings, create_app
 from centricity_plumbing.localinfra import LocalInfrastructure
 from tests.integration.conftest import SettingsFactory, running, unique
-from tests.support import eventually, produce, read_topic, wait_for_records
+from tests.support import eventually, idea_created_fact, produce, read_topic, wait_for_records
 
 CREATED_AT = "2026-11-23T09:00:00Z"
-
-
-def idea_created(idea_id: str, businessunit: str = "retail") -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": f"{idea_id}:created",
-        "source": "/centricity/ideas",
-        "type": "centricity.idea.created.v1",
-        "businessunit": businessunit,
-        "subject": idea_id,
-        "data": {
-            "idea_id": idea_id,
-            "businessunit": businessunit,
-            "reference": idea_id,
-            "title": f"Idea {idea_id}",
-            "author": {"customer_id": "c", "customer_type": "external"},
-            "created_at": CREATED_AT,
-        },
-    }
 
 
 def vote_recorded(idea_id: str, voter: str, value: int, previous: int, revision: int) -> dict[str, Any]:
@@ -69,7 +50,7 @@ async def test_facts_become_counts_a_snapshot_and_a_ranking(
     await produce(
         infra.kafka_bootstrap,
         IDEAS_EVENTS,
-        [(idea, idea_created(idea, unit)), (other, idea_created(other, unit))],
+        [(idea, idea_created_fact(idea, unit)), (other, idea_created_fact(other, unit))],
     )
     await produce(
         infra.kafka_bootstrap,
@@ -151,7 +132,7 @@ async def test_an_idea_never_created_stays_off_the_top_list(
     make_settings: SettingsFactory, infra: LocalInfrastructure
 ) -> None:
     known, phantom = unique("idea"), unique("idea")
-    await produce(infra.kafka_bootstrap, IDEAS_EVENTS, [(known, idea_created(known))])
+    await produce(infra.kafka_bootstrap, IDEAS_EVENTS, [(known, idea_created_fact(known))])
     await produce(
         infra.kafka_bootstrap,
         VOTES_EVENTS,

@@ -25,6 +25,7 @@ from pydantic import TypeAdapter
 
 from centricity_contracts.envelope import CloudEvent
 from centricity_contracts.topics import DEAD_LETTER_SUFFIX, dead_letter_topic
+from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ class RejectedEvent(Exception):
         super().__init__(reason)
         self.reason = reason
         self.errors = errors or []
+
+    @classmethod
+    def for_rule(cls, error: RuleViolation) -> RejectedEvent:
+        return cls(f"{error.kind}: {error.detail}")
 
 
 def _validation_summary(error: pydantic.ValidationError) -> RejectedEvent:

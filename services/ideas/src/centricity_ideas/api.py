@@ -27,11 +27,12 @@ from centricity_contracts.ideas import (
     Tags,
     Title,
 )
-from centricity_ideas.domain import Idea, IllegalTransition, RuleViolation
+from centricity_ideas.domain import Idea, IllegalTransition
 from centricity_ideas.messaging import IdeaOperations, NotFound
 from centricity_ideas.store import IdeaFilter, IdeaSort, InvalidCursor
 from centricity_plumbing.auth import BusinessUnit
 from centricity_plumbing.problems import Problem
+from centricity_plumbing.rules import RuleViolation
 
 RULE_STATUS = {
     "foreign-business-unit": 403,

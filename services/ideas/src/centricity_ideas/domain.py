@@ -15,7 +15,6 @@ from centricity_contracts.ideas import (
     AttestationGiving,
     Comment,
     CommentPosting,
-    DuplicateSuggestion,
     IdeaCreated,
     IdeaEdit,
     IdeaRecord,
@@ -27,6 +26,7 @@ from centricity_contracts.ideas import (
     StatusChange,
     StatusDecision,
 )
+from centricity_plumbing.rules import RuleViolation
 
 # Fixed forever: ids derive from it, so changing it would fork every idea's identity.
 IDEA_NAMESPACE = uuid.UUID("0b4f3c5e-9a57-4f7e-8d3b-6c1e2a9f4d10")
@@ -40,16 +40,6 @@ MAIN_LINE = (
 )
 OPEN_STATUSES = frozenset(MAIN_LINE[:-1])
 EDITABLE_FIELDS = ("title", "description", "tags")
-
-
-class RuleViolation(Exception):
-    """A request the rules refuse; `kind` says which, for the HTTP status and the DLQ reason."""
-
-    kind = "conflict"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 class IllegalTransition(RuleViolation):
@@ -193,19 +183,6 @@ def new_idea(
         likely_duplicates=likely_duplicates or [],
         duplicates_checked=likely_duplicates is not None,
     )
-
-
-def with_duplicates(
-    idea: Idea, likely: list[LikelyDuplicate], *, now: datetime
-) -> tuple[Idea, DuplicateSuggestion | None]:
-    """Record the likely duplicates found for an idea, once."""
-    if idea.duplicates_checked:
-        return idea, None
-    checked = idea.model_copy(update={"likely_duplicates": likely, "duplicates_checked": True})
-    suggestion = DuplicateSuggestion(
-        idea_id=idea.idea_id, businessunit=idea.businessunit, likely_duplicates=likely, checked_at=now
-    )
-    return checked, suggestion
 
 
 def record_of(idea: Idea) -> IdeaRecord:

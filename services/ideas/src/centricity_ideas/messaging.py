@@ -46,7 +46,7 @@ from centricity_contracts.registry import EVENT_CLASSES
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_EVENTS
 from centricity_contracts.votes import VoteRecorded
 from centricity_ideas import domain
-from centricity_ideas.domain import Idea, RuleViolation
+from centricity_ideas.domain import Idea
 from centricity_ideas.store import SEEN_KEYS_KEPT, IdeaStore, SimilarityIndex, idea_document, stored_idea
 from centricity_plumbing.broker import (
     RejectedEvent,
@@ -58,6 +58,7 @@ from centricity_plumbing.broker import (
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.outbox import Outbox, outbox_entry, pending_entries
+from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -79,10 +80,11 @@ IntakeEvent = Annotated[
 INTAKE_EVENTS: TypeAdapter[IntakeEvent] = TypeAdapter(IntakeEvent)
 
 
-class NotFound(Exception):
+class NotFound(RuleViolation):
     def __init__(self, what: str, key: str) -> None:
         super().__init__(f"no {what} has id {key!r}")
         self.what = what
+        self.kind = f"unknown-{what}"
 
 
 @dataclass(frozen=True)
@@ -467,11 +469,6 @@ async def dispatch(ops: IdeaOperations, event: IntakeEvent) -> None:
             raise RejectedEvent(f"unsupported event type {event.type!r}")
 
 
-def rejection(error: RuleViolation | NotFound) -> RejectedEvent:
-    kind = error.kind if isinstance(error, RuleViolation) else f"unknown-{error.what}"
-    return RejectedEvent(f"{kind}: {error}")
-
-
 class IntakeConsumer:
     """Handles a batch of intake records in order; consecutive submissions are stored in bulk."""
 
@@ -491,7 +488,7 @@ class IntakeConsumer:
             try:
                 await dispatch(self.ops, event)
             except (RuleViolation, NotFound) as error:
-                await self._reject(record, rejection(error))
+                await self._reject(record, RejectedEvent.for_rule(error))
         await self._submit(pending)
 
     async def _submit(self, pending: list[tuple[ConsumerRecord[Any, Any], IdeaSubmitted]]) -> None:
@@ -502,7 +499,7 @@ class IntakeConsumer:
         )
         for (record, _), outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, RuleViolation | NotFound):
-                await self._reject(record, rejection(outcome))
+                await self._reject(record, RejectedEvent.for_rule(outcome))
 
     async def _reject(self, record: ConsumerRecord[Any, Any], rejected: RejectedEvent) -> None:
         await dead_letter(self.broker, record, rejected, self.ops.settings.service_name)

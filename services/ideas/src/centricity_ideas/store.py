@@ -276,9 +276,6 @@ class SimilarityIndex:
         # Searches may run in a worker thread while the event loop adds ideas.
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._ids)
-
     def vectorise(self, texts: Iterable[tuple[str, str]]) -> csr_matrix:
         return self.vectorizer.transform([normalise(t, d) for t, d in texts])
 

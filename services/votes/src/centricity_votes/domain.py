@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Literal
 
 from centricity_contracts.votes import Ballot, VoteRecord, VoteRecorded
+from centricity_plumbing.rules import RuleViolation
 
 NO_VOTE: Literal[0] = 0
 # Voting closes once an idea is delivered, declined or merged into another.
 CLOSED_STATUSES = frozenset({"delivered", "declined", "duplicate"})
 
 
-class VoteRefused(Exception):
+class VoteRefused(RuleViolation):
     kind = "refused"
 
 

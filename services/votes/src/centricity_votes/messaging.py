@@ -135,8 +135,8 @@ def register_subscribers(
             age_s = time.time() - record.timestamp / 1000
             if age_s < unknown_idea_grace_s:
                 raise RetryLater(f"{error}; retrying for up to {unknown_idea_grace_s:.0f} s") from error
-            raise RejectedEvent(f"{error.kind}: {error}") from error
+            raise RejectedEvent.for_rule(error) from error
         except IdeaClosed as error:
-            raise RejectedEvent(f"{error.kind}: {error}") from error
+            raise RejectedEvent.for_rule(error) from error
         outcome = f"recorded r{vote.revision}" if changed else "unchanged"
         log.info("%s: vote %s %s", event.dedup_key(), vote.vote_id, outcome)

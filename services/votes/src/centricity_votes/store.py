@@ -35,10 +35,6 @@ class VoteStore:
         doc, _ = await update_versioned(self.votes, vote_id, next_document)
         return doc
 
-    async def get(self, vote_id: str) -> VoteRecord | None:
-        doc = await self.votes.find_one({"_id": vote_id})
-        return stored_vote(doc)
-
 
 def stored_vote(doc: Document | None) -> VoteRecord | None:
     return VoteRecord.model_validate(doc["vote"]) if doc else None
