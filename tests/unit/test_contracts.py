@@ -18,7 +18,7 @@ from centricity_contracts.registry import EVENT_CLASSES, SCHEMA_DIR, render_sche
 from centricity_contracts.topics import ALL_TOPICS, dead_letter_topic
 
 REPO = Path(__file__).resolve().parents[2]
-IRREGULAR_PAST_TENSE = {"cast", "sent", "won", "lost", "read", "set", "given"}
+IRREGULAR_PAST_TENSE = {"withdrawn", "cast", "sent", "won", "lost", "read", "set", "given"}
 
 VALID_VOTE: dict[str, Any] = {
     "specversion": "1.0",

@@ -36,6 +36,13 @@ class CampaignLaunch(ContractModel):
     )
     opens_at: AwareDatetime
     closes_at: AwareDatetime
+    vote_budget: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Points each voter may spread over the campaign's ideas; none means one vote per idea.",
+        examples=[10],
+    )
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> Self:

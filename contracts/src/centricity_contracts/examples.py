@@ -8,6 +8,7 @@ IDEA = "7d4c8a0e-3f0b-5b6e-9c1a-2e4f6a8b0c2d"
 OTHER_IDEA = "0e6b2f4c-8a1d-5e3f-b7c9-4d2a6e8f1b3c"
 CAMPAIGN = "c3a1e5f7-2b4d-5f6a-8c9e-1d3b5f7a9c2e"
 AUTHOR = {"customer_id": "c-1042", "customer_type": "external", "display_name": "Ada"}
+VOTER = {"customer_id": "w-7", "customer_type": "internal"}
 STAFF = {"actor_id": "pm-anna", "display_name": "Anna, product manager"}
 
 
@@ -106,7 +107,19 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "centricity.vote.cast.v1",
         "portal-vote-5512",
         "wholesale",
-        {"idea_id": IDEA, "voter": {"customer_id": "w-7", "customer_type": "internal"}, "value": 1},
+        {"idea_id": IDEA, "voter": VOTER, "value": 1},
+    ),
+    "centricity.vote.withdrawn.v1": _intake(
+        "centricity.vote.withdrawn.v1",
+        "portal-vote-5577",
+        "wholesale",
+        {"idea_id": IDEA, "voter": VOTER},
+    ),
+    "centricity.customer.valued.v1": _intake(
+        "centricity.customer.valued.v1",
+        "crm-value-w-7-2026-11",
+        "wholesale",
+        {"customer": VOTER, "tier": "gold", "annual_value": 250000, "valued_at": "2026-11-01T00:00:00Z"},
     ),
     "centricity.idea.created.v1": _fact(
         "centricity.idea.created.v1",
@@ -250,12 +263,77 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         {
             "vote_id": f"{IDEA}:wholesale:w-7",
             "idea_id": IDEA,
-            "voter": {"customer_id": "w-7", "customer_type": "internal"},
+            "voter": VOTER,
             "voter_businessunit": "wholesale",
             "value": -1,
             "previous_value": 1,
             "revision": 2,
             "recorded_at": "2026-11-23T09:31:00.020Z",
+            "weight": 2.61,
+            "points": 1,
+            "previous_weight": 2.61,
+            "previous_points": 1,
+            "campaign_id": CAMPAIGN,
+        },
+    ),
+    "centricity.vote.retracted.v1": _fact(
+        "centricity.vote.retracted.v1",
+        f"{IDEA}:wholesale:w-7:r3",
+        "votes",
+        "wholesale",
+        IDEA,
+        {
+            "vote_id": f"{IDEA}:wholesale:w-7",
+            "idea_id": IDEA,
+            "voter": VOTER,
+            "voter_businessunit": "wholesale",
+            "previous_value": -1,
+            "previous_weight": 2.61,
+            "previous_points": 1,
+            "revision": 3,
+            "campaign_id": CAMPAIGN,
+            "retracted_at": "2026-11-23T10:02:00Z",
+        },
+    ),
+    "centricity.vote.moved.v1": _fact(
+        "centricity.vote.moved.v1",
+        f"{OTHER_IDEA}:wholesale:w-7:r1",
+        "votes",
+        "wholesale",
+        OTHER_IDEA,
+        {
+            "vote_id": f"{IDEA}:wholesale:w-7",
+            "from_idea_id": IDEA,
+            "to_idea_id": OTHER_IDEA,
+            "to_vote_id": f"{OTHER_IDEA}:wholesale:w-7",
+            "voter": VOTER,
+            "voter_businessunit": "wholesale",
+            "value": 1,
+            "weight": 2.61,
+            "points": 1,
+            "outcome": "moved",
+            "revision": 1,
+            "moved_at": "2026-11-24T08:00:00Z",
+        },
+    ),
+    "centricity.vote.reweighted.v1": _fact(
+        "centricity.vote.reweighted.v1",
+        f"{IDEA}:wholesale:w-7:r4",
+        "votes",
+        "wholesale",
+        IDEA,
+        {
+            "vote_id": f"{IDEA}:wholesale:w-7",
+            "idea_id": IDEA,
+            "voter": VOTER,
+            "voter_businessunit": "wholesale",
+            "value": 1,
+            "points": 1,
+            "weight": 3.61,
+            "previous_weight": 2.61,
+            "revision": 4,
+            "campaign_id": CAMPAIGN,
+            "reweighted_at": "2026-11-23T11:00:00Z",
         },
     ),
     "centricity.idea_insight.updated.v1": _fact(

@@ -27,7 +27,15 @@ from centricity_contracts.ideas import (
     IdeaSubmitted,
 )
 from centricity_contracts.insights import IdeaInsightUpdated
-from centricity_contracts.votes import VoteCast, VoteRecorded
+from centricity_contracts.votes import (
+    CustomerValued,
+    VoteCast,
+    VoteMoved,
+    VoteRecorded,
+    VoteRetracted,
+    VoteReweighted,
+    VoteWithdrawn,
+)
 
 EVENT_CLASSES: tuple[type[CloudEvent[Any]], ...] = (
     IdeaSubmitted,
@@ -46,7 +54,12 @@ EVENT_CLASSES: tuple[type[CloudEvent[Any]], ...] = (
     IdeaAttested,
     CampaignCreated,
     VoteCast,
+    VoteWithdrawn,
+    CustomerValued,
     VoteRecorded,
+    VoteRetracted,
+    VoteMoved,
+    VoteReweighted,
     IdeaInsightUpdated,
 )
 
