@@ -19,6 +19,7 @@ from centricity_plumbing.broker import create_broker
 from centricity_plumbing.health import health_router
 from centricity_plumbing.mongo import MongoStore
 from centricity_plumbing.problems import install_problem_handlers
+from centricity_plumbing.ratelimit import WriteLimiter
 from centricity_plumbing.settings import ServiceSettings
 from centricity_plumbing.telemetry import (
     create_tracer_provider,
@@ -106,6 +107,7 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
+    app.state.write_limiter = WriteLimiter(runtime.settings)
     install_problem_handlers(app, runtime.log)
     app.include_router(health_router({"broker": runtime.broker_ready, "store": runtime.store_ready}))
     app.include_router(asyncapi_router(runtime.broker, title=title, version=version, description=description))

@@ -72,13 +72,17 @@ class Outbox:
         entries = [entry for doc in unique for entry in pending_entries(doc)]
         if not entries:
             return 0
-        queued = [await self._enqueue(entry) for entry in entries]
-        await asyncio.gather(*queued)
+        await self.publish_entries(entries)
         await self.collection.update_many(
             {"_id": {"$in": [doc["_id"] for doc in unique if pending_entries(doc)]}},
             {"$pull": {OUTBOX_FIELD: {"id": {"$in": [entry["id"] for entry in entries]}}}},
         )
         return len(entries)
+
+    async def publish_entries(self, entries: list[Document]) -> None:
+        """Publish stored entries in order, letting the producer batch them; returns once all are acked."""
+        queued = [await self._enqueue(entry) for entry in entries]
+        await asyncio.gather(*queued)
 
     async def deliver_all_pending(self) -> int:
         """Publish what a previous run stored but did not get to publish."""

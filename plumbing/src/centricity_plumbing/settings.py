@@ -16,6 +16,10 @@ class BusinessUnitConfig(BaseModel):
     name: str
     api_key: SecretStr
     enterprise: bool = Field(default=False, description="May launch enterprise-wide campaigns.")
+    write_rate_limit: str | None = Field(
+        default=None,
+        description="This unit's HTTP write limit, e.g. `50/second`; the service default if unset.",
+    )
 
 
 class ServiceSettings(BaseSettings):
@@ -53,6 +57,10 @@ class ServiceSettings(BaseSettings):
         default="optional",
         description="required: every intake event must carry an HMAC of its body made with its unit's "
         "API key; optional: only events that carry one are checked.",
+    )
+    http_write_rate_limit: str = Field(
+        default="200/second",
+        description="HTTP writes each business unit may make, per replica, e.g. `100/minute`.",
     )
     event_source: str = Field(
         default="", description="CloudEvents `source` of the facts this service publishes."

@@ -6,72 +6,158 @@ import asyncio
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Header
-from pydantic import BaseModel
+from fastapi import APIRouter, Body, Header, Query
+from pydantic import BaseModel, Field
 
-from centricity_contracts.votes import Ballot, VoteRecord
+from centricity_contracts.votes import Ballot, Withdrawal
 from centricity_plumbing.auth import BusinessUnit
 from centricity_plumbing.problems import Problem
-from centricity_votes.domain import IdeaClosed, UnknownIdea
-from centricity_votes.messaging import VoteIntake
+from centricity_plumbing.ratelimit import WritingBusinessUnit
+from centricity_votes import domain
+from centricity_votes.domain import StoredVote, UnknownIdea, VoteRefused
+from centricity_votes.messaging import Applied, Cast, Command, VoteLedger, Withdraw
+from centricity_votes.store import stored_vote
 
 NEW_IDEA_WAIT_S = 3.0
-BALLOT_EXAMPLE = {
-    "idea_id": "5f0c7a3e-2b1d-5c4e-9a8f-1d2e3f4a5b6c",
-    "voter": {"customer_id": "c-7", "customer_type": "internal"},
-    "value": 1,
+IDEA_EXAMPLE = "5f0c7a3e-2b1d-5c4e-9a8f-1d2e3f4a5b6c"
+BALLOT_EXAMPLES = {
+    "up": {
+        "value": {
+            "idea_id": IDEA_EXAMPLE,
+            "voter": {"customer_id": "c-7", "customer_type": "external"},
+            "value": 1,
+        }
+    },
+    "points": {
+        "summary": "3 points in a campaign with a vote budget",
+        "value": {
+            "idea_id": IDEA_EXAMPLE,
+            "voter": {"customer_id": "c-7", "customer_type": "external"},
+            "value": 1,
+            "points": 3,
+        },
+    },
+    "proxy": {
+        "summary": "Recorded by support staff after a call",
+        "value": {
+            "idea_id": IDEA_EXAMPLE,
+            "voter": {"customer_id": "c-7", "customer_type": "external"},
+            "value": 1,
+            "proxy": {"actor_id": "agent-12", "display_name": "Support agent"},
+        },
+    },
+}
+REFUSAL_STATUS = {
+    domain.UnknownIdea.kind: 404,
+    domain.IdeaClosed.kind: 409,
+    domain.ProxyCannotReplace.kind: 409,
+    domain.OverBudget.kind: 409,
+    domain.PointsNeedBudget.kind: 422,
+}
+REFUSAL_TITLE = {
+    domain.UnknownIdea.kind: "Unknown idea",
+    domain.IdeaClosed.kind: "Voting has closed",
+    domain.ProxyCannotReplace.kind: "The customer's own vote stands",
+    domain.OverBudget.kind: "Over the campaign's vote budget",
+    domain.PointsNeedBudget.kind: "Points need a campaign with a vote budget",
+}
+WRITE_RESPONSES: dict[int | str, dict[str, str]] = {
+    401: {"description": "Missing or invalid API key"},
+    404: {"description": "No such idea"},
+    409: {
+        "description": "Voting has closed, a proxy tried to replace the customer's own vote, or over budget"
+    },
+    422: {"description": "Invalid ballot, or points outside a campaign with a vote budget"},
+    429: {"description": "The business unit is over its write rate limit; see Retry-After"},
 }
 
 
 class VoteOutcome(BaseModel):
-    outcome: Literal["recorded", "unchanged"]
-    vote: VoteRecord
+    outcome: Literal["recorded", "unchanged", "retracted"]
+    vote: StoredVote | None = Field(
+        description="The vote now; value 0 once retracted. None if there never was one."
+    )
 
 
-async def cast_when_known(
-    intake: VoteIntake, ballot: Ballot, businessunit: str, key: str | None
-) -> tuple[VoteRecord, bool]:
-    """Cast a vote, waiting briefly for an idea created a moment ago to reach this service."""
+class Allocation(BaseModel):
+    campaign_id: str
+    budget: int | None
+    allocated: dict[str, int] = Field(description="Points per idea id.")
+    remaining: int | None
+
+
+async def apply_when_known(ledger: VoteLedger, command: Command) -> Applied:
+    """Apply one command, waiting briefly for an idea created a moment ago to reach this service."""
     deadline = time.monotonic() + NEW_IDEA_WAIT_S
     while True:
-        try:
-            return await intake.cast(ballot, voter_businessunit=businessunit, request_key=key)
-        except UnknownIdea:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
+        [outcome] = await ledger.apply([command], pending=True)
+        if isinstance(outcome, Applied):
+            return outcome
+        if not isinstance(outcome, UnknownIdea) or time.monotonic() > deadline:
+            raise refusal_problem(outcome)
+        await asyncio.sleep(0.1)
 
 
-def votes_router(intake: VoteIntake) -> APIRouter:
-    router = APIRouter(prefix="/votes", tags=["votes"])
+def refusal_problem(refusal: VoteRefused) -> Problem:
+    return Problem(
+        REFUSAL_TITLE.get(refusal.kind, "Vote refused"),
+        type_=refusal.kind,
+        detail=str(refusal),
+        status=REFUSAL_STATUS.get(refusal.kind, 409),
+    )
+
+
+def request_key(businessunit: str, idempotency_key: str | None) -> str | None:
+    return f"http {businessunit} {idempotency_key}" if idempotency_key else None
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(max_length=200, description="Makes a retried request count once, even after a later vote."),
+]
+
+
+def votes_router(ledger: VoteLedger) -> APIRouter:
+    router = APIRouter(tags=["votes"])
+
+    @router.post("/votes", summary="Cast or change a customer's vote on an idea", responses=WRITE_RESPONSES)
+    async def cast_vote(
+        ballot: Annotated[Ballot, Body(openapi_examples=BALLOT_EXAMPLES)],
+        businessunit: WritingBusinessUnit,
+        idempotency_key: IdempotencyKey = None,
+    ) -> VoteOutcome:
+        applied = await apply_when_known(
+            ledger, Cast(ballot, businessunit, request_key(businessunit, idempotency_key))
+        )
+        return VoteOutcome(outcome="recorded" if applied.changed else "unchanged", vote=applied.vote)
 
     @router.post(
-        "",
-        summary="Cast a vote on behalf of a customer of the calling business unit",
-        responses={
-            401: {"description": "Missing or invalid API key"},
-            404: {"description": "No such idea"},
-            409: {"description": "The idea is delivered, declined or merged: voting has closed"},
-        },
+        "/votes/withdrawals", summary="Take a customer's vote on an idea back", responses=WRITE_RESPONSES
     )
-    async def cast_vote(
-        ballot: Annotated[Ballot, Body(openapi_examples={"up": {"value": BALLOT_EXAMPLE}})],
-        businessunit: BusinessUnit,
-        idempotency_key: Annotated[
-            str | None,
-            Header(
-                max_length=200,
-                description="Makes a retried request count once, even after a later vote.",
-            ),
-        ] = None,
+    async def withdraw_vote(
+        withdrawal: Withdrawal, businessunit: WritingBusinessUnit, idempotency_key: IdempotencyKey = None
     ) -> VoteOutcome:
-        key = f"http {businessunit} {idempotency_key}" if idempotency_key else None
-        try:
-            vote, changed = await cast_when_known(intake, ballot, businessunit, key)
-        except UnknownIdea as error:
-            raise Problem("Unknown idea", type_=error.kind, detail=str(error), status=404) from error
-        except IdeaClosed as error:
-            raise Problem("Voting has closed", type_=error.kind, detail=str(error), status=409) from error
-        return VoteOutcome(outcome="recorded" if changed else "unchanged", vote=vote)
+        command = Withdraw(withdrawal, businessunit, request_key(businessunit, idempotency_key))
+        applied = await apply_when_known(ledger, command)
+        return VoteOutcome(outcome="retracted" if applied.changed else "unchanged", vote=applied.vote)
+
+    @router.get("/ideas/{idea_id}/votes", summary="The current votes on an idea")
+    async def votes_on_idea(idea_id: str, businessunit: BusinessUnit) -> list[StoredVote]:
+        docs = await ledger.store.votes_on(idea_id)
+        return [
+            vote for doc in docs if (vote := stored_vote(doc)) is not None and vote.value != domain.NO_VOTE
+        ]
+
+    @router.get(
+        "/customers/{customer_id}/allocation",
+        summary="How many of a campaign's vote points a customer of the calling unit has used",
+    )
+    async def allocation(
+        customer_id: str, businessunit: BusinessUnit, campaign_id: Annotated[str, Query(max_length=64)]
+    ) -> Allocation:
+        budget = await ledger.store.campaign_budget(campaign_id)
+        allocated = await ledger.store.allocations(campaign_id, f"{businessunit}:{customer_id}")
+        remaining = None if budget is None else budget - sum(allocated.values())
+        return Allocation(campaign_id=campaign_id, budget=budget, allocated=allocated, remaining=remaining)
 
     return router

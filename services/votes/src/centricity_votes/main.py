@@ -10,7 +10,8 @@ from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
 from centricity_plumbing.outbox import Outbox
 from centricity_plumbing.settings import ServiceSettings
 from centricity_votes.api import votes_router
-from centricity_votes.messaging import VoteIntake, register_subscribers
+from centricity_votes.domain import WeightPolicy
+from centricity_votes.messaging import VoteLedger, register_subscribers
 from centricity_votes.store import VoteStore
 
 
@@ -21,6 +22,18 @@ class VotesSettings(ServiceSettings):
         default=30.0,
         description="How long a Kafka vote for an idea not yet seen is retried before it is dead-lettered.",
     )
+    tier_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(WeightPolicy().tier_weights),
+        description="Vote weight per customer tier, before the annual-value factor.",
+    )
+    value_unit: float = Field(
+        default=10_000.0,
+        gt=0,
+        description="Annual value that adds log10(2) to the value factor 1 + log10(1 + value/unit).",
+    )
+
+    def weight_policy(self) -> WeightPolicy:
+        return WeightPolicy(tier_weights=self.tier_weights, value_unit=self.value_unit)
 
 
 def create_app(
@@ -30,14 +43,16 @@ def create_app(
     runtime = ServiceRuntime(settings, tracer_provider)
     store = VoteStore(runtime.store.db)
     outbox = Outbox(store.votes, runtime.broker)
-    intake = VoteIntake(store, outbox, source=settings.fact_source())
-    register_subscribers(runtime.broker, intake, settings, unknown_idea_grace_s=settings.unknown_idea_grace_s)
+    ledger = VoteLedger(store, outbox, source=settings.fact_source(), weights=settings.weight_policy())
+    register_subscribers(runtime.broker, ledger, settings, unknown_idea_grace_s=settings.unknown_idea_grace_s)
     return create_service_app(
         runtime,
         title="Centricity votes",
-        description="Records one vote per customer per idea, from HTTP and Kafka, and publishes vote facts.",
-        version="0.1.0",
-        routers=[votes_router(intake)],
+        description="Records one weighted vote per customer per idea, from HTTP and Kafka, moves votes "
+        "when ideas merge, enforces campaign vote budgets, and publishes vote facts.",
+        version="0.2.0",
+        routers=[votes_router(ledger)],
+        before_start=[store.create_indexes],
         after_start=[outbox.deliver_all_pending],
     )
 

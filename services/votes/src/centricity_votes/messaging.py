@@ -1,142 +1,503 @@
-"""Kafka side of the votes service: the intake subscriber and the vote facts it publishes."""
+"""Kafka side of the votes service: intake in batches, idea facts, and the vote facts it publishes.
+
+Crash safety: a vote document stores the facts its latest changes caused, keyed by the intake
+record that caused them, in the same write as the change. Offsets are committed only after the
+facts are published, so after a crash the records are delivered again; a record already applied
+then republishes its stored fact under the same id instead of applying twice. HTTP writes, which
+nobody redelivers, also keep their facts in an outbox until published.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import Field, TypeAdapter
 
+from centricity_contracts.registry import EVENT_CLASSES
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE
-from centricity_contracts.votes import Ballot, VoteCast, VoteRecord, VoteRecorded
+from centricity_contracts.votes import Ballot, CustomerValued, VoteCast, VoteWithdrawn, Withdrawal
 from centricity_plumbing.broker import (
     RejectedEvent,
-    authorise_intake,
     consumer_options,
+    dead_letter,
     document_dead_letters,
+    parse_intake,
 )
 from centricity_plumbing.clock import utc_now
-from centricity_plumbing.mongo import Document, remember
-from centricity_plumbing.outbox import Outbox, outbox_entry, pending_entries
+from centricity_plumbing.mongo import Document
+from centricity_plumbing.outbox import Outbox, outbox_entry
 from centricity_plumbing.settings import ServiceSettings
 from centricity_votes import domain
-from centricity_votes.domain import IdeaClosed, UnknownIdea
-from centricity_votes.store import SEEN_KEYS_KEPT, VoteStore, seen_keys, stored_vote, vote_document
+from centricity_votes.domain import IdeaView, StoredVote, VoteRefused, WeightPolicy
+from centricity_votes.store import (
+    VersionedWrite,
+    VoteStore,
+    budget_id,
+    recent_entry,
+    seen_keys,
+    stored_vote,
+    vote_document,
+)
 
 log = logging.getLogger(__name__)
+
+INTAKE_BATCH = 500
+WRITE_ATTEMPTS = 10
+IDEA_POLL_S = 0.25
+IntakeEvent = Annotated[VoteCast | VoteWithdrawn | CustomerValued, Field(discriminator="type")]
+INTAKE_EVENTS: TypeAdapter[IntakeEvent] = TypeAdapter(IntakeEvent)
 
 
 class RetryLater(Exception):
     """A record that may succeed later; the consumer pauses and receives it again."""
 
 
-def status_after(fact: dict[str, Any]) -> str | None:
-    """An idea's status after one of the ideas service's facts, or None if it does not change it."""
-    data = fact.get("data") or {}
-    match fact.get("type"):
-        case "centricity.idea.created.v1":
-            return str(data.get("status", "submitted"))
-        case "centricity.idea.status_changed.v1":
-            return str(data["to_status"])
-        case "centricity.idea.merged.v1":
-            return "duplicate"
-    return None
+@dataclass(frozen=True)
+class Cast:
+    ballot: Ballot
+    businessunit: str
+    key: str | None
+
+    @property
+    def idea_id(self) -> str:
+        return self.ballot.idea_id
+
+    @property
+    def vote_id(self) -> str:
+        return domain.vote_id_for(self.ballot.idea_id, self.businessunit, self.ballot.voter.customer_id)
+
+    @property
+    def voter_key(self) -> str:
+        return self.ballot.voter.key(self.businessunit)
 
 
-class VoteIntake:
-    """Applies ballots: one vote per voter per idea, each change published once as a fact."""
+@dataclass(frozen=True)
+class Withdraw:
+    withdrawal: Withdrawal
+    businessunit: str
+    key: str | None
 
-    def __init__(self, store: VoteStore, outbox: Outbox, *, source: str) -> None:
+    @property
+    def idea_id(self) -> str:
+        return self.withdrawal.idea_id
+
+    @property
+    def vote_id(self) -> str:
+        return domain.vote_id_for(
+            self.withdrawal.idea_id, self.businessunit, self.withdrawal.voter.customer_id
+        )
+
+    @property
+    def voter_key(self) -> str:
+        return self.withdrawal.voter.key(self.businessunit)
+
+
+Command = Cast | Withdraw
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The vote after a command, and whether the command changed it."""
+
+    vote: StoredVote | None
+    changed: bool
+
+
+Outcome = Applied | VoteRefused
+
+
+def decide(
+    command: Command,
+    current: StoredVote | None,
+    idea: IdeaView | None,
+    *,
+    weight: float,
+    now: datetime,
+    source: str,
+) -> tuple[StoredVote, domain.Fact] | None:
+    """The vote a command leads to and the fact saying so; None when nothing changes."""
+    open_idea = domain.check_open(command.idea_id, idea)
+    if isinstance(command, Cast):
+        cast = domain.cast(
+            command.ballot,
+            voter_businessunit=command.businessunit,
+            current=current,
+            idea=open_idea,
+            weight=weight,
+            now=now,
+        )
+        return (cast[0], domain.recorded_fact(cast[1], source=source)) if cast else None
+    withdrawn = domain.withdraw(command.withdrawal, current=current, now=now)
+    return (withdrawn[0], domain.retracted_fact(withdrawn[1], source=source)) if withdrawn else None
+
+
+class VoteLedger:
+    """Applies votes, withdrawals, merges and re-weights; publishes one fact per change."""
+
+    def __init__(self, store: VoteStore, outbox: Outbox, *, source: str, weights: WeightPolicy) -> None:
         self.store = store
         self.outbox = outbox
         self.source = source
+        self.weight_policy = weights
 
-    async def cast(
-        self, ballot: Ballot, *, voter_businessunit: str, request_key: str | None = None
-    ) -> tuple[VoteRecord, bool]:
-        """Apply `ballot`; returns the current vote and whether this ballot changed it.
+    async def apply(self, commands: Sequence[Command], *, pending: bool) -> list[Outcome]:
+        """Apply commands in order. `pending` keeps facts in the outbox until published (HTTP)."""
+        ideas = await self.store.idea_views(c.idea_id for c in commands)
+        outcomes: list[Outcome | None] = [None] * len(commands)
+        budgeted = [i for i, c in enumerate(commands) if _has_budget(ideas.get(c.idea_id))]
+        plain = [i for i in range(len(commands)) if i not in set(budgeted)]
+        await self._apply_bulk(commands, plain, ideas, outcomes, pending=pending)
+        for i in budgeted:
+            outcomes[i] = await self._apply_budgeted(commands[i], ideas[commands[i].idea_id], pending=pending)
+        assert all(outcome is not None for outcome in outcomes), "every command has an outcome"
+        return [outcome for outcome in outcomes if outcome is not None]
 
-        `request_key` identifies the request or event. Every key is remembered, repeats
-        included, so a redelivered old ballot cannot undo a newer one.
-        """
-        domain.check_open(ballot.idea_id, await self.store.idea_status(ballot.idea_id))
-        vote_id = domain.vote_id_for(ballot.idea_id, voter_businessunit, ballot.voter.customer_id)
-        now = utc_now()
-        changed = False
+    async def _apply_bulk(
+        self,
+        commands: Sequence[Command],
+        indices: list[int],
+        ideas: dict[str, IdeaView],
+        outcomes: list[Outcome | None],
+        *,
+        pending: bool,
+    ) -> None:
+        if not indices:
+            return
+        weights = await self.store.weights(commands[i].voter_key for i in indices)
+        for _ in range(WRITE_ATTEMPTS):
+            docs = await self.store.load(commands[i].vote_id for i in indices)
+            read = {vote_id: doc.get("revision", 0) for vote_id, doc in docs.items()}
+            working: dict[str, Document | None] = dict(docs)
+            facts: list[tuple[str, Document]] = []
+            now = utc_now()
+            for i in indices:
+                command = commands[i]
+                doc = working.get(command.vote_id)
+                if command.key is not None and command.key in seen_keys(doc):
+                    outcomes[i] = Applied(stored_vote(doc), False)
+                    # Applied before this batch: its fact may not have been published (a crash).
+                    if (entry := recent_entry(docs.get(command.vote_id), command.key)) is not None:
+                        facts.append((command.vote_id, entry))
+                    continue
+                try:
+                    change = decide(
+                        command,
+                        stored_vote(doc),
+                        ideas.get(command.idea_id),
+                        weight=weights.get(command.voter_key, domain.DEFAULT_WEIGHT),
+                        now=now,
+                        source=self.source,
+                    )
+                except VoteRefused as refusal:
+                    outcomes[i] = refusal
+                    continue
+                if change is None:
+                    outcomes[i] = Applied(stored_vote(doc), False)
+                    if doc is not None and command.key is not None:
+                        working[command.vote_id] = vote_document(
+                            None, doc, key=command.key, entry=None, pending=pending
+                        )
+                    continue
+                vote, fact = change
+                entry = outbox_entry(fact, topic=VOTES_EVENTS, key=vote.idea_id)
+                working[command.vote_id] = vote_document(
+                    vote, doc, key=command.key, entry=entry, pending=pending
+                )
+                facts.append((command.vote_id, entry))
+                outcomes[i] = Applied(vote, True)
+            writes = [
+                VersionedWrite(vote_id, read.get(vote_id, 0), doc)
+                for vote_id, doc in working.items()
+                if doc is not None and doc is not docs.get(vote_id)
+            ]
+            conflicts = await self.store.write_many(writes)
+            await self._publish([fact for fact in facts if fact[0] not in conflicts], pending=pending)
+            indices = [i for i in indices if commands[i].vote_id in conflicts]
+            if not indices:
+                return
+        raise RuntimeError(f"{len(indices)} votes kept changing under a batch write")
+
+    async def _apply_budgeted(self, command: Command, idea: IdeaView, *, pending: bool) -> Outcome:
+        """One vote in a campaign with a budget: its points are reserved before the vote is written."""
+        doc = (await self.store.load([command.vote_id])).get(command.vote_id)
+        if command.key is not None and command.key in seen_keys(doc):
+            if (entry := recent_entry(doc, command.key)) is not None:
+                await self._publish([(command.vote_id, entry)], pending=pending)
+            return Applied(stored_vote(doc), False)
+        weights = await self.store.weights([command.voter_key])
+        weight = weights.get(command.voter_key, domain.DEFAULT_WEIGHT)
+        try:
+            if (
+                decide(command, stored_vote(doc), idea, weight=weight, now=utc_now(), source=self.source)
+                is None
+            ):
+                return Applied(stored_vote(doc), False)
+            if isinstance(command, Cast):
+                await self._reserve(command, idea, command.ballot.points)
+        except VoteRefused as refusal:
+            return refusal
+        applied = await self._apply_one(command, idea, weight, pending=pending)
+        if isinstance(command, Withdraw):
+            await self._reserve(command, idea, 0)
+        return applied
+
+    async def _reserve(self, command: Command, idea: IdeaView, points: int) -> None:
+        """Set the points a voter puts on an idea within its campaign's budget, or refuse."""
+
+        def allocate(doc: Document | None) -> Document | None:
+            allocations: dict[str, int] = dict((doc or {}).get("allocations", {}))
+            if allocations.get(idea.idea_id, 0) == points:
+                return None
+            domain.check_budget(allocations, idea, points)
+            allocations[idea.idea_id] = points
+            return {"allocations": {k: v for k, v in allocations.items() if v > 0}}
+
+        await self.store.change(self.store.budgets, budget_id(idea.campaign_id, command.voter_key), allocate)
+
+    async def _apply_one(self, command: Command, idea: IdeaView, weight: float, *, pending: bool) -> Outcome:
+        outcome: Applied = Applied(None, False)
+        written: Document | None = None
 
         def next_document(doc: Document | None) -> Document | None:
-            nonlocal changed
-            changed = False
-            seen = seen_keys(doc)
-            if request_key is not None and request_key in seen:
-                return None
+            nonlocal outcome, written
             current = stored_vote(doc)
-            keys = remember(seen, request_key, SEEN_KEYS_KEPT) if request_key else seen
-            outbox = pending_entries(doc)
-            record = domain.next_vote(ballot, voter_businessunit=voter_businessunit, current=current, now=now)
-            if record is None:
-                if current is None or keys == seen:
-                    return None
-                return vote_document(current, seen=keys, outbox=outbox)
-            changed = True
-            fact = domain.recorded_fact(record, source=self.source)
-            entry = outbox_entry(fact, topic=VOTES_EVENTS, key=record.idea_id)
-            return vote_document(record, seen=keys, outbox=[*outbox, entry])
+            change = decide(command, current, idea, weight=weight, now=utc_now(), source=self.source)
+            if change is None:
+                outcome, written = Applied(current, False), None
+                return None
+            vote, fact = change
+            outcome = Applied(vote, True)
+            written = outbox_entry(fact, topic=VOTES_EVENTS, key=vote.idea_id)
+            return vote_document(vote, doc, key=command.key, entry=written, pending=pending)
 
-        doc = await self.store.change(vote_id, next_document)
-        # Also publishes what an earlier attempt stored but did not get to publish.
-        await self.outbox.deliver(doc)
-        vote = stored_vote(doc)
-        if vote is None:
-            raise RuntimeError(f"vote {vote_id} missing after a ballot was applied")
-        return vote, changed
+        try:
+            await self.store.change(self.store.votes, command.vote_id, next_document)
+        except VoteRefused as refusal:
+            return refusal
+        if written is not None:
+            await self._publish([(command.vote_id, written)], pending=pending)
+        return outcome
+
+    async def _publish(self, facts: list[tuple[str, Document]], *, pending: bool) -> None:
+        """Publish (vote id, fact entry) pairs; with `pending`, then clear them from the outbox."""
+        if not facts:
+            return
+        await self.outbox.publish_entries([entry for _, entry in facts])
+        if pending:
+            await self.store.clear_outbox(
+                list({vote_id for vote_id, _ in facts}), [entry["id"] for _, entry in facts]
+            )
+
+    async def move_votes(self, idea_id: str, into_idea_id: str, *, key: str) -> int:
+        """Move every vote of a merged idea to the idea it merged into; returns how many facts."""
+        into = await self.store.idea_view(into_idea_id)
+        if into is None:
+            raise RetryLater(f"idea {into_idea_id!r}, target of a merge, is not known yet")
+        moves = 0
+        for doc in await self.store.votes_on(idea_id):
+            source = stored_vote(doc)
+            if source is None or (source.value == domain.NO_VOTE and key not in seen_keys(doc)):
+                continue
+            to_vote_id = domain.vote_id_for(into_idea_id, source.voter_businessunit, source.voter.customer_id)
+            target_doc = await self.store.change(
+                self.store.votes, to_vote_id, self._moved_in(source, into, key)
+            )
+            await self.store.change(self.store.votes, source.vote_id, self._moved_out(into, key))
+            if (entry := recent_entry(target_doc, key)) is not None:
+                await self._publish([(to_vote_id, entry)], pending=False)
+                moves += 1
+        return moves
+
+    def _moved_in(self, source: StoredVote, into: IdeaView, key: str) -> Any:
+        def next_document(doc: Document | None) -> Document | None:
+            if key in seen_keys(doc):
+                return None
+            moved = domain.move(source, target=stored_vote(doc), into=into, now=utc_now())
+            if moved is None:
+                return None
+            _, target, move = moved
+            entry = outbox_entry(
+                domain.moved_fact(move, source=self.source), topic=VOTES_EVENTS, key=into.idea_id
+            )
+            return vote_document(target, doc, key=key, entry=entry, pending=False)
+
+        return next_document
+
+    def _moved_out(self, into: IdeaView, key: str) -> Any:
+        def next_document(doc: Document | None) -> Document | None:
+            current = stored_vote(doc)
+            if current is None or key in seen_keys(doc):
+                return None
+            moved = domain.move(current, target=None, into=into, now=utc_now())
+            return vote_document(moved[0] if moved else None, doc, key=key, entry=None, pending=False)
+
+        return next_document
+
+    async def value_customer(self, event: CustomerValued) -> int:
+        """Record a customer's value; re-weight their open votes. Returns how many were re-weighted."""
+        voter_key = event.data.customer.key(event.businessunit)
+        weight = self.weight_policy.weight(event.data)
+        valued_ms = int(event.data.valued_at.timestamp() * 1000)
+
+        def newer(doc: Document | None) -> Document | None:
+            if doc is not None and (doc["valued_at_ms"], doc["weight"]) >= (valued_ms, weight):
+                return None
+            return {
+                "weight": weight,
+                "valued_at_ms": valued_ms,
+                "tier": event.data.tier,
+                "annual_value": event.data.annual_value,
+            }
+
+        customer = await self.store.change(self.store.customers, voter_key, newer)
+        if customer is None or customer["valued_at_ms"] != valued_ms:
+            log.info("%s: a later value of %s is already known", event.dedup_key(), voter_key)
+            return 0
+        docs = await self.store.votes_of(voter_key)
+        ideas = await self.store.idea_views(doc["idea_id"] for doc in docs)
+        reweighted = 0
+        for doc in docs:
+            idea = ideas.get(doc["idea_id"])
+            if idea is None or not idea.is_open:
+                continue
+            after = await self.store.change(
+                self.store.votes, doc["_id"], self._reweighed(weight, event.dedup_key())
+            )
+            if (entry := recent_entry(after, event.dedup_key())) is not None:
+                await self._publish([(doc["_id"], entry)], pending=False)
+                reweighted += 1
+        return reweighted
+
+    def _reweighed(self, weight: float, key: str) -> Any:
+        def next_document(doc: Document | None) -> Document | None:
+            current = stored_vote(doc)
+            if current is None or key in seen_keys(doc):
+                return None
+            change = domain.reweigh(current, weight, now=utc_now())
+            if change is None:
+                return None
+            vote, reweight = change
+            entry = outbox_entry(
+                domain.reweighted_fact(reweight, source=self.source), topic=VOTES_EVENTS, key=vote.idea_id
+            )
+            return vote_document(vote, doc, key=key, entry=entry, pending=False)
+
+        return next_document
+
+    async def record_idea_fact(self, fact: dict[str, Any]) -> None:
+        """Keep what voting needs to know from the ideas service's facts."""
+        data = fact.get("data") or {}
+        subject = str(fact.get("subject", ""))
+        match fact.get("type"):
+            case "centricity.idea.created.v1":
+                fields = {"status": data.get("status", "submitted"), "campaign_id": data.get("campaign_id")}
+                await self.store.record_idea(subject, fields)
+            case "centricity.idea.status_changed.v1":
+                await self.store.record_idea(subject, {"status": data["to_status"]})
+            case "centricity.idea.merged.v1":
+                await self.store.record_idea(subject, {"status": "duplicate"})
+                await self.move_votes(subject, str(data["into_idea_id"]), key=f"merge {fact['id']}")
+            case "centricity.campaign.created.v1":
+                await self.store.record_campaign(str(data["campaign_id"]), data.get("vote_budget"))
+
+
+def _has_budget(idea: IdeaView | None) -> bool:
+    return idea is not None and idea.is_open and idea.vote_budget is not None
+
+
+class IntakeConsumer:
+    """Handles a batch of intake records in order; runs of votes and withdrawals are written in bulk."""
+
+    def __init__(
+        self, ledger: VoteLedger, broker: KafkaBroker, settings: ServiceSettings, grace_s: float
+    ) -> None:
+        self.ledger = ledger
+        self.broker = broker
+        self.settings = settings
+        self.grace_s = grace_s
+
+    async def handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        events = await parse_intake(self.broker, records, INTAKE_EVENTS, self.settings)
+        await self._wait_for_ideas(events)
+        run: list[tuple[ConsumerRecord[Any, Any], Command]] = []
+        for record, event in events:
+            if isinstance(event, CustomerValued):
+                await self._apply(run)
+                run = []
+                await self.ledger.value_customer(event)
+            elif isinstance(event, VoteCast):
+                run.append((record, Cast(event.data, event.businessunit, event.dedup_key())))
+            else:
+                run.append((record, Withdraw(event.data, event.businessunit, event.dedup_key())))
+        await self._apply(run)
+
+    async def _wait_for_ideas(self, events: list[tuple[ConsumerRecord[Any, Any], IntakeEvent]]) -> None:
+        """Hold the batch while an idea it votes on is unknown, for up to the grace period after
+        the vote was sent: the idea's creation may simply not have reached this service yet."""
+        deadlines: dict[str, float] = {}
+        for record, event in events:
+            if isinstance(event, VoteCast | VoteWithdrawn):
+                deadline = record.timestamp / 1000 + self.grace_s
+                deadlines[event.data.idea_id] = min(deadline, deadlines.get(event.data.idea_id, deadline))
+        while deadlines:
+            known = await self.ledger.store.idea_views(deadlines)
+            now = time.time()
+            deadlines = {idea: due for idea, due in deadlines.items() if idea not in known and due > now}
+            if deadlines:
+                await asyncio.sleep(IDEA_POLL_S)
+
+    async def _apply(self, run: list[tuple[ConsumerRecord[Any, Any], Command]]) -> None:
+        """Apply a run of commands in bulk and dead-letter the refused ones."""
+        if not run:
+            return
+        outcomes = await self.ledger.apply([command for _, command in run], pending=False)
+        for (record, _), outcome in zip(run, outcomes, strict=True):
+            if isinstance(outcome, VoteRefused):
+                rejected = RejectedEvent.for_rule(outcome)
+                await dead_letter(self.broker, record, rejected, self.settings.service_name)
 
 
 def register_subscribers(
-    broker: KafkaBroker, intake: VoteIntake, settings: ServiceSettings, *, unknown_idea_grace_s: float
+    broker: KafkaBroker, ledger: VoteLedger, settings: ServiceSettings, *, unknown_idea_grace_s: float
 ) -> None:
     document_dead_letters(broker, VOTES_INTAKE)
-    broker.publisher(
-        VOTES_EVENTS,
-        title="votes.events.v1:publish",
-        schema=VoteRecorded,
-        description="Facts the votes service recorded, keyed by idea id.",
-    )
+    for fact_class in (c for c in EVENT_CLASSES if c.topic == VOTES_EVENTS):
+        broker.publisher(
+            VOTES_EVENTS,
+            title=f"{VOTES_EVENTS}:{fact_class.event_type()}",
+            schema=fact_class,
+            description=(fact_class.__doc__ or "").strip(),
+        )
+    intake = IntakeConsumer(ledger, broker, settings, unknown_idea_grace_s)
 
     @broker.subscriber(
         IDEAS_EVENTS,
         title=f"{IDEAS_EVENTS}:consume",
-        description="Idea facts: which ideas exist and whether voting on them is still open.",
+        description="Idea and campaign facts: which ideas exist, their campaign and its vote budget, "
+        "whether voting is still open, and merges, whose votes move to the surviving idea.",
         **consumer_options(settings, "ideas"),
     )
     async def on_idea_fact(body: dict[str, Any]) -> None:
-        status = status_after(body)
-        if status is not None:
-            await intake.store.set_idea_status(str(body["subject"]), status)
+        await ledger.record_idea_fact(body)
 
     @broker.subscriber(
         VOTES_INTAKE,
-        title="votes.intake.v1:consume",
-        description="Votes that business-unit systems cast; key them by idea id to keep their order. "
-        "Rejected records go to votes.intake.v1.dlq.",
-        **consumer_options(settings),
+        batch=True,
+        max_records=INTAKE_BATCH,
+        title=f"{VOTES_INTAKE}:consume",
+        description="CloudEvents from business-unit systems: centricity.vote.cast.v1 and "
+        "centricity.vote.withdrawn.v1 (key them by idea id to keep their order) and "
+        "centricity.customer.valued.v1 (key by customer id). Rejected records go to "
+        "votes.intake.v1.dlq with the reason.",
+        **{**consumer_options(settings), "max_poll_records": INTAKE_BATCH},
     )
-    async def on_vote_cast(event: VoteCast, msg: KafkaMessage) -> None:
-        record: ConsumerRecord[bytes, bytes] = msg.raw_message
-        authorise_intake(settings, event.businessunit, record.value or b"", record.headers or ())
-        try:
-            vote, changed = await intake.cast(
-                event.data, voter_businessunit=event.businessunit, request_key=event.dedup_key()
-            )
-        except UnknownIdea as error:
-            # The idea's creation may simply not have reached us yet: retry for a while.
-            age_s = time.time() - record.timestamp / 1000
-            if age_s < unknown_idea_grace_s:
-                raise RetryLater(f"{error}; retrying for up to {unknown_idea_grace_s:.0f} s") from error
-            raise RejectedEvent.for_rule(error) from error
-        except IdeaClosed as error:
-            raise RejectedEvent.for_rule(error) from error
-        outcome = f"recorded r{vote.revision}" if changed else "unchanged"
-        log.info("%s: vote %s %s", event.dedup_key(), vote.vote_id, outcome)
+    async def on_intake(msg: KafkaMessage) -> None:
+        await intake.handle(msg.raw_message)

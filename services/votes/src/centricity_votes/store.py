@@ -1,48 +1,195 @@
-"""Votes in MongoDB: one document per voter and idea, changed only through optimistic updates."""
+"""Votes in MongoDB: one document per voter and idea, plus what the service knows of ideas,
+campaigns, customers and budgets.
+
+A vote document keeps the facts of its latest changes (`recent`), keyed by what caused them, so
+that a redelivered intake record republishes the very fact it caused, under the same id.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
+from pymongo import InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
-from centricity_contracts.votes import VoteRecord
-from centricity_plumbing.mongo import Document, update_versioned
+from centricity_plumbing.mongo import Document, remember, update_versioned
 from centricity_plumbing.outbox import OUTBOX_FIELD
+from centricity_votes.domain import IdeaView, StoredVote
 
 # How many recent intake keys each vote remembers, to drop redeliveries. Kafka redelivers at
 # most the records after the last commit, and one voter rarely has this many in flight.
 SEEN_KEYS_KEPT = 64
+# Facts kept for republishing on redelivery: only the latest changes can still be unpublished.
+RECENT_FACTS_KEPT = 8
 
 
 class VoteStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.votes: AsyncCollection[Document] = db["votes"]
         self.ideas: AsyncCollection[Document] = db["ideas"]
+        self.campaigns: AsyncCollection[Document] = db["campaigns"]
+        self.customers: AsyncCollection[Document] = db["customers"]
+        self.budgets: AsyncCollection[Document] = db["budgets"]
 
-    async def idea_status(self, idea_id: str) -> str | None:
-        doc = await self.ideas.find_one({"_id": idea_id})
-        return str(doc["status"]) if doc else None
+    async def create_indexes(self) -> None:
+        await self.votes.create_index("idea_id")
+        await self.votes.create_index("voter_key")
 
-    async def set_idea_status(self, idea_id: str, status: str) -> None:
+    async def idea_views(self, idea_ids: Iterable[str]) -> dict[str, IdeaView]:
+        ideas = [doc async for doc in self.ideas.find({"_id": {"$in": list(set(idea_ids))}})]
+        campaign_ids = {doc["campaign_id"] for doc in ideas if doc.get("campaign_id")}
+        budgets: dict[str, int | None] = {}
+        if campaign_ids:
+            async for doc in self.campaigns.find({"_id": {"$in": list(campaign_ids)}}):
+                budgets[doc["_id"]] = doc.get("vote_budget")
+        return {
+            doc["_id"]: IdeaView(
+                idea_id=doc["_id"],
+                status=str(doc["status"]),
+                campaign_id=doc.get("campaign_id"),
+                vote_budget=budgets.get(doc.get("campaign_id") or ""),
+            )
+            for doc in ideas
+        }
+
+    async def idea_view(self, idea_id: str) -> IdeaView | None:
+        return (await self.idea_views([idea_id])).get(idea_id)
+
+    async def record_idea(self, idea_id: str, fields: Document) -> None:
         """Facts of one idea arrive in order (keyed by idea id), so the last one wins."""
-        await self.ideas.update_one({"_id": idea_id}, {"$set": {"status": status}}, upsert=True)
+        await self.ideas.update_one({"_id": idea_id}, {"$set": fields}, upsert=True)
+
+    async def record_campaign(self, campaign_id: str, vote_budget: int | None) -> None:
+        await self.campaigns.update_one(
+            {"_id": campaign_id}, {"$set": {"vote_budget": vote_budget}}, upsert=True
+        )
+
+    async def campaign_budget(self, campaign_id: str) -> int | None:
+        doc = await self.campaigns.find_one({"_id": campaign_id})
+        return doc.get("vote_budget") if doc else None
+
+    async def allocations(self, campaign_id: str, voter_key: str) -> dict[str, int]:
+        doc = await self.budgets.find_one({"_id": budget_id(campaign_id, voter_key)})
+        return dict(doc["allocations"]) if doc else {}
+
+    async def weights(self, voter_keys: Iterable[str]) -> dict[str, float]:
+        cursor = self.customers.find({"_id": {"$in": list(set(voter_keys))}}, {"weight": 1})
+        return {doc["_id"]: float(doc["weight"]) async for doc in cursor}
+
+    async def load(self, vote_ids: Iterable[str]) -> dict[str, Document]:
+        return {doc["_id"]: doc async for doc in self.votes.find({"_id": {"$in": list(set(vote_ids))}})}
+
+    async def votes_on(self, idea_id: str) -> list[Document]:
+        return [doc async for doc in self.votes.find({"idea_id": idea_id})]
+
+    async def votes_of(self, voter_key: str) -> list[Document]:
+        return [doc async for doc in self.votes.find({"voter_key": voter_key})]
 
     async def change(
-        self, vote_id: str, next_document: Callable[[Document | None], Document | None]
+        self,
+        collection: AsyncCollection[Document],
+        doc_id: str,
+        next_document: Callable[[Document | None], Document | None],
     ) -> Document | None:
-        doc, _ = await update_versioned(self.votes, vote_id, next_document)
+        doc, _ = await update_versioned(collection, doc_id, next_document)
         return doc
 
+    async def write_many(self, writes: list[VersionedWrite]) -> set[str]:
+        """Write many vote documents at once, each only if unchanged since read.
 
-def stored_vote(doc: Document | None) -> VoteRecord | None:
-    return VoteRecord.model_validate(doc["vote"]) if doc else None
+        Returns the ids of documents someone else changed meanwhile; the caller applies those again.
+        """
+        if not writes:
+            return set()
+        token = uuid.uuid4().hex
+        operations: list[InsertOne[Document] | ReplaceOne[Document]] = []
+        for write in writes:
+            doc = {
+                **write.document,
+                "_id": write.doc_id,
+                "revision": write.read_revision + 1,
+                "writer": token,
+            }
+            if write.read_revision == 0:
+                operations.append(InsertOne(doc))
+            else:
+                operations.append(ReplaceOne({"_id": write.doc_id, "revision": write.read_revision}, doc))
+        try:
+            result = await self.votes.bulk_write(operations, ordered=False)
+            if result.inserted_count + result.matched_count == len(writes):
+                return set()
+        except BulkWriteError:
+            pass
+        ids = [write.doc_id for write in writes]
+        ours = {
+            doc["_id"] async for doc in self.votes.find({"_id": {"$in": ids}, "writer": token}, {"_id": 1})
+        }
+        return set(ids) - ours
+
+    async def clear_outbox(self, doc_ids: list[str], fact_ids: list[str]) -> None:
+        if doc_ids:
+            await self.votes.update_many(
+                {"_id": {"$in": doc_ids}}, {"$pull": {OUTBOX_FIELD: {"id": {"$in": fact_ids}}}}
+            )
+
+
+@dataclass(frozen=True)
+class VersionedWrite:
+    doc_id: str
+    read_revision: int
+    document: Document
+
+
+def budget_id(campaign_id: str | None, voter_key: str) -> str:
+    return f"{campaign_id}|{voter_key}"
+
+
+def stored_vote(doc: Document | None) -> StoredVote | None:
+    return StoredVote.model_validate(doc["vote"]) if doc and doc.get("vote") else None
 
 
 def seen_keys(doc: Document | None) -> list[str]:
     return list((doc or {}).get("seen", []))
 
 
-def vote_document(record: VoteRecord, *, seen: list[str], outbox: list[Document]) -> Document:
-    return {"idea_id": record.idea_id, "vote": record.model_dump(), "seen": seen, OUTBOX_FIELD: outbox}
+def recent_entries(doc: Document | None) -> list[Document]:
+    return list((doc or {}).get("recent", []))
+
+
+def recent_entry(doc: Document | None, key: str) -> Document | None:
+    """The fact that intake `key` caused on this vote, if it is still kept."""
+    return next((item["entry"] for item in recent_entries(doc) if item["key"] == key), None)
+
+
+def vote_document(
+    vote: StoredVote | None,
+    previous: Document | None,
+    *,
+    key: str | None,
+    entry: Document | None,
+    pending: bool,
+) -> Document:
+    """The next state of a vote document: `vote` (None keeps the stored one), `key` remembered,
+    and `entry` (the fact) kept for republishing and, if `pending`, in the outbox."""
+    current = vote if vote is not None else stored_vote(previous)
+    seen = remember(seen_keys(previous), key, SEEN_KEYS_KEPT) if key else seen_keys(previous)
+    recent = recent_entries(previous)
+    outbox = list((previous or {}).get(OUTBOX_FIELD, []))
+    if entry is not None:
+        recent = [*recent, {"key": key or entry["id"], "entry": entry}][-RECENT_FACTS_KEPT:]
+        if pending:
+            outbox.append(entry)
+    doc: dict[str, Any] = {"seen": seen, "recent": recent, OUTBOX_FIELD: outbox}
+    if current is not None:
+        doc |= {
+            "idea_id": current.idea_id,
+            "voter_key": current.voter_key,
+            "value": current.value,
+            "vote": current.model_dump(mode="json"),
+        }
+    return doc
