@@ -45,7 +45,7 @@ def bu_event(
 
 
 def idea_created_fact(
-    idea_id: str, businessunit: str = "retail", status: str = "submitted"
+    idea_id: str, businessunit: str = "retail", status: str = "submitted", campaign_id: str | None = None
 ) -> dict[str, Any]:
     """The fact the ideas service publishes when it records an idea."""
     return {
@@ -63,6 +63,50 @@ def idea_created_fact(
             "author": {"customer_id": "c", "customer_type": "external"},
             "created_at": "2026-11-23T09:00:00Z",
             "status": status,
+            **({"campaign_id": campaign_id} if campaign_id else {}),
+        },
+    }
+
+
+def campaign_created_fact(
+    campaign_id: str, vote_budget: int | None, businessunit: str = "retail"
+) -> dict[str, Any]:
+    """The fact the ideas service publishes when a unit launches a campaign."""
+    return {
+        "specversion": "1.0",
+        "id": f"{campaign_id}:created",
+        "source": "/centricity/ideas",
+        "type": "centricity.campaign.created.v1",
+        "businessunit": businessunit,
+        "subject": campaign_id,
+        "data": {
+            "campaign_id": campaign_id,
+            "businessunit": businessunit,
+            "reference": campaign_id,
+            "title": f"Campaign {campaign_id}",
+            "opens_at": "2026-11-01T00:00:00Z",
+            "closes_at": "2027-11-01T00:00:00Z",
+            "vote_budget": vote_budget,
+            "created_at": "2026-11-01T00:00:00Z",
+        },
+    }
+
+
+def idea_merged_fact(idea_id: str, into_idea_id: str, businessunit: str = "retail") -> dict[str, Any]:
+    """The fact the ideas service publishes when it merges a duplicate into another idea."""
+    return {
+        "specversion": "1.0",
+        "id": f"{idea_id}:merged",
+        "source": "/centricity/ideas",
+        "type": "centricity.idea.merged.v1",
+        "businessunit": businessunit,
+        "subject": idea_id,
+        "data": {
+            "idea_id": idea_id,
+            "into_idea_id": into_idea_id,
+            "businessunit": businessunit,
+            "by": {"actor_id": "pm"},
+            "merged_at": "2026-11-23T10:00:00Z",
         },
     }
 

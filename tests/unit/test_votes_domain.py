@@ -20,7 +20,12 @@ def ballot(value: int, *, points: int = 1, proxy: Actor | None = None, idea_id: 
 
 
 def cast(
-    value: int, current: StoredVote | None = None, *, idea: IdeaView = OPEN, weight: float = 1.0, **kwargs: object
+    value: int,
+    current: StoredVote | None = None,
+    *,
+    idea: IdeaView = OPEN,
+    weight: float = 1.0,
+    **kwargs: object,
 ) -> tuple[StoredVote, domain.VoteRecord] | None:
     return domain.cast(
         ballot(value, **kwargs),  # type: ignore[arg-type]
