@@ -167,7 +167,8 @@ def test_a_moved_vote_lands_on_the_target_when_the_voter_had_none_there() -> Non
     moved = domain.move(source, target=None, into=target_idea, now=NOW)
     assert moved is not None
     new_source, new_target, fact = moved
-    assert new_source.value == 0 and new_source.moved_to == "idea-2"
+    assert new_source.value == 0
+    assert new_source.moved_to == "idea-2"
     assert new_target is not None
     assert (new_target.idea_id, new_target.value, new_target.weight) == ("idea-2", 1, 2.0)
     assert new_target.vote_id == fact.to_vote_id == domain.vote_id_for("idea-2", "retail", "c-1")

@@ -44,7 +44,7 @@ from centricity_contracts.ideas import (
 )
 from centricity_contracts.registry import EVENT_CLASSES
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_EVENTS
-from centricity_contracts.votes import VoteRecorded
+from centricity_contracts.votes import VoteMoved, VoteRecorded
 from centricity_ideas import domain
 from centricity_ideas.domain import Idea
 from centricity_ideas.store import SEEN_KEYS_KEPT, IdeaStore, SimilarityIndex, idea_document, stored_idea
@@ -558,7 +558,10 @@ def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: Ser
         **consumer_options(settings, "voters"),
     )
     async def on_vote_recorded(body: dict[str, Any]) -> None:
-        if body.get("type") != VoteRecorded.event_type():
-            return
-        vote = VoteRecorded.model_validate(body).data
-        await ops.store.remember_voter(vote.vote_id, vote.idea_id)
+        if body.get("type") == VoteRecorded.event_type():
+            vote = VoteRecorded.model_validate(body).data
+            await ops.store.remember_voter(vote.vote_id, vote.idea_id)
+        elif body.get("type") == VoteMoved.event_type():
+            # A voter whose vote moved with a merge voted on the surviving idea too.
+            move = VoteMoved.model_validate(body).data
+            await ops.store.remember_voter(move.to_vote_id, move.to_idea_id)
