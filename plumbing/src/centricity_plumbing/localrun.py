@@ -107,6 +107,9 @@ class LocalSystem:
         self._start_service(service)
         self._wait_ready(service)
 
+    def pid(self, service: str) -> int:
+        return self._processes[service].pid
+
     def log_path(self, service: str) -> Path:
         return self.infra.run_dir / f"{service}.log"
 
