@@ -12,30 +12,54 @@ import asyncio
 import logging
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+from faststream.exceptions import IncorrectState
 from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from pymongo.asynchronous.collection import AsyncCollection
 
 from centricity_contracts.envelope import CloudEvent
-from centricity_plumbing.broker import enqueue_payload, publish_payload
+from centricity_plumbing.broker import CLOUDEVENTS_CONTENT_TYPE, enqueue_payload, publish_payload
 from centricity_plumbing.mongo import Document
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
+
+# Below this many entries, publish through FastStream, with a span per record.
+BULK_PUBLISH_MIN = 16
+
+
+def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
+    """The broker's connected aiokafka producer, if FastStream's internals are as expected."""
+    try:
+        producer = broker.config.producer._producer.producer  # type: ignore[attr-defined]
+    except (AttributeError, IncorrectState):
+        return None
+    return producer if isinstance(producer, AIOKafkaProducer) else None
+
 
 OUTBOX_FIELD = "outbox"
 
 
-def outbox_entry(event: CloudEvent[Any], *, topic: str, key: str) -> Document:
+def current_trace() -> dict[str, str]:
+    """The current trace context as headers; take it once for many entries of one batch."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def outbox_entry(
+    event: CloudEvent[Any], *, topic: str, key: str, trace: dict[str, str] | None = None
+) -> Document:
     """A pending publication, carrying the trace it belongs to so a late publish joins it."""
-    trace_carrier: dict[str, str] = {}
-    propagate.inject(trace_carrier)
     return {
         "id": event.id,
         "topic": topic,
         "key": key,
         "payload": event.to_json_bytes().decode(),
-        "trace": trace_carrier,
+        "trace": current_trace() if trace is None else trace,
     }
 
 
@@ -81,8 +105,41 @@ class Outbox:
 
     async def publish_entries(self, entries: list[Document]) -> None:
         """Publish stored entries in order, letting the producer batch them; returns once all are acked."""
-        queued = [await self._enqueue(entry) for entry in entries]
-        await asyncio.gather(*queued)
+        producer = raw_producer(self.broker)
+        if len(entries) < BULK_PUBLISH_MIN or producer is None:
+            queued = [await self._enqueue(entry) for entry in entries]
+            await asyncio.gather(*queued)
+            return
+        await self._publish_bulk(producer, entries)
+
+    async def _publish_bulk(self, producer: AIOKafkaProducer, entries: list[Document]) -> None:
+        """Many entries under one producer span, sent straight to the Kafka client.
+
+        FastStream's per-message publish path (middlewares, a span per record) costs several
+        times what the client's own send does; for a batch of hundreds of facts one span says
+        as much. Each record still carries the trace context in its headers.
+        """
+        token = otel_context.attach(propagate.extract(entries[0].get("trace") or {}))
+        try:
+            topics = sorted({entry["topic"] for entry in entries})
+            with _tracer.start_as_current_span(
+                f"{' '.join(topics)} publish",
+                kind=SpanKind.PRODUCER,
+                attributes={"messaging.system": "kafka", "messaging.batch.message_count": len(entries)},
+            ):
+                carrier: dict[str, str] = {}
+                propagate.inject(carrier)
+                headers = [("content-type", CLOUDEVENTS_CONTENT_TYPE.encode())]
+                headers += [(name, value.encode()) for name, value in carrier.items()]
+                sends = [
+                    await producer.send(
+                        entry["topic"], entry["payload"].encode(), key=entry["key"].encode(), headers=headers
+                    )
+                    for entry in entries
+                ]
+                await asyncio.gather(*sends)
+        finally:
+            otel_context.detach(token)
 
     async def deliver_all_pending(self) -> int:
         """Publish what a previous run stored but did not get to publish."""

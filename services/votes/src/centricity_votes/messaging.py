@@ -33,7 +33,7 @@ from centricity_plumbing.broker import (
 )
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document
-from centricity_plumbing.outbox import Outbox, outbox_entry
+from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry
 from centricity_plumbing.settings import ServiceSettings
 from centricity_votes import domain
 from centricity_votes.domain import IdeaView, StoredVote, VoteRefused, WeightPolicy
@@ -177,7 +177,7 @@ class VoteLedger:
             read = {vote_id: doc.get("revision", 0) for vote_id, doc in docs.items()}
             working: dict[str, Document | None] = dict(docs)
             facts: list[tuple[str, Document]] = []
-            now = utc_now()
+            now, trace = utc_now(), current_trace()
             for i in indices:
                 command = commands[i]
                 doc = working.get(command.vote_id)
@@ -207,7 +207,7 @@ class VoteLedger:
                         )
                     continue
                 vote, fact = change
-                entry = outbox_entry(fact, topic=VOTES_EVENTS, key=vote.idea_id)
+                entry = outbox_entry(fact, topic=VOTES_EVENTS, key=vote.idea_id, trace=trace)
                 working[command.vote_id] = vote_document(
                     vote, doc, key=command.key, entry=entry, pending=pending
                 )
