@@ -9,7 +9,7 @@ import httpx
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_INTAKE, VOTES_INTAKE_DLQ
 from centricity_plumbing.localinfra import LocalInfrastructure
 from centricity_votes.main import VotesSettings, create_app
-from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
+from tests.integration.conftest import API_KEYS, BUSINESS_UNITS, SettingsFactory, running, unique
 from tests.integration.test_votes_service import RETAIL, ballot, cast_event, cast_when_known, facts_for
 from tests.support import (
     announce_ideas,
@@ -205,15 +205,17 @@ async def test_http_writes_over_the_units_rate_limit_get_429_with_retry_after(
 ) -> None:
     idea = unique("idea")
     await announce_ideas(infra.kafka_bootstrap, idea)
-    settings = make_settings(VotesSettings, http_write_rate_limit="3/minute")
-    async with running(create_app(settings)) as client:
-        await cast_when_known(client, ballot(idea, "a", 1), RETAIL)
-        answers = [await client.post("/votes", json=ballot(idea, "a", 1), headers=RETAIL) for _ in range(3)]
-        other_unit = await client.post(
-            "/votes", json=ballot(idea, "w", 1), headers={"X-API-Key": API_KEYS["wholesale"]}
-        )
+    units = {
+        **BUSINESS_UNITS,
+        "retail": BUSINESS_UNITS["retail"].model_copy(update={"write_rate_limit": "3/minute"}),
+    }
+    async with running(create_app(make_settings(VotesSettings, business_units=units))) as client:
+        wholesale = {"X-API-Key": API_KEYS["wholesale"]}
+        await cast_when_known(client, ballot(idea, "w", 1), wholesale)
+        answers = [await client.post("/votes", json=ballot(idea, "a", 1), headers=RETAIL) for _ in range(4)]
+        other_unit = await client.post("/votes", json=ballot(idea, "w", -1), headers=wholesale)
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
     limited = answers[-1]
-    assert limited.status_code == 429
     assert limited.headers["content-type"] == "application/problem+json"
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert limited.json()["type"] == "urn:centricity:problem:rate-limited"

@@ -4,7 +4,7 @@ import pytest
 
 from centricity_contracts import Ballot, Customer, CustomerType
 from centricity_contracts.customers import Actor
-from centricity_contracts.votes import CustomerValue, Withdrawal
+from centricity_contracts.votes import CustomerValue, VoteRecord, Withdrawal
 from centricity_votes import domain
 from centricity_votes.domain import IdeaView, StoredVote, WeightPolicy
 
@@ -16,7 +16,7 @@ BUDGETED = IdeaView("idea-1", "under_review", campaign_id="camp-1", vote_budget=
 
 
 def ballot(value: int, *, points: int = 1, proxy: Actor | None = None, idea_id: str = "idea-1") -> Ballot:
-    return Ballot(idea_id=idea_id, voter=VOTER, value=value, points=points, proxy=proxy)  # type: ignore[arg-type]
+    return Ballot(idea_id=idea_id, voter=VOTER, value=value, points=points, proxy=proxy)
 
 
 def cast(
@@ -26,7 +26,7 @@ def cast(
     idea: IdeaView = OPEN,
     weight: float = 1.0,
     **kwargs: object,
-) -> tuple[StoredVote, domain.VoteRecord] | None:
+) -> tuple[StoredVote, VoteRecord] | None:
     return domain.cast(
         ballot(value, **kwargs),  # type: ignore[arg-type]
         voter_businessunit="retail",
@@ -143,7 +143,7 @@ def test_weight_grows_with_tier_and_log_of_annual_value() -> None:
     policy = WeightPolicy()
 
     def weight(tier: str | None, annual: float | None) -> float:
-        return policy.weight(CustomerValue(customer=VOTER, tier=tier, annual_value=annual, valued_at=NOW))  # type: ignore[arg-type]
+        return policy.weight(CustomerValue(customer=VOTER, tier=tier, annual_value=annual, valued_at=NOW))
 
     assert weight("standard", None) == 1.0
     assert weight("gold", None) == 2.0

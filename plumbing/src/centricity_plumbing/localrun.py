@@ -107,6 +107,10 @@ class LocalSystem:
         self._start_service(service)
         self._wait_ready(service)
 
+    def is_running(self, service: str) -> bool:
+        process = self._processes.get(service)
+        return process is not None and process.poll() is None
+
     def pid(self, service: str) -> int:
         return self._processes[service].pid
 

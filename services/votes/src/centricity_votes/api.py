@@ -67,7 +67,6 @@ WRITE_RESPONSES: dict[int | str, dict[str, str]] = {
     409: {
         "description": "Voting has closed, a proxy tried to replace the customer's own vote, or over budget"
     },
-    422: {"description": "Invalid ballot, or points outside a campaign with a vote budget"},
     429: {"description": "The business unit is over its write rate limit; see Retry-After"},
 }
 
