@@ -26,11 +26,14 @@ from pymongo import AsyncMongoClient, ReplaceOne
 from tests.support import idea_created_fact
 
 from bench.common import produce_all, record_results, timestamps
-from centricity_contracts.customers import Customer, CustomerType
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE
+from centricity_contracts.votes import Ballot
+from centricity_plumbing.clock import utc_now
 from centricity_plumbing.localinfra import LocalInfrastructure, free_port
 from centricity_plumbing.localrun import LocalSystem
-from centricity_votes.domain import StoredVote
+from centricity_plumbing.outbox import outbox_entry
+from centricity_votes import domain
+from centricity_votes.domain import IdeaView
 from centricity_votes.messaging import INTAKE_BATCH
 from centricity_votes.store import vote_document
 
@@ -69,20 +72,11 @@ def vote_messages(prefix: str, count: int) -> list[tuple[bytes, bytes]]:
 
 
 async def raw_upsert_rate(mongo_url: str) -> float:
-    """Documents per second for bulk ReplaceOne(upsert) by `_id` of stored-vote-like documents."""
+    """Documents per second for bulk ReplaceOne(upsert) by `_id` of the very documents the
+    service stores for these votes: the vote, its intake key and the fact it caused."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
     collection = client["bench_raw"]["votes"]
-    docs = []
-    for n in range(VOTES):
-        vote = StoredVote(
-            vote_id=f"idea-{n % IDEAS}:retail:v{n}",
-            idea_id=f"idea-{n % IDEAS}",
-            voter=Customer(customer_id=f"v{n}", customer_type=CustomerType.EXTERNAL),
-            voter_businessunit="retail",
-            value=1,
-            revision=1,
-        )
-        docs.append({**vote_document(vote, None, key=None, entry=None, pending=False), "_id": vote.vote_id})
+    docs = [stored_document(json.loads(value)) for _, value in vote_messages("raw", VOTES)]
     started = time.perf_counter()
     for start in range(0, VOTES, INTAKE_BATCH):
         batch = docs[start : start + INTAKE_BATCH]
@@ -92,6 +86,21 @@ async def raw_upsert_rate(mongo_url: str) -> float:
     elapsed = time.perf_counter() - started
     await client.close()
     return VOTES / elapsed
+
+
+def stored_document(event: dict[str, Any]) -> dict[str, Any]:
+    ballot = Ballot.model_validate(event["data"])
+    idea = IdeaView(ballot.idea_id, "submitted")
+    cast = domain.cast(
+        ballot, voter_businessunit="retail", current=None, idea=idea, weight=1.0, now=utc_now()
+    )
+    assert cast is not None
+    vote, record = cast
+    entry = outbox_entry(
+        domain.recorded_fact(record, source="/centricity/votes"), topic=VOTES_EVENTS, key=vote.idea_id
+    )
+    key = f"{event['source']} {event['id']}"
+    return {**vote_document(vote, None, key=key, entry=entry, pending=False), "_id": vote.vote_id}
 
 
 async def passthrough_rate(bootstrap: str) -> float:
