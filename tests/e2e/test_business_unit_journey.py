@@ -144,3 +144,42 @@ def test_sigterm_stops_a_service_cleanly_and_it_resumes(system: LocalSystem, kca
         return bool(message["key"] == idea_id and json.loads(message["payload"])["data"]["up"] == 1)
 
     wait_for(kcat, INSIGHTS_IDEAS, counted, "the vote cast while insights was down")
+
+
+def test_merging_an_idea_moves_its_votes_and_a_voter_on_both_counts_once(
+    system: LocalSystem, kcat: Kcat
+) -> None:
+    twin = submit_idea(system, f"ERP-{uuid.uuid4().hex[:8]}")
+    survivor = submit_idea(system, f"ERP-{uuid.uuid4().hex[:8]}")
+    votes = [(twin, vote_cast(twin, "only-twin", 1)), (twin, vote_cast(twin, "both", 1))]
+    votes += [(survivor, vote_cast(survivor, "both", -1))]
+    kcat.produce_lines(VOTES_INTAKE, votes)
+    wait_for(kcat, VOTES_EVENTS, lambda m: m["key"] == twin and "both" in m["payload"], "the twin's votes")
+    wait_for(kcat, VOTES_EVENTS, lambda m: m["key"] == survivor, "the survivor's vote")
+
+    merged = httpx.post(
+        f"{system.url('ideas')}/ideas/{twin}/merge",
+        json={"into_idea_id": survivor, "by": {"actor_id": "pm-anna"}},
+        headers={"X-API-Key": DEV_BUSINESS_UNITS["retail"]["api_key"]},
+        timeout=10,
+    )
+    assert merged.status_code == 200, merged.text
+
+    def moved(message: dict[str, Any]) -> bool:
+        return message["key"] == survivor and '"centricity.vote.moved.v1"' in message["payload"]
+
+    wait_for(kcat, VOTES_EVENTS, lambda m: moved(m) and "only-twin" in m["payload"], "the moved vote")
+    moves = [json.loads(m["payload"])["data"] for m in kcat.consume_all(VOTES_EVENTS) if moved(m)]
+    assert sorted((move["voter"]["customer_id"], move["outcome"]) for move in moves) == [
+        ("both", "kept_target"),
+        ("only-twin", "moved"),
+    ]
+    on_survivor = httpx.get(
+        f"{system.url('votes')}/ideas/{survivor}/votes",
+        headers={"X-API-Key": DEV_BUSINESS_UNITS["wholesale"]["api_key"]},
+        timeout=10,
+    ).json()
+    assert sorted((v["voter"]["customer_id"], v["value"]) for v in on_survivor) == [
+        ("both", -1),
+        ("only-twin", 1),
+    ]
