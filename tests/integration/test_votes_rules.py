@@ -220,3 +220,28 @@ async def test_http_writes_over_the_units_rate_limit_get_429_with_retry_after(
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert limited.json()["type"] == "urn:centricity:problem:rate-limited"
     assert other_unit.status_code == 200
+
+
+async def test_points_follow_a_vote_moved_by_a_merge(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    campaign = unique("camp")
+    duplicate, survivor = unique("idea"), unique("idea")
+    await produce(infra.kafka_bootstrap, IDEAS_EVENTS, [(campaign, campaign_created_fact(campaign, 10))])
+    facts = [(idea, idea_created_fact(idea, campaign_id=campaign)) for idea in (duplicate, survivor)]
+    await produce(infra.kafka_bootstrap, IDEAS_EVENTS, facts)
+    async with running(create_app(make_settings(VotesSettings))) as client:
+        await cast_when_known(client, {**ballot(duplicate, "c-1", 1), "points": 6}, RETAIL)
+        await cast_when_known(client, {**ballot(survivor, "c-2", 1), "points": 1}, RETAIL)
+        await produce(
+            infra.kafka_bootstrap, IDEAS_EVENTS, [(duplicate, idea_merged_fact(duplicate, survivor))]
+        )
+        await eventually(lambda: _has_facts(infra, survivor, 2), what="the moved vote")
+
+        async def allocation() -> dict[str, Any] | None:
+            params = {"campaign_id": campaign}
+            answer = await client.get("/customers/c-1/allocation", params=params, headers=RETAIL)
+            return answer.json() if answer.json()["allocated"] == {survivor: 6} else None
+
+        moved = await eventually(allocation, what="the points moved with the vote")
+    assert moved["remaining"] == 4

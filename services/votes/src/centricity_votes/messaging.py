@@ -248,26 +248,29 @@ class VoteLedger:
             ):
                 return Applied(stored_vote(doc), False)
             if isinstance(command, Cast):
-                await self._reserve(command, idea, command.ballot.points)
+                await self._reserve(command.voter_key, idea, command.ballot.points)
         except VoteRefused as refusal:
             return refusal
         applied = await self._apply_one(command, idea, weight, pending=pending)
         if isinstance(command, Withdraw):
-            await self._reserve(command, idea, 0)
+            await self._reserve(command.voter_key, idea, 0)
         return applied
 
-    async def _reserve(self, command: Command, idea: IdeaView, points: int) -> None:
+    async def _reserve(self, voter_key: str, idea: IdeaView, points: int, *, check: bool = True) -> None:
         """Set the points a voter puts on an idea within its campaign's budget, or refuse."""
+        if idea.campaign_id is None:
+            return
 
         def allocate(doc: Document | None) -> Document | None:
             allocations: dict[str, int] = dict((doc or {}).get("allocations", {}))
             if allocations.get(idea.idea_id, 0) == points:
                 return None
-            domain.check_budget(allocations, idea, points)
+            if check:
+                domain.check_budget(allocations, idea, points)
             allocations[idea.idea_id] = points
             return {"allocations": {k: v for k, v in allocations.items() if v > 0}}
 
-        await self.store.change(self.store.budgets, budget_id(idea.campaign_id, command.voter_key), allocate)
+        await self.store.change(self.store.budgets, budget_id(idea.campaign_id, voter_key), allocate)
 
     async def _apply_one(self, command: Command, idea: IdeaView, weight: float, *, pending: bool) -> Outcome:
         outcome: Applied = Applied(None, False)
@@ -318,10 +321,20 @@ class VoteLedger:
                 self.store.votes, to_vote_id, self._moved_in(source, into, key)
             )
             await self.store.change(self.store.votes, source.vote_id, self._moved_out(into, key))
+            await self._move_points(source, into, target_doc)
             if (entry := recent_entry(target_doc, key)) is not None:
                 await self._publish([(to_vote_id, entry)], pending=False)
                 moves += 1
         return moves
+
+    async def _move_points(self, source: StoredVote, into: IdeaView, target_doc: Document | None) -> None:
+        """Points follow a moved vote: released on the merged idea, and on the target counted as
+        they are, even over budget, since the merge was staff's decision, not the voter's."""
+        merged_from = IdeaView(source.idea_id, "duplicate", source.campaign_id)
+        await self._reserve(source.voter_key, merged_from, 0, check=False)
+        target = stored_vote(target_doc)
+        if target is not None and into.vote_budget is not None and target.value != domain.NO_VOTE:
+            await self._reserve(target.voter_key, into, target.points, check=False)
 
     def _moved_in(self, source: StoredVote, into: IdeaView, key: str) -> Any:
         def next_document(doc: Document | None) -> Document | None:
