@@ -31,7 +31,7 @@ class IdeaInsight(ContractModel):
     revision: int = Field(ge=0, description="Increases by one with every fact applied.")
     updated_at: AwareDatetime
     weighted_score: float = Field(
-        default=0.0, description="Sum over current votes of value × points × the voter's weight."
+        default=0.0, description="Sum over current votes of value * points * the voter's weight."
     )
     trending: float | None = Field(
         default=None,
@@ -86,7 +86,7 @@ class UnitInsight(ContractModel):
         ge=0, description="Distinct customers who submitted, voted, commented or attested."
     )
     votes: int = Field(ge=0, description="Current votes (one per voter and idea).")
-    weighted_demand: float = Field(ge=0, description="Σ points × weight of current up votes.")
+    weighted_demand: float = Field(ge=0, description="Σ points * weight of current up votes.")
     covered_demand: float = Field(
         ge=0, description="The part of weighted_demand on planned, in-progress or delivered ideas."
     )
@@ -114,7 +114,8 @@ class UnitInsight(ContractModel):
         default=None,
         ge=0,
         le=1,
-        description="cross_bu_engagement / engagement: the silo indicator (0 means every unit keeps to itself).",
+        description="cross_bu_engagement / engagement: the silo indicator "
+        "(0 means every unit keeps to itself).",
     )
     revision: int = Field(ge=0, description="Increases with every stored change of the unit.")
     updated_at: AwareDatetime
