@@ -202,10 +202,12 @@ def test_wilson_matches_the_textbook_value() -> None:
 def test_trending_weighs_a_vote_a_week_later_e_times_more_and_stays_finite_for_decades() -> None:
     early = state_after(recorded("a", 1, at=NOW))
     late = state_after(recorded("a", 1, at=NOW + timedelta(days=7)))
-    assert early.trending is not None and late.trending is not None
+    assert early.trending is not None
+    assert late.trending is not None
     assert late.trending - early.trending == pytest.approx(1.0)
     far = state_after(recorded("a", 1, at=NOW + timedelta(days=365 * 40)))
-    assert far.trending is not None and math.isfinite(far.trending)
+    assert far.trending is not None
+    assert math.isfinite(far.trending)
 
 
 def test_trending_subtracts_a_withdrawn_up_vote_in_log_space() -> None:
@@ -214,7 +216,8 @@ def test_trending_subtracts_a_withdrawn_up_vote_in_log_space() -> None:
     assert state.trending is None or state.trending < -20
     state.apply(recorded("c", 1))
     single = state_after(recorded("x", 1))
-    assert single.trending is not None and state.trending == pytest.approx(single.trending, abs=1e-6)
+    assert single.trending is not None
+    assert state.trending == pytest.approx(single.trending, abs=1e-6)
 
 
 def test_coverage_moves_with_the_status_and_delivery_counts_once() -> None:

@@ -49,6 +49,7 @@ SHORTEST_RESPONSE_S = 0.001
 STAFF = "staff"
 ENTERPRISE = "enterprise"
 EPSILON = 1e-9
+EARLY_PARTICIPANTS_KEPT = 1000
 
 Fact = (
     IdeaCreated
@@ -191,6 +192,9 @@ class IdeaState:
     comments_by: dict[str, int] = field(default_factory=dict)
     attested_by_type: dict[str, int] = field(default_factory=dict)
     helped_by_type: dict[str, int] = field(default_factory=dict)
+    # "<customer type>|<customer key>" of those who took part before the idea's creation was seen
+    # (facts of two topics interleave): they join the idea's unit and campaign once it is known.
+    early_participants: list[str] = field(default_factory=list)
 
     @classmethod
     def from_document(cls, idea_id: str, doc: dict[str, Any] | None) -> IdeaState:
@@ -219,6 +223,15 @@ class IdeaState:
 
     def apply(self, fact: Fact) -> list[Participation]:
         """Apply one fact about this idea; returns who took part in it."""
+        took_part = self._apply(fact)
+        if not self.created:
+            known = set(self.early_participants)
+            fresh = [f"{p.customer_type}|{p.customer_key}" for p in took_part]
+            self.early_participants += [p for p in dict.fromkeys(fresh) if p not in known]
+            del self.early_participants[:-EARLY_PARTICIPANTS_KEPT]
+        return took_part
+
+    def _apply(self, fact: Fact) -> list[Participation]:
         match fact:
             case IdeaCreated():
                 return self._created(fact)
@@ -257,7 +270,12 @@ class IdeaState:
         self.author_type = idea.author.customer_type.value
         # A status change seen first (it cannot be, in order) must not be undone by the creation.
         self.status = self.status or idea.status.value
-        return [Participation.of(idea.author, idea.businessunit)]
+        early = [
+            Participation(key, customer_type)
+            for customer_type, _, key in (pair.partition("|") for pair in self.early_participants)
+        ]
+        self.early_participants = []
+        return [Participation.of(idea.author, idea.businessunit), *early]
 
     def _commented(self, fact: IdeaCommented) -> list[Participation]:
         comment = fact.data
