@@ -26,7 +26,12 @@ IDEA = "idea-1"
 
 
 def fact(event_type: str, data: dict[str, Any], event_id: str = "e") -> Any:
-    body = {"specversion": "1.0", "id": event_id, "source": "/centricity/test", "type": event_type}
+    body: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "/centricity/test",
+        "type": event_type,
+    }
     body |= {"businessunit": "retail", "data": data}
     import json
 
