@@ -109,7 +109,7 @@ function renderUnits() {
   const box = $("units");
   box.replaceChildren();
   if (!rows.length) {
-    box.innerHTML = '<div class="empty">No business unit has ideas yet.</div>';
+    box.innerHTML = scope.unit === "enterprise" ? '<div class="empty">No business unit has ideas yet.</div>' : '<div class="empty">Every unit side by side: see the Enterprise view.</div>';
     return;
   }
   for (const u of rows) {
