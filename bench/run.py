@@ -1,11 +1,12 @@
 """`make bench`: every benchmark, each writing its figures to bench-results.json."""
 
-from bench import duplicates, ideas_intake
+from bench import duplicates, ideas_intake, insights
 
 
 def main() -> None:
     duplicates.main()
     ideas_intake.main()
+    insights.main()
 
 
 if __name__ == "__main__":
