@@ -151,7 +151,8 @@ def banner(system: LocalSystem) -> str:
         url = system.url(service)
         lines.append(f"  {service:<9} {url}   docs {url}/docs   events {url}/asyncapi")
     if "insights" in system.services:
-        lines += ["", f"  Dashboard {system.url('insights')}/dashboard   (live; `make demo` posts a day of activity)"]
+        dashboard = f"{system.url('insights')}/dashboard"
+        lines += ["", f"  Dashboard {dashboard}   (live; `make demo` posts a day of activity)"]
     lines += [
         "",
         f"  Kafka     {system.infra.kafka_bootstrap}   (Tansu, in memory)",
