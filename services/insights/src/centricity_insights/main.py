@@ -42,9 +42,8 @@ def create_app(
         window_s=settings.snapshot_window_ms / 1000,
     )
     projection = InsightProjection(store, on_change=publisher.mark)
-    register_subscribers(
-        runtime.broker, FactConsumer(projection, runtime.broker, settings.service_name), settings
-    )
+    consumer = FactConsumer(projection, runtime.broker, settings.service_name, publisher)
+    register_subscribers(runtime.broker, consumer, settings)
     return create_service_app(
         runtime,
         title="Centricity insights",

@@ -15,6 +15,8 @@ from typing import Any
 import pydantic
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 
 from centricity_contracts.insights import IdeaInsight, IdeaInsightUpdated, UnitInsight, UnitInsightUpdated
 from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, INSIGHTS_UNITS, VOTES_EVENTS
@@ -58,6 +60,8 @@ from centricity_plumbing.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 FACT_BATCH = 1000
+TRACE_HEADERS = ("traceparent", "tracestate")
+Carrier = dict[str, str]
 COMMIT_ATTEMPTS = 20
 INTERNAL_FIELDS = ("_id", "seen", PENDING_SNAPSHOT, "updated_ms", "revision")
 
@@ -213,6 +217,11 @@ class SnapshotPublisher:
         self._ideas: set[str] = set()
         self._units: set[str] = set()
         self._due = asyncio.Event()
+        # The trace of the latest fact about each key, so its snapshot joins that trace.
+        self._traces: dict[str, Carrier] = {}
+
+    def remember_traces(self, traces: dict[str, Carrier]) -> None:
+        self._traces.update(traces)
 
     def mark(self, outcome: BatchOutcome) -> None:
         self._ideas |= outcome.ideas
@@ -271,7 +280,13 @@ class SnapshotPublisher:
     async def _enqueue(
         self, event: IdeaInsightUpdated | UnitInsightUpdated, topic: str, key: str
     ) -> asyncio.Future[Any]:
-        return await enqueue_payload(self.broker, event.to_json_bytes(), topic=topic, key=key)
+        carrier = self._traces.pop(key, None)
+        token = otel_context.attach(propagate.extract(carrier)) if carrier else None
+        try:
+            return await enqueue_payload(self.broker, event.to_json_bytes(), topic=topic, key=key)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
 
 
 def unit_of_document(doc: Document) -> UnitInsight:
@@ -282,13 +297,17 @@ def unit_of_document(doc: Document) -> UnitInsight:
 class FactConsumer:
     """Reads a batch of fact records: unknown types are skipped, broken ones dead-lettered."""
 
-    def __init__(self, projection: InsightProjection, broker: KafkaBroker, service: str) -> None:
+    def __init__(
+        self, projection: InsightProjection, broker: KafkaBroker, service: str, publisher: SnapshotPublisher
+    ) -> None:
         self.projection = projection
         self.broker = broker
         self.service = service
+        self.publisher = publisher
 
     async def handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         facts: list[Fact] = []
+        traces: dict[str, Carrier] = {}
         for record in records:
             try:
                 fact = parse_fact(record.value)
@@ -297,7 +316,10 @@ class FactConsumer:
                 continue
             if fact is not None:
                 facts.append(fact)
+                carrier = trace_carrier(record)
+                traces |= {key: carrier for key in facts_about(fact)} if carrier else {}
         if facts:
+            self.publisher.remember_traces(traces)
             outcome = await self.projection.apply(facts)
             log.info(
                 "%d facts applied to %d ideas and %d units",
@@ -305,6 +327,10 @@ class FactConsumer:
                 len(outcome.ideas),
                 len(outcome.units),
             )
+
+
+def trace_carrier(record: ConsumerRecord[Any, Any]) -> Carrier:
+    return {k: v.decode("utf-8", "replace") for k, v in record.headers or () if k in TRACE_HEADERS}
 
 
 def register_subscribers(broker: KafkaBroker, consumer: FactConsumer, settings: ServiceSettings) -> None:
