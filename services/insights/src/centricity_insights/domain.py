@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -206,7 +206,9 @@ class IdeaState:
         return state
 
     def to_document(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow, with copies of the containers: dataclasses.asdict deep-copies and is slow.
+        document = {name: getattr(self, name) for name in _STATE_FIELDS}
+        return {k: v.copy() if isinstance(v, dict | list) else v for k, v in document.items()}
 
     @property
     def trending(self) -> float | None:
@@ -460,6 +462,9 @@ class IdeaState:
             first_response_seconds=self.first_response_seconds,
             merged_into=self.merged_into,
         )
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(IdeaState))
 
 
 def contribution_change(before: UnitCounters, after: UnitCounters) -> UnitCounters:

@@ -124,15 +124,17 @@ class InsightProjection:
         applied = {idea_id: 0 for idea_id in idea_ids}
         changes = BatchChanges()
         first_hour: dict[tuple[str, str], int] = {}
+        contributions: dict[str, UnitCounters] = {}
         for fact in facts:
             key, hour = fact.dedup_key(), hour_of(fact_time(fact))
             for idea_id in facts_about(fact):
                 if key in seen[idea_id]:
                     continue
                 state = states[idea_id]
-                before = state.contributions()
+                before = contributions.get(idea_id) or state.contributions()
                 took_part = state.apply(fact)
-                self._record_change(changes, contribution_change(before, state.contributions()), hour)
+                after = contributions[idea_id] = state.contributions()
+                self._record_change(changes, contribution_change(before, after), hour)
                 for pair in participants_of(state, took_part):
                     first_hour.setdefault(pair, hour)
                 seen[idea_id] = remember(seen[idea_id], key, SEEN_KEYS_KEPT)

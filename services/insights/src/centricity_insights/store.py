@@ -73,11 +73,11 @@ class InsightStore:
         self.participants: AsyncCollection[Document] = db["unit_participants"]
 
     async def ensure_indexes(self) -> None:
+        # Only the rankings are indexed: every index is rewritten with each idea's change, and the
+        # per-fact cost must not grow with the number of ideas. Pending snapshots of ideas are
+        # looked for once, at start.
         for name in ("score", "wilson_lower_bound", "trending", "weighted_score"):
             await self.ideas.create_index([(name, DESCENDING)])
-        await self.ideas.create_index([("businessunit", ASCENDING)])
-        await self.ideas.create_index([("campaign_id", ASCENDING)])
-        await self.ideas.create_index([(PENDING_SNAPSHOT, ASCENDING)])
         await self.units.create_index([(PENDING_SNAPSHOT, ASCENDING)])
         await self.series.create_index([("unit", ASCENDING), ("hour_ms", ASCENDING)])
 
