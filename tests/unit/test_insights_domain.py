@@ -15,6 +15,7 @@ from centricity_insights.domain import (
     contribution_change,
     first_response_bucket,
     idea_snapshot,
+    participants_of,
     unit_insight,
     wilson_lower_bound,
 )
@@ -310,3 +311,16 @@ def test_broken_facts_are_rejected_and_unknown_types_skipped() -> None:
         parse_fact(b"{nope")
     with pytest.raises(RejectedEvent, match="invalid event"):
         parse_fact(b'{"type": "centricity.vote.recorded.v1", "data": {}}')
+
+
+def test_who_took_part_before_the_creation_was_seen_joins_the_unit_once_it_is() -> None:
+    state = IdeaState(IDEA)
+    early = state.apply(recorded("a", 1))
+    assert participants_of(state, early) == {
+        (ENTERPRISE, "retail:a"),
+        ("customer_type:external", "retail:a"),
+    }
+    joined = participants_of(state, state.apply(created()))
+    assert ("businessunit:retail", "retail:a") in joined
+    assert ("campaign:camp", "retail:author") in joined
+    assert state.early_participants == []
