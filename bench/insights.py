@@ -7,7 +7,9 @@
 - `ratio_broker`: rate / the rate of a FastStream batch subscriber that does nothing with the
   same records (1000 per batch).
 - `ratio_store`: rate / the local store's raw bulk upsert rate of idea documents by _id.
-- `cost_ratio_500k_10k`: in-process time per fact with 500,000 ideas stored / with 10,000.
+- `cost_ratio_500k_10k`: in-process time per fact with 500,000 ideas stored / with 10,000, on the
+  same file-backed store as `make run`; `store_cost_ratio_500k_10k` is the same ratio for the store
+  alone reading and replacing ideas by _id, the floor the store sets.
 - `p99_ms`: 99th percentile of fact-to-snapshot latency (Kafka CreateTimes) while facts arrive
   at half of `rate`, each on an idea of its own.
 """
@@ -42,6 +44,7 @@ IDEAS = 2_000
 VOTES_PER_IDEA = 9
 COST_FACTS = 10_000
 SMALL, LARGE = 10_000, 500_000
+VOTERS = 5_000
 LATENCY_SECONDS = 10
 UNITS = ["retail", "wholesale", "support", "hq"]
 TYPES = ["external", "internal", "partner"]
@@ -186,7 +189,8 @@ async def cost_per_fact(store: InsightStore, stored: int, rng: random.Random) ->
     """Seconds per fact applied in-process, on ideas picked at random among `stored`."""
     facts: list[Fact] = []
     for n in range(COST_FACTS):
-        _, raw = encode(vote_fact(f"stored-{rng.randrange(stored)}", 10_000 + n, rng))
+        # Voters come from a fixed population, as customers do, whatever the number of ideas.
+        _, raw = encode(vote_fact(f"stored-{rng.randrange(stored)}", rng.randrange(VOTERS), rng))
         fact = parse_fact(raw)
         assert fact is not None
         facts.append(fact)
@@ -204,11 +208,28 @@ async def cost_ratio(mongo_url: str) -> dict[str, float]:
     rng = random.Random(7)
     await insert_ideas(store, 0, SMALL)
     small = min([await cost_per_fact(store, SMALL, rng) for _ in range(2)])
+    raw_small = min([await raw_cost_per_idea(store, SMALL, rng) for _ in range(2)])
     await insert_ideas(store, SMALL, LARGE - SMALL)
     large = min([await cost_per_fact(store, LARGE, rng) for _ in range(2)])
+    raw_large = min([await raw_cost_per_idea(store, LARGE, rng) for _ in range(2)])
     await client.drop_database("bench_cost")
     await client.close()
-    return {"us_per_fact_10k": small * 1e6, "us_per_fact_500k": large * 1e6, "ratio": large / small}
+    return {
+        "us_per_fact_10k": small * 1e6,
+        "us_per_fact_500k": large * 1e6,
+        "ratio": large / small,
+        "store_ratio": raw_large / raw_small,
+    }
+
+
+async def raw_cost_per_idea(store: InsightStore, stored: int, rng: random.Random) -> float:
+    """Seconds per idea to read and replace random stored ideas by _id in bulk: the store alone."""
+    ids = [f"stored-{rng.randrange(stored)}" for _ in range(COST_FACTS)]
+    started = time.perf_counter()
+    for start in range(0, len(ids), FACT_BATCH):
+        docs = await store.load_ideas(ids[start : start + FACT_BATCH])
+        await store.ideas.bulk_write([ReplaceOne({"_id": k}, d) for k, d in docs.items()], ordered=False)
+    return (time.perf_counter() - started) / len(ids)
 
 
 async def insert_ideas(store: InsightStore, offset: int, count: int) -> None:
@@ -348,6 +369,7 @@ def main() -> None:
             "us_per_fact_10k": round(cost["us_per_fact_10k"], 1),
             "us_per_fact_500k": round(cost["us_per_fact_500k"], 1),
             "cost_ratio_500k_10k": round(cost["ratio"], 3),
+            "store_cost_ratio_500k_10k": round(cost["store_ratio"], 3),
             "p99_ms": round(p99, 1),
             "latency_facts": measured,
             "latency_rate": round(rate / 2, 1),
