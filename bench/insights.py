@@ -188,7 +188,7 @@ def idea_documents(count: int, offset: int = 0) -> list[dict[str, Any]]:
 async def cost_per_fact(store: InsightStore, stored: int, rng: random.Random) -> float:
     """Seconds per fact applied in-process, on ideas picked at random among `stored`."""
     facts: list[Fact] = []
-    for n in range(COST_FACTS):
+    for _ in range(COST_FACTS):
         # Voters come from a fixed population, as customers do, whatever the number of ideas.
         _, raw = encode(vote_fact(f"stored-{rng.randrange(stored)}", rng.randrange(VOTERS), rng))
         fact = parse_fact(raw)
