@@ -168,8 +168,9 @@ function renderTrend() {
 
 function addTrendPoint(u) {
   if (u.unit !== scope.unit) return;
+  // One point per second at most: a later update in the same second replaces it.
   const t = state.trend, now = Date.now() / 1000;
-  if (t.t.length && now - t.t[t.t.length - 1] < 1) { t.t.pop(); t.votes.pop(); t.ideas.pop(); t.coverage.pop(); }
+  if (t.t.length && Math.floor(t.t[t.t.length - 1]) === Math.floor(now)) { t.t.pop(); t.votes.pop(); t.ideas.pop(); t.coverage.pop(); }
   t.t.push(now); t.votes.push(u.votes); t.ideas.push(u.ideas); t.coverage.push(u.coverage === null ? null : u.coverage * 100);
 }
 
