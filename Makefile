@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := -e ./contracts -e './plumbing[local]' -e ./services/ideas -e ./services/votes -e ./services/insights -e .
 STAMP := $(VENV)/.installed
-SOURCES := contracts/src plumbing/src services/ideas/src services/votes/src services/insights/src tests bench
+SOURCES := contracts/src plumbing/src services/ideas/src services/votes/src services/insights/src tests bench demo
 
-.PHONY: help install run test test-unit test-integration test-e2e lint format schemas bench constraints clean
+.PHONY: help install run demo test test-unit test-integration test-e2e lint format schemas bench constraints clean
 
 help:
 	@echo "make run     start Kafka, MongoDB and every service locally (Ctrl-C stops all)"
+	@echo "make demo    post a day of four business units' activity to the system 'make run' started"
 	@echo "make test    run unit, integration and end-to-end tests"
 	@echo "make lint    ruff and mypy"
 	@echo "make bench   benchmarks, written to bench-results.json"
@@ -26,6 +27,10 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m centricity_plumbing.localrun
+
+# Needs `make run` in another terminal; then open the dashboard it prints.
+demo: $(STAMP)
+	$(PY) -m demo.day
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -1,12 +1,13 @@
 """`make bench`: every benchmark, each writing its figures to bench-results.json."""
 
-from bench import duplicates, ideas_intake, votes_pipeline
+from bench import duplicates, ideas_intake, insights, votes_pipeline
 
 
 def main() -> None:
     duplicates.main()
     ideas_intake.main()
     votes_pipeline.main()
+    insights.main()
 
 
 if __name__ == "__main__":

@@ -162,7 +162,7 @@ SERVICE_TOPICS = {
     "votes": ({"votes.intake.v1", "ideas.events.v1"}, {"votes.events.v1", "votes.intake.v1.dlq"}),
     "insights": (
         {"ideas.events.v1", "votes.events.v1"},
-        {"insights.ideas.v1", "ideas.events.v1.dlq", "votes.events.v1.dlq"},
+        {"insights.ideas.v1", "insights.units.v1", "ideas.events.v1.dlq", "votes.events.v1.dlq"},
     ),
 }
 
@@ -204,7 +204,7 @@ def test_a_business_unit_writes_intake_and_reads_insights_only() -> None:
     writes = {name for kind, name, _, op in granted if kind == "topic" and op == "Write"}
     reads = {name for kind, name, _, op in granted if kind == "topic" and op == "Read"}
     assert writes == {"ideas.intake.v1", "votes.intake.v1"}
-    assert reads == {"insights.ideas.v1"}
+    assert reads == {"insights.ideas.v1", "insights.units.v1"}
     assert {op for *_, op in granted} <= {"Read", "Write", "Describe"}
     assert {(kind, pattern) for kind, _, pattern, _ in granted if kind == "group"} == {("group", "prefix")}
 

@@ -1,38 +1,197 @@
-from datetime import UTC, datetime
+"""Insights rules: per-idea state per fact, and what an idea adds to its units."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from centricity_contracts import Customer, CustomerType, VoteRecord
-from centricity_insights.domain import IdeaTally, snapshot_event, wilson_lower_bound
+from centricity_insights.domain import (
+    ENTERPRISE,
+    IdeaState,
+    bucket_quantile,
+    contribution_change,
+    first_response_bucket,
+    idea_snapshot,
+    participants_of,
+    unit_insight,
+    wilson_lower_bound,
+)
+from centricity_insights.messaging import parse_fact
+from centricity_plumbing.broker import RejectedEvent
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+IDEA = "idea-1"
 
 
-def vote(value: int, previous: int, voter: str = "c-1") -> VoteRecord:
-    return VoteRecord.model_validate(
-        {
-            "vote_id": f"idea-1:retail:{voter}",
-            "idea_id": "idea-1",
-            "voter": Customer(customer_id=voter, customer_type=CustomerType.EXTERNAL).model_dump(),
-            "voter_businessunit": "retail",
-            "value": value,
-            "previous_value": previous,
-            "revision": 1,
-            "recorded_at": NOW,
-        }
-    )
+def fact(event_type: str, data: dict[str, Any], event_id: str = "e") -> Any:
+    body: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "/centricity/test",
+        "type": event_type,
+    }
+    body |= {"businessunit": "retail", "data": data}
+    import json
+
+    parsed = parse_fact(json.dumps(body, default=str).encode())
+    assert parsed is not None
+    return parsed
+
+
+def customer(customer_id: str, customer_type: str = "external") -> dict[str, str]:
+    return {"customer_id": customer_id, "customer_type": customer_type}
+
+
+def created(unit: str = "retail", campaign: str | None = "camp", author_type: str = "external") -> Any:
+    data = {
+        "idea_id": IDEA,
+        "businessunit": unit,
+        "reference": "R-1",
+        "title": "Save my basket",
+        "author": customer("author", author_type),
+        "created_at": NOW.isoformat(),
+        "campaign_id": campaign,
+    }
+    return fact("centricity.idea.created.v1", data)
+
+
+def recorded(
+    voter: str,
+    value: int,
+    previous: int = 0,
+    *,
+    unit: str = "retail",
+    voter_type: str = "external",
+    points: int = 1,
+    weight: float = 1.0,
+    previous_points: int = 1,
+    previous_weight: float = 1.0,
+    at: datetime = NOW,
+) -> Any:
+    data = {
+        "vote_id": f"{IDEA}:{unit}:{voter}",
+        "idea_id": IDEA,
+        "voter": customer(voter, voter_type),
+        "voter_businessunit": unit,
+        "value": value,
+        "previous_value": previous,
+        "revision": 1,
+        "recorded_at": at.isoformat(),
+        "points": points,
+        "weight": weight,
+        "previous_points": previous_points,
+        "previous_weight": previous_weight,
+    }
+    return fact("centricity.vote.recorded.v1", data)
+
+
+def status(to: str, first_response: float | None = None) -> Any:
+    data = {
+        "idea_id": IDEA,
+        "businessunit": "retail",
+        "from_status": "submitted",
+        "to_status": to,
+        "by": {"actor_id": "pm"},
+        "changed_at": NOW.isoformat(),
+        "first_response_seconds": first_response,
+    }
+    return fact("centricity.idea.status_changed.v1", data)
+
+
+def state_after(*facts: Any) -> IdeaState:
+    state = IdeaState(IDEA)
+    for each in facts:
+        state.apply(each)
+    return state
 
 
 def test_first_votes_count_up_down_and_voters() -> None:
-    tally = (
-        IdeaTally("idea-1").with_vote(vote(1, 0, "a")).with_vote(vote(1, 0, "b")).with_vote(vote(-1, 0, "c"))
-    )
-    assert (tally.up, tally.down, tally.voters) == (2, 1, 3)
+    state = state_after(recorded("a", 1), recorded("b", 1), recorded("c", -1))
+    assert (state.up, state.down, state.voters, state.weighted_score) == (2, 1, 3, 1.0)
 
 
 def test_a_changed_vote_moves_between_up_and_down_without_a_new_voter() -> None:
-    tally = IdeaTally("idea-1").with_vote(vote(1, 0)).with_vote(vote(-1, 1))
-    assert (tally.up, tally.down, tally.voters) == (0, 1, 1)
+    state = state_after(recorded("a", 1), recorded("a", -1, previous=1))
+    assert (state.up, state.down, state.voters) == (0, 1, 1)
+
+
+def test_the_weighted_score_counts_points_and_weight_and_their_changes() -> None:
+    state = state_after(
+        recorded("a", 1, points=3, weight=2.0),
+        recorded("a", 1, previous=1, points=2, weight=2.0, previous_points=3, previous_weight=2.0),
+    )
+    assert state.weighted_score == pytest.approx(4.0)
+    assert state.demand_by_type == {"external": pytest.approx(4.0)}
+
+
+def test_a_retraction_takes_the_vote_and_the_voter_away() -> None:
+    retraction = {
+        "vote_id": "v",
+        "idea_id": IDEA,
+        "voter": customer("a"),
+        "voter_businessunit": "retail",
+        "previous_value": 1,
+        "previous_weight": 2.0,
+        "previous_points": 1,
+        "revision": 2,
+        "retracted_at": NOW.isoformat(),
+    }
+    state = state_after(recorded("a", 1, weight=2.0), fact("centricity.vote.retracted.v1", retraction))
+    assert (state.up, state.voters, state.weighted_score, state.votes_by) == (0, 0, 0.0, {})
+
+
+def move(outcome: str) -> Any:
+    data = {
+        "vote_id": "src:retail:a",
+        "from_idea_id": "src",
+        "to_idea_id": IDEA,
+        "to_vote_id": f"{IDEA}:retail:a",
+        "voter": customer("a"),
+        "voter_businessunit": "retail",
+        "value": 1,
+        "weight": 1.5,
+        "points": 2,
+        "outcome": outcome,
+        "revision": 1,
+        "moved_at": NOW.isoformat(),
+    }
+    return fact("centricity.vote.moved.v1", data)
+
+
+def test_a_moved_vote_leaves_the_source_and_joins_the_target_unless_the_target_kept_its_own() -> None:
+    source = IdeaState("src")
+    source.apply(
+        fact(
+            "centricity.vote.recorded.v1",
+            {**recorded("a", 1, points=2, weight=1.5).data.model_dump(mode="json"), "idea_id": "src"},
+        )
+    )
+    source.apply(move("moved"))
+    target = state_after(move("moved"))
+    kept = state_after(recorded("a", 1), move("kept_target"))
+    assert (source.voters, source.weighted_score) == (0, 0.0)
+    assert (target.voters, target.up, target.weighted_score) == (1, 1, 3.0)
+    assert (kept.voters, kept.weighted_score) == (1, 1.0)
+
+
+def test_a_reweighted_vote_changes_the_weighted_score_only() -> None:
+    data = {
+        "vote_id": "v",
+        "idea_id": IDEA,
+        "voter": customer("a"),
+        "voter_businessunit": "retail",
+        "value": 1,
+        "points": 2,
+        "weight": 3.0,
+        "previous_weight": 1.0,
+        "revision": 2,
+        "reweighted_at": NOW.isoformat(),
+    }
+    state = state_after(recorded("a", 1, points=2), fact("centricity.vote.reweighted.v1", data))
+    assert (state.voters, state.weighted_score) == (1, 6.0)
 
 
 def test_wilson_is_zero_without_votes_and_grows_with_evidence() -> None:
@@ -46,14 +205,122 @@ def test_wilson_matches_the_textbook_value() -> None:
     assert wilson_lower_bound(8, 2) == pytest.approx(0.60159, abs=1e-5)
 
 
-def test_the_insight_carries_score_and_revision() -> None:
-    insight = IdeaTally("idea-1", "retail", "T", up=3, down=1, voters=4).insight(revision=7, now=NOW)
-    assert (insight.score, insight.revision, insight.businessunit) == (2, 7, "retail")
-    event = snapshot_event(insight, source="/centricity/insights")
-    assert event.id == "idea-1:r7"
-    assert event.businessunit == "retail"
+def test_trending_weighs_a_vote_a_week_later_e_times_more_and_stays_finite_for_decades() -> None:
+    early = state_after(recorded("a", 1, at=NOW))
+    late = state_after(recorded("a", 1, at=NOW + timedelta(days=7)))
+    assert early.trending is not None
+    assert late.trending is not None
+    assert late.trending - early.trending == pytest.approx(1.0)
+    far = state_after(recorded("a", 1, at=NOW + timedelta(days=365 * 40)))
+    assert far.trending is not None
+    assert math.isfinite(far.trending)
+
+
+def test_trending_subtracts_a_withdrawn_up_vote_in_log_space() -> None:
+    state = state_after(recorded("a", 1), recorded("b", 1), recorded("b", -1, previous=1))
+    # +1 +1 then -2 at the same moment: 0 left, so no trend; one more up vote makes it ln(1)+t/τ.
+    assert state.trending is None or state.trending < -20
+    state.apply(recorded("c", 1))
+    single = state_after(recorded("x", 1))
+    assert single.trending is not None
+    assert state.trending == pytest.approx(single.trending, abs=1e-6)
+
+
+def test_coverage_moves_with_the_status_and_delivery_counts_once() -> None:
+    state = state_after(created(), recorded("a", 1, weight=2.0), recorded("b", 1))
+    before = state.contributions()
+    assert before["businessunit:retail"]["weighted_demand"] == 3.0
+    assert "covered_demand" not in before["businessunit:retail"]
+    state.apply(status("planned", first_response=3600.0))
+    change = contribution_change(before, state.contributions())
+    assert change["businessunit:retail"]["covered_demand"] == 3.0
+    assert change["campaign:camp"]["first_responses"] == 1
+    assert change[ENTERPRISE][first_response_bucket(3600.0)] == 1
+    before = state.contributions()
+    state.apply(status("delivered"))
+    change = contribution_change(before, state.contributions())
+    assert change["businessunit:retail"] == {"delivered": 1}
+
+
+def test_cross_bu_engagement_counts_other_units_votes_and_comments() -> None:
+    comment = {
+        "comment_id": "c1",
+        "idea_id": IDEA,
+        "businessunit": "support",
+        "body": "Yes please",
+        "author": customer("s-1", "internal"),
+        "commented_at": NOW.isoformat(),
+    }
+    state = state_after(
+        created(),
+        recorded("a", 1),
+        recorded("w", 1, unit="wholesale", voter_type="partner"),
+        fact("centricity.idea.commented.v1", comment),
+    )
+    unit = state.contributions()["businessunit:retail"]
+    assert (unit["engagement"], unit["cross_bu_engagement"]) == (3, 2)
+    assert state.contributions()["customer_type:partner"] == {
+        "votes": 1,
+        "weighted_demand": 1,
+        "engagement": 1,
+        "cross_bu_engagement": 1,
+    }
+
+
+def test_attestations_count_once_per_customer_and_follow_a_change_of_mind() -> None:
+    def attested(helped: bool, previous: bool | None) -> Any:
+        data = {
+            "idea_id": IDEA,
+            "customer": customer("author"),
+            "customer_businessunit": "retail",
+            "helped": helped,
+            "previous_helped": previous,
+            "attested_at": NOW.isoformat(),
+        }
+        return fact("centricity.idea.attested.v1", data)
+
+    state = state_after(created(), status("delivered"), attested(True, None), attested(False, True))
+    unit = state.contributions()["businessunit:retail"]
+    assert (state.helped, state.not_helped) == (0, 1)
+    assert (unit["attested"], unit.get("helped", 0)) == (1, 0)
+
+
+def test_unit_metrics_turn_counters_into_ratios_and_quantiles() -> None:
+    times = [60.0 * n for n in range(1, 101)]
+    counters: dict[str, Any] = {"ideas": 4, "delivered": 1, "weighted_demand": 10.0, "covered_demand": 2.5}
+    for seconds in times:
+        bucket = first_response_bucket(seconds)
+        counters[bucket] = counters.get(bucket, 0) + 1
+    insight = unit_insight("businessunit:retail", counters, revision=3, now=NOW)
+    assert (insight.delivery_rate, insight.coverage, insight.kind.value) == (0.25, 0.25, "businessunit")
+    assert insight.first_response_median_s == pytest.approx(3000.0, rel=0.03)
+    assert insight.first_response_p90_s == pytest.approx(5400.0, rel=0.03)
+    assert bucket_quantile({}, 0.5) is None
 
 
 def test_a_snapshot_for_an_idea_not_yet_seen_has_no_unit() -> None:
-    insight = IdeaTally("idea-1").with_vote(vote(1, 0)).insight(revision=1, now=NOW)
-    assert snapshot_event(insight, source="s").businessunit is None
+    insight = state_after(recorded("a", 1)).insight(revision=1, now=NOW)
+    event = idea_snapshot(insight, source="s")
+    assert (event.businessunit, event.id) == (None, f"{IDEA}:r1")
+    assert state_after(recorded("a", 1)).contributions().keys() == {ENTERPRISE, "customer_type:external"}
+
+
+def test_broken_facts_are_rejected_and_unknown_types_skipped() -> None:
+    assert parse_fact(b'{"type": "centricity.vote.weighed.v9"}') is None
+    with pytest.raises(RejectedEvent, match="not JSON"):
+        parse_fact(b"{nope")
+    with pytest.raises(RejectedEvent, match="invalid event"):
+        parse_fact(b'{"type": "centricity.vote.recorded.v1", "data": {}}')
+
+
+def test_who_took_part_before_the_creation_was_seen_joins_the_unit_once_it_is() -> None:
+    state = IdeaState(IDEA)
+    early = state.apply(recorded("a", 1))
+    assert participants_of(state, early) == {
+        (ENTERPRISE, "retail:a"),
+        ("customer_type:external", "retail:a"),
+    }
+    joined = participants_of(state, state.apply(created()))
+    assert ("businessunit:retail", "retail:a") in joined
+    assert ("campaign:camp", "retail:author") in joined
+    assert state.early_participants == []

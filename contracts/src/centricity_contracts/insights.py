@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
 from centricity_contracts.envelope import BusinessUnitId, CloudEvent
-from centricity_contracts.ideas import IdeaId
+from centricity_contracts.ideas import IdeaId, IdeaStatus
 from centricity_contracts.model import ContractModel
-from centricity_contracts.topics import INSIGHTS_IDEAS
+from centricity_contracts.topics import INSIGHTS_IDEAS, INSIGHTS_UNITS
 
 
 class IdeaInsight(ContractModel):
@@ -29,6 +30,24 @@ class IdeaInsight(ContractModel):
     )
     revision: int = Field(ge=0, description="Increases by one with every fact applied.")
     updated_at: AwareDatetime
+    weighted_score: float = Field(
+        default=0.0, description="Sum over current votes of value * points * the voter's weight."
+    )
+    trending: float | None = Field(
+        default=None,
+        description="ln of the exponentially decayed weighted score, Σ Δ·e^(t/τ) with τ = 7 days and t in "
+        "seconds since 2026-01-01 divided by τ. Comparable between ideas at any time; none while the "
+        "decayed score is not positive. The decayed score now is e^(trending - t_now/τ).",
+    )
+    status: IdeaStatus | None = Field(default=None, description="The idea's workflow status, once known.")
+    campaign_id: str | None = Field(default=None, description="The campaign the idea answers, if any.")
+    comments: int = Field(default=0, ge=0, description="Comments posted on the idea.")
+    helped: int = Field(default=0, ge=0, description="Customers who attested the delivered idea helped.")
+    not_helped: int = Field(default=0, ge=0, description="Customers who attested it did not help.")
+    first_response_seconds: float | None = Field(
+        default=None, description="Seconds from submission to the idea's first status change."
+    )
+    merged_into: IdeaId | None = Field(default=None, description="Set once the idea was merged away.")
 
 
 class IdeaInsightUpdated(CloudEvent[IdeaInsight]):
@@ -38,4 +57,75 @@ class IdeaInsightUpdated(CloudEvent[IdeaInsight]):
     type: Literal["centricity.idea_insight.updated.v1"]
     businessunit: BusinessUnitId | None = Field(  # type: ignore[assignment]
         default=None, description="Extension attribute: the idea's business unit, once known."
+    )
+
+
+class UnitKind(StrEnum):
+    ENTERPRISE = "enterprise"
+    BUSINESSUNIT = "businessunit"
+    CAMPAIGN = "campaign"
+    CUSTOMER_TYPE = "customer_type"
+
+
+class UnitInsight(ContractModel):
+    """What a business unit, a campaign, a customer type or the whole enterprise hears and does.
+
+    Ideas, votes and demand count what is on the unit's ideas now; for a customer type, what
+    customers of that type submitted, voted or attested.
+    """
+
+    unit: str = Field(
+        description="`enterprise`, `businessunit:<id>`, `campaign:<id>` or `customer_type:<type>`; "
+        "the Kafka key of its snapshots.",
+        examples=["businessunit:retail"],
+    )
+    kind: UnitKind
+    name: str = Field(description="The unit's id within its kind (`enterprise` for the enterprise).")
+    ideas: int = Field(ge=0, description="Ideas submitted.")
+    participants: int = Field(
+        ge=0, description="Distinct customers who submitted, voted, commented or attested."
+    )
+    votes: int = Field(ge=0, description="Current votes (one per voter and idea).")
+    weighted_demand: float = Field(ge=0, description="Σ points * weight of current up votes.")
+    covered_demand: float = Field(
+        ge=0, description="The part of weighted_demand on planned, in-progress or delivered ideas."
+    )
+    coverage: float | None = Field(
+        default=None, ge=0, le=1, description="covered_demand / weighted_demand; none without demand."
+    )
+    delivered: int = Field(ge=0, description="Ideas delivered.")
+    delivery_rate: float | None = Field(default=None, ge=0, le=1, description="delivered / ideas.")
+    first_responses: int = Field(ge=0, description="Ideas that got a first response (status change).")
+    first_response_median_s: float | None = Field(
+        default=None, description="Median seconds from submission to first response (±1 %)."
+    )
+    first_response_p90_s: float | None = Field(
+        default=None, description="90th percentile of the same (±1 %)."
+    )
+    attested: int = Field(ge=0, description="Customers' current attestations on delivered ideas.")
+    helped: int = Field(ge=0, description="Attestations that say the idea helped.")
+    helpfulness: float | None = Field(default=None, ge=0, le=1, description="helped / attested.")
+    comments: int = Field(ge=0, description="Comments on the unit's ideas.")
+    engagement: int = Field(ge=0, description="Current votes plus comments.")
+    cross_bu_engagement: int = Field(
+        ge=0, description="Votes and comments that came from a business unit other than the idea's."
+    )
+    cross_bu_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="cross_bu_engagement / engagement: the silo indicator "
+        "(0 means every unit keeps to itself).",
+    )
+    revision: int = Field(ge=0, description="Increases with every stored change of the unit.")
+    updated_at: AwareDatetime
+
+
+class UnitInsightUpdated(CloudEvent[UnitInsight]):
+    """Snapshot: a unit's metrics changed. Keyed by unit (e.g. businessunit:retail) on a compacted topic."""
+
+    topic: ClassVar[str] = INSIGHTS_UNITS
+    type: Literal["centricity.unit_insight.updated.v1"]
+    businessunit: BusinessUnitId | None = Field(  # type: ignore[assignment]
+        default=None, description="Extension attribute: set for a business unit's own metrics."
     )

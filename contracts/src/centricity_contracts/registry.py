@@ -26,7 +26,7 @@ from centricity_contracts.ideas import (
     IdeaStatusSet,
     IdeaSubmitted,
 )
-from centricity_contracts.insights import IdeaInsightUpdated
+from centricity_contracts.insights import IdeaInsightUpdated, UnitInsightUpdated
 from centricity_contracts.votes import (
     CustomerValued,
     VoteCast,
@@ -61,6 +61,7 @@ EVENT_CLASSES: tuple[type[CloudEvent[Any]], ...] = (
     VoteMoved,
     VoteReweighted,
     IdeaInsightUpdated,
+    UnitInsightUpdated,
 )
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"

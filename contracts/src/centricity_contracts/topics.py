@@ -9,6 +9,7 @@ VOTES_INTAKE = "votes.intake.v1"
 IDEAS_EVENTS = "ideas.events.v1"
 VOTES_EVENTS = "votes.events.v1"
 INSIGHTS_IDEAS = "insights.ideas.v1"
+INSIGHTS_UNITS = "insights.units.v1"
 
 DEAD_LETTER_SUFFIX = ".dlq"
 
@@ -53,5 +54,11 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
         3,
         compacted=True,
         description="Latest insight snapshot per idea, keyed by idea id.",
+    ),
+    TopicSpec(
+        INSIGHTS_UNITS,
+        3,
+        compacted=True,
+        description="Latest metrics per business unit, campaign, customer type and the enterprise.",
     ),
 )

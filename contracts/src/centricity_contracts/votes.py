@@ -112,7 +112,9 @@ class VoteRecord(ContractModel):
     )
     points: Points = Field(default=1, ge=1, le=MAX_POINTS)
     previous_weight: float = Field(default=1.0, gt=0, description="Weight of the replaced vote.")
-    previous_points: Points = Field(default=1, ge=1, le=MAX_POINTS, description="The replaced vote's points.")
+    previous_points: Points = Field(
+        default=1, ge=1, le=MAX_POINTS, description="Points of the replaced vote."
+    )
     proxy: Actor | None = Field(default=None, description="Set when staff recorded it for the customer.")
     campaign_id: str | None = Field(default=None, description="The idea's campaign, if any.")
 

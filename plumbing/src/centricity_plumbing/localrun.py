@@ -157,6 +157,9 @@ def banner(system: LocalSystem) -> str:
     for service in system.services:
         url = system.url(service)
         lines.append(f"  {service:<9} {url}   docs {url}/docs   events {url}/asyncapi")
+    if "insights" in system.services:
+        dashboard = f"{system.url('insights')}/dashboard"
+        lines += ["", f"  Dashboard {dashboard}   (live; `make demo` posts a day of activity)"]
     lines += [
         "",
         f"  Kafka     {system.infra.kafka_bootstrap}   (Tansu, in memory)",

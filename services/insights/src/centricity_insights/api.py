@@ -1,41 +1,223 @@
-"""HTTP routes of the insights service."""
+"""HTTP routes of the insights service: ideas, units, a time series, a live stream, the dashboard."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import AwareDatetime, BaseModel, Field
 
 from centricity_contracts.envelope import BusinessUnitId
-from centricity_contracts.insights import IdeaInsight
-from centricity_insights.store import InsightStore, Ranking
-from centricity_plumbing.problems import NotFoundProblem
+from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
+from centricity_insights.domain import ENTERPRISE, ratio, unit_key
+from centricity_insights.messaging import LiveHub, unit_of_document
+from centricity_insights.store import HOUR_MS, InsightStore, Ranking
+from centricity_plumbing.problems import NotFoundProblem, UnprocessableProblem
+
+STATIC = FilePath(str(resources.files("centricity_insights") / "static"))
+STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".txt": "text/plain"}
+SERIES_COUNTERS = (
+    "ideas",
+    "participants",
+    "votes",
+    "weighted_demand",
+    "covered_demand",
+    "delivered",
+    "attested",
+    "helped",
+    "comments",
+    "engagement",
+    "cross_bu_engagement",
+)
+LEADERBOARD_SIZE = 10
 
 
 class InsightNotFound(NotFoundProblem):
     title = "No insight for this idea"
 
 
-def insights_router(store: InsightStore) -> APIRouter:
-    router = APIRouter(prefix="/ideas", tags=["insights"])
+class UnitNotFound(NotFoundProblem):
+    title = "No metrics for this unit"
 
-    @router.get("/top", summary="The best-received ideas")
+
+class ScopeProblem(UnprocessableProblem):
+    title = "Choose one scope"
+
+
+class Bucket(StrEnum):
+    HOUR = "hour"
+    DAY = "day"
+
+
+class SeriesPoint(BaseModel):
+    """What changed in one hour or day, and where the ratios stood at its end."""
+
+    start: AwareDatetime
+    changes: dict[str, float] = Field(
+        description="Change of each counter during the bucket (ideas, votes, weighted_demand, ...)."
+    )
+    coverage: float | None = Field(description="covered_demand / weighted_demand at the bucket's end.")
+    delivery_rate: float | None
+    helpfulness: float | None
+    cross_bu_share: float | None
+
+
+def scope_unit(businessunit: str | None, campaign_id: str | None) -> str:
+    if businessunit and campaign_id:
+        raise ScopeProblem("Give a businessunit, a campaign_id or neither (the enterprise), not both.")
+    if businessunit:
+        return unit_key(UnitKind.BUSINESSUNIT, businessunit)
+    if campaign_id:
+        return unit_key(UnitKind.CAMPAIGN, campaign_id)
+    return ENTERPRISE
+
+
+def in_scope(insight: IdeaInsight | UnitInsight, unit: str) -> bool:
+    """What a dashboard of `unit` shows: its ideas, its own metrics, and for the enterprise every unit."""
+    if isinstance(insight, UnitInsight):
+        return unit == ENTERPRISE or insight.unit == unit
+    if insight.businessunit is None:
+        return False
+    return unit in (
+        ENTERPRISE,
+        unit_key(UnitKind.BUSINESSUNIT, insight.businessunit),
+        unit_key(UnitKind.CAMPAIGN, insight.campaign_id or ""),
+    )
+
+
+def series_points(docs: list[dict[str, float]], *, bucket: Bucket, since_ms: int) -> list[SeriesPoint]:
+    """Points from hourly documents (all of them, oldest first), so ratios are cumulative."""
+    width = HOUR_MS if bucket is Bucket.HOUR else 24 * HOUR_MS
+    totals: dict[str, float] = {}
+    points: dict[int, SeriesPoint] = {}
+    for doc in docs:
+        start = int(doc["hour_ms"]) - int(doc["hour_ms"]) % width
+        changes = {name: float(doc.get(name, 0) or 0) for name in SERIES_COUNTERS}
+        for name, value in changes.items():
+            totals[name] = totals.get(name, 0) + value
+        if start < since_ms:
+            continue
+        point = points.get(start)
+        merged = {n: round((point.changes[n] if point else 0) + v, 6) for n, v in changes.items()}
+        points[start] = SeriesPoint(
+            start=datetime.fromtimestamp(start / 1000, tz=UTC),
+            changes=merged,
+            coverage=ratio(totals["covered_demand"], totals["weighted_demand"]),
+            delivery_rate=ratio(totals["delivered"], totals["ideas"]),
+            helpfulness=ratio(totals["helped"], totals["attested"]),
+            cross_bu_share=ratio(totals["cross_bu_engagement"], totals["engagement"]),
+        )
+    return list(points.values())
+
+
+def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
+    router = APIRouter(tags=["insights"])
+
+    @router.get("/ideas/top", summary="The best-received ideas")
     async def top_ideas(
         ranking: Annotated[
-            Ranking, Query(description="score: up - down; wilson: confidence in the up share")
+            Ranking,
+            Query(
+                description="score: up - down; wilson: confidence in the up share; trending: decayed "
+                "weighted score (τ = 7 days); weighted: Σ value * points * weight"
+            ),
         ] = Ranking.SCORE,
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
         businessunit: Annotated[BusinessUnitId | None, Query(description="Only this unit's ideas")] = None,
+        campaign_id: Annotated[str | None, Query(max_length=64, description="Only this campaign's")] = None,
     ) -> list[IdeaInsight]:
-        return await store.top(ranking=ranking, limit=limit, businessunit=businessunit)
+        return await store.top(
+            ranking=ranking, limit=limit, businessunit=businessunit, campaign_id=campaign_id
+        )
 
     @router.get(
-        "/{idea_id}", summary="One idea's insight", responses={404: {"description": "No facts seen for it"}}
+        "/ideas/{idea_id}",
+        summary="One idea's insight",
+        responses={404: {"description": "No facts seen for it"}},
     )
     async def idea_insight(idea_id: Annotated[str, Path(max_length=64)]) -> IdeaInsight:
         insight = await store.get(idea_id)
         if insight is None:
             raise InsightNotFound(f"No fact about idea {idea_id!r} has been seen.")
         return insight
+
+    @router.get("/units", summary="Metrics of every unit, or of one kind")
+    async def units(kind: Annotated[UnitKind | None, Query()] = None) -> list[UnitInsight]:
+        found = [unit_of_document(doc) for doc in await store.unit_documents()]
+        return sorted((u for u in found if kind is None or u.kind is kind), key=lambda u: u.unit)
+
+    @router.get(
+        "/units/{unit}",
+        summary="One unit's metrics",
+        description="`enterprise`, `businessunit:<id>`, `campaign:<id>` or `customer_type:<type>`.",
+        responses={404: {"description": "No fact about this unit has been seen"}},
+    )
+    async def unit_metrics(unit: Annotated[str, Path(max_length=100)]) -> UnitInsight:
+        docs = await store.unit_documents([unit])
+        if not docs:
+            raise UnitNotFound(f"No fact about unit {unit!r} has been seen.")
+        return unit_of_document(docs[0])
+
+    @router.get("/units/{unit}/series", summary="A unit's metrics over time, per hour or per day")
+    async def unit_series(
+        unit: Annotated[str, Path(max_length=100)],
+        bucket: Annotated[Bucket, Query()] = Bucket.DAY,
+        days: Annotated[int, Query(ge=1, le=366, description="How far back")] = 30,
+    ) -> list[SeriesPoint]:
+        since = datetime.now(UTC) - timedelta(days=days)
+        docs = await store.hourly(unit, 0)
+        return series_points(docs, bucket=bucket, since_ms=int(since.timestamp() * 1000))
+
+    @router.get(
+        "/stream",
+        response_class=EventSourceResponse,
+        summary="Live updates for a dashboard (server-sent events)",
+        description="For one business unit, one campaign, or the enterprise (no parameter). First the "
+        "unit's metrics and its top ideas, then `unit` and `idea` events as they change.",
+    )
+    async def stream(
+        request: Request,
+        businessunit: Annotated[BusinessUnitId | None, Query()] = None,
+        campaign_id: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> AsyncIterable[ServerSentEvent]:
+        unit = scope_unit(businessunit, campaign_id)
+        with hub.subscription() as queue:
+            for doc in await store.unit_documents(None if unit == ENTERPRISE else [unit]):
+                yield ServerSentEvent(event="unit", data=unit_of_document(doc))
+            top = await store.top(
+                ranking=Ranking.SCORE,
+                limit=LEADERBOARD_SIZE,
+                businessunit=businessunit,
+                campaign_id=campaign_id,
+            )
+            for idea in top:
+                yield ServerSentEvent(event="idea", data=idea)
+            while not await request.is_disconnected():
+                try:
+                    insight = await asyncio.wait_for(queue.get(), timeout=5.0)
+                except TimeoutError:
+                    continue
+                if in_scope(insight, unit):
+                    kind = "unit" if isinstance(insight, UnitInsight) else "idea"
+                    yield ServerSentEvent(event=kind, data=insight)
+
+    @router.get("/dashboard", response_class=HTMLResponse, summary="The live dashboard (a page)")
+    async def dashboard() -> HTMLResponse:
+        return HTMLResponse((STATIC / "dashboard.html").read_text())
+
+    @router.get("/dashboard/static/{name}", include_in_schema=False)
+    async def dashboard_file(name: Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]+$")]) -> FileResponse:
+        path = STATIC / name
+        if name.startswith(".") or not path.is_file():
+            raise NotFoundProblem(f"No file {name!r}.")
+        return FileResponse(path, media_type=STATIC_TYPES.get(path.suffix, "application/octet-stream"))
 
     return router

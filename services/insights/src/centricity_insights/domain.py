@@ -1,16 +1,86 @@
-"""Rules for insights: O(1) updates of an idea's tally per fact. Pure: no I/O."""
+"""Rules for insights: O(1) updates of an idea's state per fact, and what each idea adds to its
+units (business unit, campaign, customer type, enterprise). Pure: no I/O.
+
+Unit metrics are never updated from facts directly. Each idea's contribution to its units is a
+function of the idea's state, and a fact changes a unit by `contribution(after) -
+contribution(before)`. So a unit changes only when an idea really changed, and a fact the idea
+has already applied (a redelivery) changes no unit either.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
 
-from centricity_contracts.ideas import IdeaRecord
-from centricity_contracts.insights import IdeaInsight, IdeaInsightUpdated
-from centricity_contracts.votes import VoteRecord
+from ddsketch.mapping import LogarithmicMapping
+
+from centricity_contracts.campaigns import CampaignCreated
+from centricity_contracts.customers import Customer
+from centricity_contracts.ideas import (
+    IdeaAttested,
+    IdeaCommented,
+    IdeaCreated,
+    IdeaEdited,
+    IdeaMerged,
+    IdeaStatus,
+    IdeaStatusChanged,
+)
+from centricity_contracts.insights import (
+    IdeaInsight,
+    IdeaInsightUpdated,
+    UnitInsight,
+    UnitInsightUpdated,
+    UnitKind,
+)
+from centricity_contracts.votes import VoteMoved, VoteRecorded, VoteRetracted, VoteReweighted
 
 WILSON_Z_80 = 1.2816
+TREND_TAU_S = 7 * 24 * 3600.0
+TREND_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+COVERED_STATUSES = frozenset({IdeaStatus.PLANNED, IdeaStatus.IN_PROGRESS, IdeaStatus.DELIVERED})
+# First-response times go into the log-spaced buckets of a DDSketch (±1 % relative accuracy):
+# a unit keeps one counter per bucket, so the median and p90 need no stored list of times.
+FIRST_RESPONSE_MAPPING = LogarithmicMapping(relative_accuracy=0.01)
+FIRST_RESPONSE_BUCKET = "frt_"
+SHORTEST_RESPONSE_S = 0.001
+STAFF = "staff"
+ENTERPRISE = "enterprise"
+EPSILON = 1e-9
+EARLY_PARTICIPANTS_KEPT = 1000
+
+Fact = (
+    IdeaCreated
+    | IdeaEdited
+    | IdeaStatusChanged
+    | IdeaCommented
+    | IdeaMerged
+    | IdeaAttested
+    | VoteRecorded
+    | VoteRetracted
+    | VoteMoved
+    | VoteReweighted
+)
+FACT_CLASSES: tuple[type[Fact], ...] = (
+    IdeaCreated,
+    IdeaEdited,
+    IdeaStatusChanged,
+    IdeaCommented,
+    IdeaMerged,
+    IdeaAttested,
+    VoteRecorded,
+    VoteRetracted,
+    VoteMoved,
+    VoteReweighted,
+)
+FACT_TYPES: dict[str, type[Fact]] = {cls.event_type(): cls for cls in FACT_CLASSES}
+# Facts on the same topics that say nothing about an idea's reception.
+IGNORED_TYPES = frozenset({CampaignCreated.event_type(), "centricity.idea.duplicates_suggested.v1"})
+
+Counters = dict[str, float]
+UnitCounters = dict[str, Counters]
 
 
 def wilson_lower_bound(up: int, down: int, z: float = WILSON_Z_80) -> float:
@@ -19,50 +89,482 @@ def wilson_lower_bound(up: int, down: int, z: float = WILSON_Z_80) -> float:
     It ranks 9 up / 1 down above 1 up / 0 down, which a plain ratio would not.
     """
     n = up + down
-    if n == 0:
+    if n <= 0:
         return 0.0
-    p = up / n
+    p = min(1.0, max(0.0, up / n))
     z2 = z * z
     centre = p + z2 / (2 * n)
-    margin = z * math.sqrt((p * (1 - p) + z2 / (4 * n)) / n)
+    margin = z * math.sqrt(max(0.0, p * (1 - p) + z2 / (4 * n)) / n)
     return max(0.0, (centre - margin) / (1 + z2 / n))
 
 
+def log_add(log_sum: float | None, log_term: float) -> float:
+    """ln(e^log_sum + e^log_term) without leaving log space (e^(t/τ) overflows after ~13 years)."""
+    if log_sum is None:
+        return log_term
+    high, low = max(log_sum, log_term), min(log_sum, log_term)
+    return high + math.log1p(math.exp(low - high))
+
+
+def trend_time(at: datetime) -> float:
+    """t/τ for a fact at `at`: the exponent of its weight in the decayed score."""
+    return (at - TREND_EPOCH).total_seconds() / TREND_TAU_S
+
+
+def unit_key(kind: UnitKind, name: str) -> str:
+    return ENTERPRISE if kind is UnitKind.ENTERPRISE else f"{kind.value}:{name}"
+
+
+def unit_of_key(key: str) -> tuple[UnitKind, str]:
+    if key == ENTERPRISE:
+        return UnitKind.ENTERPRISE, ENTERPRISE
+    kind, _, name = key.partition(":")
+    return UnitKind(kind), name
+
+
+def first_response_bucket(seconds: float) -> str:
+    return f"{FIRST_RESPONSE_BUCKET}{FIRST_RESPONSE_MAPPING.key(max(seconds, SHORTEST_RESPONSE_S))}"
+
+
+def bucket_quantile(buckets: dict[int, float], quantile: float) -> float | None:
+    """The value at `quantile` of the counts in DDSketch buckets, as DDSketch itself computes it."""
+    total = sum(count for count in buckets.values() if count > 0)
+    if total <= 0:
+        return None
+    rank = quantile * (total - 1)
+    running = 0.0
+    for key in sorted(buckets):
+        running += max(0.0, buckets[key])
+        if running > rank:
+            return float(FIRST_RESPONSE_MAPPING.value(key))
+    return float(FIRST_RESPONSE_MAPPING.value(max(buckets)))
+
+
 @dataclass(frozen=True)
-class IdeaTally:
+class Participation:
+    """A customer who took part (submitted, voted, commented, attested) and of which type."""
+
+    customer_key: str
+    customer_type: str
+
+    @classmethod
+    def of(cls, customer: Customer, businessunit: str) -> Participation:
+        return cls(customer.key(businessunit), customer.customer_type.value)
+
+
+def _bump(counts: dict[str, Any], key: str, by: float) -> None:
+    counts[key] = counts.get(key, 0) + by
+    if abs(counts[key]) < EPSILON:
+        del counts[key]
+
+
+def _pair(customer_type: str, businessunit: str) -> str:
+    return f"{customer_type}|{businessunit}"
+
+
+@dataclass
+class IdeaState:
+    """What insights keeps about one idea: enough to answer every metric in O(1) per fact."""
+
     idea_id: str
     businessunit: str | None = None
     title: str | None = None
+    campaign_id: str | None = None
+    author_type: str | None = None
+    status: str | None = None
+    created: bool = False
     up: int = 0
     down: int = 0
     voters: int = 0
+    weighted_score: float = 0.0
+    trend_positive: float | None = None
+    trend_negative: float | None = None
+    comments: int = 0
+    helped: int = 0
+    not_helped: int = 0
+    first_response_seconds: float | None = None
+    merged_into: str | None = None
+    # "<customer type>|<voter's unit>" -> current votes
+    votes_by: dict[str, int] = field(default_factory=dict)
+    # voter's customer type -> Σ points * weight of current up votes
+    demand_by_type: dict[str, float] = field(default_factory=dict)
+    # "<customer type or staff>|<commenter's unit>" -> comments
+    comments_by: dict[str, int] = field(default_factory=dict)
+    attested_by_type: dict[str, int] = field(default_factory=dict)
+    helped_by_type: dict[str, int] = field(default_factory=dict)
+    # "<customer type>|<customer key>" of those who took part before the idea's creation was seen
+    # (facts of two topics interleave): they join the idea's unit and campaign once it is known.
+    early_participants: list[str] = field(default_factory=list)
 
-    def with_vote(self, vote: VoteRecord) -> IdeaTally:
-        """The tally after a voter's vote went from `previous_value` to `value`."""
-        up = self.up + (vote.value == 1) - (vote.previous_value == 1)
-        down = self.down + (vote.value == -1) - (vote.previous_value == -1)
-        voters = self.voters + (vote.previous_value == 0)
-        return replace(self, up=up, down=down, voters=voters)
+    @classmethod
+    def from_document(cls, idea_id: str, doc: dict[str, Any] | None) -> IdeaState:
+        names = {f.name for f in fields(cls)} - {"idea_id"}
+        values = {name: doc[name] for name in names if doc and name in doc and doc[name] is not None}
+        state = cls(idea_id=idea_id, **values)
+        # Snapshots of the first version stored no `created` flag: a known unit meant creation seen.
+        state.created = state.created or bool(doc and "created" not in doc and doc.get("businessunit"))
+        return state
 
-    def with_idea(self, idea: IdeaRecord) -> IdeaTally:
-        return replace(self, businessunit=idea.businessunit, title=idea.title)
+    def to_document(self) -> dict[str, Any]:
+        # Shallow, with copies of the containers: dataclasses.asdict deep-copies and is slow.
+        document = {name: getattr(self, name) for name in _STATE_FIELDS}
+        return {k: v.copy() if isinstance(v, dict | list) else v for k, v in document.items()}
+
+    @property
+    def trending(self) -> float | None:
+        """ln of the decayed weighted score, or None while it is not positive."""
+        if self.trend_positive is None:
+            return None
+        if self.trend_negative is None:
+            return self.trend_positive
+        if self.trend_negative >= self.trend_positive:
+            return None
+        return self.trend_positive + math.log1p(-math.exp(self.trend_negative - self.trend_positive))
+
+    # --- facts -------------------------------------------------------------------------------
+
+    def apply(self, fact: Fact) -> list[Participation]:
+        """Apply one fact about this idea; returns who took part in it."""
+        took_part = self._apply(fact)
+        if not self.created:
+            known = set(self.early_participants)
+            fresh = [f"{p.customer_type}|{p.customer_key}" for p in took_part]
+            self.early_participants += [p for p in dict.fromkeys(fresh) if p not in known]
+            del self.early_participants[:-EARLY_PARTICIPANTS_KEPT]
+        return took_part
+
+    def _apply(self, fact: Fact) -> list[Participation]:
+        match fact:
+            case IdeaCreated():
+                return self._created(fact)
+            case IdeaEdited():
+                title = fact.data.changes.get("title", {}).get("after")
+                if isinstance(title, str):
+                    self.title = title
+            case IdeaStatusChanged():
+                self.status = fact.data.to_status.value
+                if self.first_response_seconds is None and fact.data.first_response_seconds is not None:
+                    self.first_response_seconds = fact.data.first_response_seconds
+            case IdeaCommented():
+                return self._commented(fact)
+            case IdeaMerged():
+                if fact.data.idea_id == self.idea_id:
+                    self.status = IdeaStatus.DUPLICATE.value
+                    self.merged_into = fact.data.into_idea_id
+            case IdeaAttested():
+                return self._attested(fact)
+            case VoteRecorded():
+                return self._vote_recorded(fact)
+            case VoteRetracted():
+                self._vote_retracted(fact)
+            case VoteMoved():
+                return self._vote_moved(fact)
+            case VoteReweighted():
+                self._vote_reweighted(fact)
+        return []
+
+    def _created(self, fact: IdeaCreated) -> list[Participation]:
+        idea = fact.data
+        self.created = True
+        self.businessunit = idea.businessunit
+        self.title = idea.title
+        self.campaign_id = idea.campaign_id
+        self.author_type = idea.author.customer_type.value
+        # A status change seen first (it cannot be, in order) must not be undone by the creation.
+        self.status = self.status or idea.status.value
+        early = [
+            Participation(key, customer_type)
+            for customer_type, _, key in (pair.partition("|") for pair in self.early_participants)
+        ]
+        self.early_participants = []
+        return [Participation.of(idea.author, idea.businessunit), *early]
+
+    def _commented(self, fact: IdeaCommented) -> list[Participation]:
+        comment = fact.data
+        self.comments += 1
+        commenter_type = comment.author.customer_type.value if comment.author else STAFF
+        _bump(self.comments_by, _pair(commenter_type, comment.businessunit), 1)
+        return [Participation.of(comment.author, comment.businessunit)] if comment.author else []
+
+    def _attested(self, fact: IdeaAttested) -> list[Participation]:
+        attestation = fact.data
+        customer_type = attestation.customer.customer_type.value
+        if attestation.previous_helped is None:
+            _bump(self.attested_by_type, customer_type, 1)
+        else:
+            self.helped -= attestation.previous_helped
+            self.not_helped -= not attestation.previous_helped
+            _bump(self.helped_by_type, customer_type, -int(attestation.previous_helped))
+        self.helped += attestation.helped
+        self.not_helped += not attestation.helped
+        _bump(self.helped_by_type, customer_type, int(attestation.helped))
+        return [Participation.of(attestation.customer, attestation.customer_businessunit)]
+
+    def _vote_recorded(self, fact: VoteRecorded) -> list[Participation]:
+        vote = fact.data
+        voter_type = vote.voter.customer_type.value
+        if vote.previous_value != 0:
+            self._count_vote(
+                vote.previous_value,
+                vote.previous_points,
+                vote.previous_weight,
+                voter_type,
+                vote.voter_businessunit,
+                -1,
+            )
+        self._count_vote(vote.value, vote.points, vote.weight, voter_type, vote.voter_businessunit, 1)
+        self._trend(vote.weighted - vote.previous_weighted, vote.recorded_at)
+        return [Participation.of(vote.voter, vote.voter_businessunit)]
+
+    def _vote_retracted(self, fact: VoteRetracted) -> None:
+        vote = fact.data
+        self._count_vote(
+            vote.previous_value,
+            vote.previous_points,
+            vote.previous_weight,
+            vote.voter.customer_type.value,
+            vote.voter_businessunit,
+            -1,
+        )
+        self._trend(-vote.previous_value * vote.previous_points * vote.previous_weight, vote.retracted_at)
+
+    def _vote_reweighted(self, fact: VoteReweighted) -> None:
+        vote = fact.data
+        change = vote.value * vote.points * (vote.weight - vote.previous_weight)
+        self.weighted_score += change
+        if vote.value == 1:
+            _bump(self.demand_by_type, vote.voter.customer_type.value, change)
+        self._trend(change, vote.reweighted_at)
+
+    def _vote_moved(self, fact: VoteMoved) -> list[Participation]:
+        move = fact.data
+        voter_type = move.voter.customer_type.value
+        weighted = move.value * move.points * move.weight
+        if self.idea_id == move.from_idea_id:
+            self._count_vote(move.value, move.points, move.weight, voter_type, move.voter_businessunit, -1)
+            self._trend(-weighted, move.moved_at)
+            return []
+        if move.outcome == "moved":
+            self._count_vote(move.value, move.points, move.weight, voter_type, move.voter_businessunit, 1)
+            self._trend(weighted, move.moved_at)
+            return [Participation.of(move.voter, move.voter_businessunit)]
+        return []
+
+    def _count_vote(
+        self, value: int, points: int, weight: float, voter_type: str, voter_unit: str, sign: int
+    ) -> None:
+        """Add (sign 1) or remove (sign -1) one voter's vote."""
+        if value == 0:
+            return
+        self.up += sign * (value == 1)
+        self.down += sign * (value == -1)
+        self.voters += sign
+        self.weighted_score += sign * value * points * weight
+        _bump(self.votes_by, _pair(voter_type, voter_unit), sign)
+        if value == 1:
+            _bump(self.demand_by_type, voter_type, sign * points * weight)
+
+    def _trend(self, change: float, at: datetime) -> None:
+        if abs(change) < EPSILON:
+            return
+        term = math.log(abs(change)) + trend_time(at)
+        if change > 0:
+            self.trend_positive = log_add(self.trend_positive, term)
+        else:
+            self.trend_negative = log_add(self.trend_negative, term)
+
+    # --- what the idea adds to its units -------------------------------------------------------
+
+    def idea_units(self) -> list[str]:
+        units = [ENTERPRISE]
+        if self.businessunit:
+            units.append(unit_key(UnitKind.BUSINESSUNIT, self.businessunit))
+        if self.campaign_id:
+            units.append(unit_key(UnitKind.CAMPAIGN, self.campaign_id))
+        return units
+
+    def units_of(self, participation: Participation) -> list[str]:
+        return [*self.idea_units(), unit_key(UnitKind.CUSTOMER_TYPE, participation.customer_type)]
+
+    def contributions(self) -> UnitCounters:
+        """What this idea adds to each of its units' counters now."""
+        result: UnitCounters = {}
+        whole = self._counters(None)
+        for unit in self.idea_units():
+            result[unit] = whole
+        types = {
+            *(pair.split("|")[0] for pair in (*self.votes_by, *self.comments_by)),
+            *self.demand_by_type,
+            *self.attested_by_type,
+            *([self.author_type] if self.author_type else []),
+        } - {STAFF}
+        for customer_type in types:
+            counters = self._counters(customer_type)
+            if counters:
+                result[unit_key(UnitKind.CUSTOMER_TYPE, customer_type)] = counters
+        return result
+
+    def _counters(self, customer_type: str | None) -> Counters:
+        """The idea's counters, from customers of `customer_type` only, or from everyone (None)."""
+
+        def of_type(candidate: str | None) -> bool:
+            return customer_type is None or candidate == customer_type
+
+        counters: Counters = {}
+        if self.created and of_type(self.author_type):
+            counters["ideas"] = 1
+            counters["delivered"] = float(self.status == IdeaStatus.DELIVERED)
+            if self.first_response_seconds is not None:
+                counters["first_responses"] = 1
+                counters[first_response_bucket(self.first_response_seconds)] = 1
+        votes = {pair: n for pair, n in self.votes_by.items() if of_type(pair.split("|")[0])}
+        comments = {pair: n for pair, n in self.comments_by.items() if of_type(pair.split("|")[0])}
+        demand = sum(d for t, d in self.demand_by_type.items() if of_type(t))
+        counters["votes"] = sum(votes.values())
+        counters["weighted_demand"] = demand
+        counters["covered_demand"] = demand if self.status in COVERED_STATUSES else 0.0
+        if self.status == IdeaStatus.DELIVERED:
+            counters["attested"] = sum(n for t, n in self.attested_by_type.items() if of_type(t))
+            counters["helped"] = sum(n for t, n in self.helped_by_type.items() if of_type(t))
+        counters["comments"] = sum(comments.values())
+        counters["engagement"] = counters["votes"] + counters["comments"]
+        if self.businessunit:
+            counters["cross_bu_engagement"] = sum(
+                n
+                for pair, n in (*votes.items(), *comments.items())
+                if pair.split("|")[1] != self.businessunit
+            )
+        return {name: value for name, value in counters.items() if abs(value) > EPSILON}
+
+    # --- the snapshot --------------------------------------------------------------------------
 
     def insight(self, *, revision: int, now: datetime) -> IdeaInsight:
+        up, down = max(0, self.up), max(0, self.down)
+        trending = self.trending
         return IdeaInsight(
             idea_id=self.idea_id,
             businessunit=self.businessunit,
             title=self.title,
-            up=self.up,
-            down=self.down,
-            voters=self.voters,
-            score=self.up - self.down,
-            wilson_lower_bound=round(wilson_lower_bound(self.up, self.down), 6),
+            up=up,
+            down=down,
+            voters=max(0, self.voters),
+            score=up - down,
+            wilson_lower_bound=round(wilson_lower_bound(up, down), 6),
             revision=revision,
             updated_at=now,
+            weighted_score=round(self.weighted_score, 6),
+            trending=round(trending, 9) if trending is not None else None,
+            status=IdeaStatus(self.status) if self.status else None,
+            campaign_id=self.campaign_id,
+            comments=max(0, self.comments),
+            helped=max(0, self.helped),
+            not_helped=max(0, self.not_helped),
+            first_response_seconds=self.first_response_seconds,
+            merged_into=self.merged_into,
         )
 
 
-def snapshot_event(insight: IdeaInsight, *, source: str) -> IdeaInsightUpdated:
+_STATE_FIELDS = tuple(f.name for f in fields(IdeaState))
+
+
+def contribution_change(before: UnitCounters, after: UnitCounters) -> UnitCounters:
+    """after - before, per unit and counter; only what changed."""
+    change: UnitCounters = {}
+    for unit in before.keys() | after.keys():
+        old, new = before.get(unit, {}), after.get(unit, {})
+        diff = {name: new.get(name, 0) - old.get(name, 0) for name in old.keys() | new.keys()}
+        diff = {name: value for name, value in diff.items() if abs(value) > EPSILON}
+        if diff:
+            change[unit] = diff
+    return change
+
+
+def add_into(total: UnitCounters, change: UnitCounters) -> None:
+    for unit, counters in change.items():
+        target = total.setdefault(unit, {})
+        for name, value in counters.items():
+            target[name] = target.get(name, 0) + value
+
+
+def facts_about(fact: Fact) -> list[str]:
+    """The ideas a fact changes: one, or for a moved vote the source and the target."""
+    if isinstance(fact, VoteMoved):
+        return [fact.data.from_idea_id, fact.data.to_idea_id]
+    return [fact.data.idea_id]
+
+
+def fact_time(fact: Fact) -> datetime:
+    """When the fact happened, from its data, so a replay buckets it as the live run did."""
+    match fact:
+        case IdeaCreated():
+            return fact.data.created_at
+        case IdeaEdited():
+            return fact.data.edited_at
+        case IdeaStatusChanged():
+            return fact.data.changed_at
+        case IdeaCommented():
+            return fact.data.commented_at
+        case IdeaMerged():
+            return fact.data.merged_at
+        case IdeaAttested():
+            return fact.data.attested_at
+        case VoteRecorded():
+            return fact.data.recorded_at
+        case VoteRetracted():
+            return fact.data.retracted_at
+        case VoteMoved():
+            return fact.data.moved_at
+        case VoteReweighted():
+            return fact.data.reweighted_at
+
+
+def ratio(part: float, whole: float) -> float | None:
+    if whole <= EPSILON:
+        return None
+    return round(min(1.0, max(0.0, part / whole)), 6)
+
+
+def unit_insight(unit: str, counters: dict[str, Any], *, revision: int, now: datetime) -> UnitInsight:
+    """A unit's metrics from its stored counters."""
+    kind, name = unit_of_key(unit)
+
+    def count(name: str) -> float:
+        return max(0.0, float(counters.get(name, 0) or 0))
+
+    buckets = {
+        int(key[len(FIRST_RESPONSE_BUCKET) :]): float(value)
+        for key, value in counters.items()
+        if key.startswith(FIRST_RESPONSE_BUCKET)
+    }
+    median, p90 = bucket_quantile(buckets, 0.5), bucket_quantile(buckets, 0.9)
+    return UnitInsight(
+        unit=unit,
+        kind=kind,
+        name=name,
+        ideas=round(count("ideas")),
+        participants=round(count("participants")),
+        votes=round(count("votes")),
+        weighted_demand=round(count("weighted_demand"), 6),
+        covered_demand=round(min(count("covered_demand"), count("weighted_demand")), 6),
+        coverage=ratio(count("covered_demand"), count("weighted_demand")),
+        delivered=round(count("delivered")),
+        delivery_rate=ratio(count("delivered"), count("ideas")),
+        first_responses=round(count("first_responses")),
+        first_response_median_s=round(median, 3) if median is not None else None,
+        first_response_p90_s=round(p90, 3) if p90 is not None else None,
+        attested=round(count("attested")),
+        helped=round(count("helped")),
+        helpfulness=ratio(count("helped"), count("attested")),
+        comments=round(count("comments")),
+        engagement=round(count("engagement")),
+        cross_bu_engagement=round(count("cross_bu_engagement")),
+        cross_bu_share=ratio(count("cross_bu_engagement"), count("engagement")),
+        revision=revision,
+        updated_at=now,
+    )
+
+
+def idea_snapshot(insight: IdeaInsight, *, source: str) -> IdeaInsightUpdated:
     """The snapshot of `insight`; one id per revision, so consumers can drop repeats."""
     return IdeaInsightUpdated.build(
         id=f"{insight.idea_id}:r{insight.revision}",
@@ -72,3 +574,34 @@ def snapshot_event(insight: IdeaInsight, *, source: str) -> IdeaInsightUpdated:
         time=insight.updated_at,
         data=insight,
     )
+
+
+def unit_snapshot(insight: UnitInsight, *, source: str) -> UnitInsightUpdated:
+    return UnitInsightUpdated.build(
+        id=f"{insight.unit}:r{insight.revision}",
+        source=source,
+        businessunit=insight.name if insight.kind is UnitKind.BUSINESSUNIT else None,
+        subject=insight.unit,
+        time=insight.updated_at,
+        data=insight,
+    )
+
+
+def hour_of(at: datetime) -> int:
+    """Epoch milliseconds of the hour `at` falls in (stored as ints: nx-27017 ranges on dates are wrong)."""
+    ms = int(at.timestamp() * 1000)
+    return ms - ms % 3_600_000
+
+
+def series_counters(change: Counters) -> Counters:
+    """The counters a time series keeps: everything but the response-time buckets."""
+    return {name: value for name, value in change.items() if not name.startswith(FIRST_RESPONSE_BUCKET)}
+
+
+def participants_of(state: IdeaState, participations: Iterable[Participation]) -> set[tuple[str, str]]:
+    """(unit, customer key) pairs: who took part in which unit."""
+    return {
+        (unit, participation.customer_key)
+        for participation in participations
+        for unit in state.units_of(participation)
+    }

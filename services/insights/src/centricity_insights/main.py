@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
+from pydantic import Field
 
 from centricity_insights.api import insights_router
-from centricity_insights.messaging import InsightProjection, register_subscribers
+from centricity_insights.messaging import (
+    FactConsumer,
+    InsightProjection,
+    LiveHub,
+    SnapshotPublisher,
+    register_subscribers,
+)
 from centricity_insights.store import InsightStore
 from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
 from centricity_plumbing.settings import ServiceSettings
@@ -15,6 +22,9 @@ from centricity_plumbing.settings import ServiceSettings
 class InsightsSettings(ServiceSettings):
     service_name: str = "insights"
     http_port: int = 8103
+    snapshot_window_ms: int = Field(
+        default=200, ge=0, description="At most one snapshot per idea or unit per this many milliseconds."
+    )
 
 
 def create_app(
@@ -23,15 +33,28 @@ def create_app(
     settings = settings or InsightsSettings()
     runtime = ServiceRuntime(settings, tracer_provider)
     store = InsightStore(runtime.store.db)
-    projection = InsightProjection(store, runtime.broker, source=settings.fact_source())
-    register_subscribers(runtime.broker, projection, settings)
+    hub = LiveHub()
+    publisher = SnapshotPublisher(
+        store,
+        runtime.broker,
+        hub,
+        source=settings.fact_source(),
+        window_s=settings.snapshot_window_ms / 1000,
+    )
+    projection = InsightProjection(store, on_change=publisher.mark)
+    consumer = FactConsumer(projection, runtime.broker, settings.service_name, publisher)
+    register_subscribers(runtime.broker, consumer, settings)
     return create_service_app(
         runtime,
         title="Centricity insights",
-        description="Turns idea and vote facts into per-idea insights, served over HTTP and Kafka.",
-        version="0.1.0",
-        routers=[insights_router(store)],
+        description="Turns idea and vote facts into insights per idea, business unit, campaign, customer "
+        "type and the enterprise, served over HTTP, server-sent events, Kafka and a live dashboard "
+        "(/dashboard).",
+        version="0.2.0",
+        routers=[insights_router(store, hub)],
         before_start=[store.ensure_indexes],
+        after_start=[publisher.recover],
+        background=[publisher.run],
     )
 
 

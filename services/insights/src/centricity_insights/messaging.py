@@ -1,95 +1,365 @@
-"""Kafka side of the insights service: it reads idea and vote facts, and streams snapshots."""
+"""Kafka side of the insights service: it reads idea and vote facts in batches, and streams
+snapshots of ideas and units, coalesced to at most one per key per short window."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from faststream.kafka import KafkaBroker
+import pydantic
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker, KafkaMessage
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 
-from centricity_contracts.ideas import IdeaCreated
-from centricity_contracts.insights import IdeaInsight, IdeaInsightUpdated
-from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, VOTES_EVENTS
-from centricity_contracts.votes import VoteRecorded
-from centricity_insights.domain import IdeaTally, snapshot_event
-from centricity_insights.store import SEEN_KEYS_KEPT, InsightStore, seen_keys, stored_tally
-from centricity_plumbing.broker import consumer_options, document_dead_letters, publish_event
+from centricity_contracts.insights import IdeaInsight, IdeaInsightUpdated, UnitInsight, UnitInsightUpdated
+from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, INSIGHTS_UNITS, VOTES_EVENTS
+from centricity_insights.domain import (
+    FACT_TYPES,
+    Fact,
+    IdeaState,
+    UnitCounters,
+    add_into,
+    contribution_change,
+    fact_time,
+    facts_about,
+    hour_of,
+    idea_snapshot,
+    participants_of,
+    series_counters,
+    unit_insight,
+    unit_snapshot,
+)
+from centricity_insights.store import (
+    PENDING_SNAPSHOT,
+    SEEN_KEYS_KEPT,
+    BatchChanges,
+    IdeaWrite,
+    InsightStore,
+    participant_id,
+    seen_keys,
+)
+from centricity_plumbing.broker import (
+    RejectedEvent,
+    consumer_options,
+    dead_letter,
+    document_dead_letters,
+    enqueue_payload,
+    rejection_for,
+)
 from centricity_plumbing.clock import utc_now
-from centricity_plumbing.mongo import Document, remember
+from centricity_plumbing.mongo import ConcurrentUpdateError, Document, remember
 from centricity_plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-Fact = IdeaCreated | VoteRecorded
-FACT_TYPES: dict[str, type[IdeaCreated] | type[VoteRecorded]] = {
-    IdeaCreated.event_type(): IdeaCreated,
-    VoteRecorded.event_type(): VoteRecorded,
-}
+FACT_BATCH = 1000
+TRACE_HEADERS = ("traceparent", "tracestate")
+Carrier = dict[str, str]
+COMMIT_ATTEMPTS = 20
+INTERNAL_FIELDS = ("_id", "seen", PENDING_SNAPSHOT, "updated_ms", "revision")
 
 
-def idea_of(fact: Fact) -> str:
-    return fact.data.idea_id
+def parse_fact(raw: bytes | None) -> Fact | None:
+    """The fact in a record, None for a type this version does not know; RejectedEvent if broken."""
+    try:
+        body = json.loads(raw or b"")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RejectedEvent(f"not JSON: {error}") from error
+    fact_class = FACT_TYPES.get(str(body.get("type"))) if isinstance(body, dict) else None
+    if fact_class is None:
+        return None
+    try:
+        return fact_class.model_validate(body)
+    except pydantic.ValidationError as error:
+        rejection = rejection_for(error, raw)
+        assert rejection is not None
+        raise rejection from error
 
 
-def tally_after(tally: IdeaTally, fact: Fact) -> IdeaTally:
-    if isinstance(fact, IdeaCreated):
-        return tally.with_idea(fact.data)
-    return tally.with_vote(fact.data)
+@dataclass
+class BatchOutcome:
+    applied: int
+    ideas: set[str]
+    units: set[str]
 
 
 class InsightProjection:
-    """Applies each fact once to its idea's tally, then streams the idea's snapshot."""
+    """Applies each fact once to its ideas, and moves their units by what the ideas' changes add."""
 
-    def __init__(self, store: InsightStore, broker: KafkaBroker, *, source: str) -> None:
+    def __init__(
+        self,
+        store: InsightStore,
+        *,
+        on_change: Callable[[BatchOutcome], None] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.store = store
+        self.on_change = on_change
+        self.clock = clock
+
+    async def apply(self, facts: Sequence[Fact]) -> BatchOutcome:
+        for _ in range(COMMIT_ATTEMPTS):
+            try:
+                outcome = await self._apply_once(facts)
+            except ConcurrentUpdateError as error:
+                log.info("retrying a batch: %s", error)
+                continue
+            if self.on_change and outcome.applied:
+                self.on_change(outcome)
+            return outcome
+        raise ConcurrentUpdateError(f"a batch of {len(facts)} facts kept conflicting")
+
+    async def _apply_once(self, facts: Sequence[Fact]) -> BatchOutcome:
+        idea_ids = list(dict.fromkeys(idea_id for fact in facts for idea_id in facts_about(fact)))
+        stored = await self.store.load_ideas(idea_ids)
+        states = {idea_id: IdeaState.from_document(idea_id, stored.get(idea_id)) for idea_id in idea_ids}
+        seen = {idea_id: seen_keys(stored.get(idea_id)) for idea_id in idea_ids}
+        applied = {idea_id: 0 for idea_id in idea_ids}
+        changes = BatchChanges()
+        first_hour: dict[tuple[str, str], int] = {}
+        contributions: dict[str, UnitCounters] = {}
+        for fact in facts:
+            key, hour = fact.dedup_key(), hour_of(fact_time(fact))
+            for idea_id in facts_about(fact):
+                if key in seen[idea_id]:
+                    continue
+                state = states[idea_id]
+                before = contributions.get(idea_id) or state.contributions()
+                took_part = state.apply(fact)
+                after = contributions[idea_id] = state.contributions()
+                self._record_change(changes, contribution_change(before, after), hour)
+                for pair in participants_of(state, took_part):
+                    first_hour.setdefault(pair, hour)
+                seen[idea_id] = remember(seen[idea_id], key, SEEN_KEYS_KEPT)
+                applied[idea_id] += 1
+        await self._count_new_participants(changes, first_hour)
+        now = self.clock()
+        changed = {idea_id for idea_id, count in applied.items() if count}
+        for idea_id in changed:
+            revision = stored.get(idea_id, {}).get("revision", 0) + applied[idea_id]
+            document = {
+                **states[idea_id].to_document(),
+                **states[idea_id].insight(revision=revision, now=now).model_dump(mode="json"),
+                "_id": idea_id,
+                "seen": seen[idea_id],
+                PENDING_SNAPSHOT: True,
+            }
+            changes.ideas.append(
+                IdeaWrite(document, stored[idea_id]["revision"] if idea_id in stored else None)
+            )
+        await self.store.commit(changes, now_ms=int(now.timestamp() * 1000))
+        return BatchOutcome(sum(applied.values()), changed, set(changes.units))
+
+    @staticmethod
+    def _record_change(changes: BatchChanges, change: UnitCounters, hour: int) -> None:
+        add_into(changes.units, change)
+        for unit, counters in change.items():
+            series = changes.series.setdefault((unit, hour), {})
+            for name, value in series_counters(counters).items():
+                series[name] = series.get(name, 0) + value
+
+    async def _count_new_participants(
+        self, changes: BatchChanges, first_hour: dict[tuple[str, str], int]
+    ) -> None:
+        known = await self.store.known_participants(participant_id(u, k) for u, k in first_hour)
+        for (unit, key), hour in first_hour.items():
+            if participant_id(unit, key) in known:
+                continue
+            changes.participants.append((unit, key))
+            self._record_change(changes, {unit: {"participants": 1}}, hour)
+
+
+class LiveHub:
+    """Fans snapshots out to the dashboards connected to this process (server-sent events)."""
+
+    QUEUE_SIZE = 1000
+
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[IdeaInsight | UnitInsight]] = set()
+
+    @contextlib.contextmanager
+    def subscription(self) -> Any:
+        queue: asyncio.Queue[IdeaInsight | UnitInsight] = asyncio.Queue(self.QUEUE_SIZE)
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    def publish(self, insights: Iterable[IdeaInsight | UnitInsight]) -> None:
+        for insight in insights:
+            for queue in self._queues:
+                if queue.full():  # a slow dashboard loses its oldest update, never the newest
+                    queue.get_nowait()
+                queue.put_nowait(insight)
+
+
+class SnapshotPublisher:
+    """Publishes the snapshots of changed ideas and units, at most one per key per window.
+
+    Changed documents carry `pending_snapshot` from the same write that changed them, so
+    snapshots a crash kept from going out are published at the next start.
+    """
+
+    def __init__(
+        self, store: InsightStore, broker: KafkaBroker, hub: LiveHub, *, source: str, window_s: float
+    ) -> None:
         self.store = store
         self.broker = broker
+        self.hub = hub
         self.source = source
+        self.window_s = window_s
+        self._ideas: set[str] = set()
+        self._units: set[str] = set()
+        self._due = asyncio.Event()
+        # The trace of the latest fact about each key, so its snapshot joins that trace.
+        self._traces: dict[str, Carrier] = {}
 
-    async def apply(self, fact: Fact) -> IdeaInsight:
-        idea_id = idea_of(fact)
-        key = fact.dedup_key()
-        now = utc_now()
+    def remember_traces(self, traces: dict[str, Carrier]) -> None:
+        self._traces.update(traces)
 
-        def next_document(doc: Document | None) -> Document | None:
-            seen = seen_keys(doc)
-            if key in seen:
-                return None
-            revision = (doc or {}).get("revision", 0) + 1
-            insight = tally_after(stored_tally(idea_id, doc), fact).insight(revision=revision, now=now)
-            return {**insight.model_dump(), "seen": remember(seen, key, SEEN_KEYS_KEPT)}
+    def mark(self, outcome: BatchOutcome) -> None:
+        self._ideas |= outcome.ideas
+        self._units |= outcome.units
+        self._due.set()
 
-        doc = await self.store.change(idea_id, next_document)
-        insight = IdeaInsight.model_validate(doc)
-        # Published even for a repeated fact: the snapshot a crash may have kept from going out.
-        await publish_event(
-            self.broker, snapshot_event(insight, source=self.source), topic=INSIGHTS_IDEAS, key=idea_id
-        )
-        return insight
+    async def recover(self) -> None:
+        self._ideas |= set(await self.store.pending(self.store.ideas))
+        self._units |= set(await self.store.pending(self.store.units))
+        if self._ideas or self._units:
+            log.info("publishing %d idea and %d unit snapshots left over", len(self._ideas), len(self._units))
+            self._due.set()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self._due.wait()
+                try:
+                    await self.flush()
+                except Exception:  # the documents stay pending; try again next window
+                    log.exception("publishing snapshots failed; retrying")
+                await asyncio.sleep(self.window_s)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.flush())
+
+    async def flush(self) -> int:
+        self._due.clear()
+        ideas, units = self._ideas, self._units
+        self._ideas, self._units = set(), set()
+        try:
+            idea_docs = await self.store.idea_documents(ideas) if ideas else []
+            unit_docs = await self.store.unit_documents(units) if units else []
+            idea_insights = [IdeaInsight.model_validate(doc) for doc in idea_docs]
+            unit_insights = [unit_of_document(doc) for doc in unit_docs]
+            queued = [
+                *[
+                    await self._enqueue(idea_snapshot(i, source=self.source), INSIGHTS_IDEAS, i.idea_id)
+                    for i in idea_insights
+                ],
+                *[
+                    await self._enqueue(unit_snapshot(u, source=self.source), INSIGHTS_UNITS, u.unit)
+                    for u in unit_insights
+                ],
+            ]
+            await asyncio.gather(*queued)
+        except BaseException:
+            self._ideas |= ideas
+            self._units |= units
+            raise
+        await self.store.clear_pending(self.store.ideas, {d["_id"]: d["revision"] for d in idea_docs})
+        await self.store.clear_pending(self.store.units, {d["_id"]: d["revision"] for d in unit_docs})
+        self.hub.publish([*unit_insights, *idea_insights])
+        return len(queued)
+
+    async def _enqueue(
+        self, event: IdeaInsightUpdated | UnitInsightUpdated, topic: str, key: str
+    ) -> asyncio.Future[Any]:
+        carrier = self._traces.pop(key, None)
+        token = otel_context.attach(propagate.extract(carrier)) if carrier else None
+        try:
+            return await enqueue_payload(self.broker, event.to_json_bytes(), topic=topic, key=key)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
 
 
-def register_subscribers(
-    broker: KafkaBroker, projection: InsightProjection, settings: ServiceSettings
-) -> None:
+def unit_of_document(doc: Document) -> UnitInsight:
+    updated = datetime.fromtimestamp(doc.get("updated_ms", 0) / 1000, tz=utc_now().tzinfo)
+    return unit_insight(doc["_id"], doc, revision=int(doc.get("revision", 0)), now=updated)
+
+
+class FactConsumer:
+    """Reads a batch of fact records: unknown types are skipped, broken ones dead-lettered."""
+
+    def __init__(
+        self, projection: InsightProjection, broker: KafkaBroker, service: str, publisher: SnapshotPublisher
+    ) -> None:
+        self.projection = projection
+        self.broker = broker
+        self.service = service
+        self.publisher = publisher
+
+    async def handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        facts: list[Fact] = []
+        traces: dict[str, Carrier] = {}
+        for record in records:
+            try:
+                fact = parse_fact(record.value)
+            except RejectedEvent as rejection:
+                await dead_letter(self.broker, record, rejection, self.service)
+                continue
+            if fact is not None:
+                facts.append(fact)
+                carrier = trace_carrier(record)
+                traces |= {key: carrier for key in facts_about(fact)} if carrier else {}
+        if facts:
+            self.publisher.remember_traces(traces)
+            outcome = await self.projection.apply(facts)
+            log.info(
+                "%d facts applied to %d ideas and %d units",
+                outcome.applied,
+                len(outcome.ideas),
+                len(outcome.units),
+            )
+
+
+def trace_carrier(record: ConsumerRecord[Any, Any]) -> Carrier:
+    return {k: v.decode("utf-8", "replace") for k, v in record.headers or () if k in TRACE_HEADERS}
+
+
+def register_subscribers(broker: KafkaBroker, consumer: FactConsumer, settings: ServiceSettings) -> None:
     document_dead_letters(broker, IDEAS_EVENTS, VOTES_EVENTS)
     broker.publisher(
         INSIGHTS_IDEAS,
-        title="insights.ideas.v1:publish",
+        title=f"{INSIGHTS_IDEAS}:publish",
         schema=IdeaInsightUpdated,
         description="The latest insight per idea, keyed by idea id (compacted).",
+    )
+    broker.publisher(
+        INSIGHTS_UNITS,
+        title=f"{INSIGHTS_UNITS}:publish",
+        schema=UnitInsightUpdated,
+        description="The latest metrics per unit, keyed by `enterprise`, `businessunit:<id>`, "
+        "`campaign:<id>` or `customer_type:<type>` (compacted).",
     )
 
     @broker.subscriber(
         IDEAS_EVENTS,
         VOTES_EVENTS,
+        batch=True,
+        max_records=FACT_BATCH,
         title="facts:consume",
-        description="Idea and vote facts; types this version does not know are skipped.",
-        **consumer_options(settings),
+        description="Idea and vote facts, in batches; types this version does not know are skipped, "
+        "broken ones go to <topic>.dlq with the reason.",
+        **{**consumer_options(settings), "max_poll_records": FACT_BATCH},
     )
-    async def on_fact(body: dict[str, Any]) -> None:
-        fact_class = FACT_TYPES.get(str(body.get("type")))
-        if fact_class is None:
-            log.debug("skipping fact of type %r", body.get("type"))
-            return
-        fact = fact_class.model_validate(body)
-        insight = await projection.apply(fact)
-        log.info("%s: idea %s at r%d", fact.dedup_key(), insight.idea_id, insight.revision)
+    async def on_facts(msg: KafkaMessage) -> None:
+        await consumer.handle(msg.raw_message)

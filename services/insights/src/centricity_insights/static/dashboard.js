@@ -1,0 +1,233 @@
+// The live dashboard: one scope (the enterprise, a business unit or a campaign), fed by the
+// insights service's server-sent events; no page reload, no network access beyond the service.
+"use strict";
+
+const params = new URLSearchParams(location.search);
+const scope = params.get("businessunit")
+  ? { query: "businessunit=" + encodeURIComponent(params.get("businessunit")), unit: "businessunit:" + params.get("businessunit") }
+  : params.get("campaign_id")
+    ? { query: "campaign_id=" + encodeURIComponent(params.get("campaign_id")), unit: "campaign:" + params.get("campaign_id") }
+    : { query: "", unit: "enterprise" };
+
+const state = { units: new Map(), ideas: new Map(), ranking: "score", trend: { t: [], votes: [], ideas: [], coverage: [] } };
+const $ = (id) => document.getElementById(id);
+const pct = (x) => (x === null || x === undefined ? "–" : Math.round(x * 100) + " %");
+const num = (x) => (x === null || x === undefined ? "–" : Number(x).toLocaleString("en"));
+
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 90) return Math.round(seconds) + " s";
+  if (seconds < 5400) return Math.round(seconds / 60) + " min";
+  if (seconds < 172800) return (seconds / 3600).toFixed(1) + " h";
+  return (seconds / 86400).toFixed(1) + " d";
+}
+
+function setMeter(id, value) {
+  $(id).style.width = value === null || value === undefined ? "0" : Math.round(value * 100) + "%";
+}
+
+function renderKpis() {
+  const u = state.units.get(scope.unit);
+  if (!u) return;
+  $("kpi-ideas").textContent = num(u.ideas);
+  $("kpi-participants").textContent = num(u.participants);
+  $("kpi-votes").textContent = num(u.votes);
+  $("kpi-response").textContent = duration(u.first_response_median_s) + " / " + duration(u.first_response_p90_s);
+  $("kpi-coverage").textContent = pct(u.coverage);
+  $("kpi-delivery").textContent = pct(u.delivery_rate);
+  $("kpi-helpfulness").textContent = pct(u.helpfulness);
+  $("kpi-cross").textContent = pct(u.cross_bu_share);
+  setMeter("meter-coverage", u.coverage);
+  setMeter("meter-delivery", u.delivery_rate);
+  setMeter("meter-helpfulness", u.helpfulness);
+  setMeter("meter-cross", u.cross_bu_share);
+}
+
+const RANK_KEYS = {
+  score: (i) => [i.score, i.wilson_lower_bound],
+  wilson: (i) => [i.wilson_lower_bound, i.score],
+  trending: (i) => [i.trending === null || i.trending === undefined ? -Infinity : i.trending, i.score],
+  weighted: (i) => [i.weighted_score, i.score],
+};
+const RANK_LABEL = {
+  score: (i) => (i.score > 0 ? "+" : "") + i.score,
+  wilson: (i) => Math.round(i.wilson_lower_bound * 100) + " %",
+  trending: (i) => (i.trending === null || i.trending === undefined ? "–" : Math.exp(i.trending - nowInTau()).toFixed(1)),
+  weighted: (i) => i.weighted_score.toFixed(1),
+};
+
+function nowInTau() {
+  // The trending value is ln Σ Δ·e^(t/τ); e^(trending - now/τ) is the decayed score now.
+  return (Date.now() / 1000 - Date.UTC(2026, 0, 1) / 1000) / (7 * 24 * 3600);
+}
+
+function renderLeaderboard() {
+  const key = RANK_KEYS[state.ranking];
+  const top = [...state.ideas.values()]
+    .filter((i) => i.businessunit && !i.merged_into)
+    .sort((a, b) => { const ka = key(a), kb = key(b); return kb[0] - ka[0] || kb[1] - ka[1] || (a.idea_id < b.idea_id ? -1 : 1); })
+    .slice(0, 10);
+  const most = Math.max(1, ...top.map((i) => i.up + i.down));
+  const list = $("leaderboard");
+  list.replaceChildren();
+  if (!top.length) {
+    list.innerHTML = '<li class="empty">No ideas yet. Run <code>make demo</code> to post some.</li>';
+    return;
+  }
+  for (const idea of top) {
+    const li = document.createElement("li");
+    li.dataset.ideaId = idea.idea_id;
+    li.dataset.score = idea.score;
+    const title = document.createElement("div");
+    title.className = "title";
+    title.textContent = idea.title || idea.idea_id;
+    const meta = document.createElement("small");
+    meta.textContent = idea.businessunit + " · " + idea.voters + " voters · " + idea.comments + " comments";
+    title.append(meta);
+    if (idea.status) {
+      const pill = document.createElement("span");
+      pill.className = "pill " + idea.status;
+      pill.textContent = idea.status.replace("_", " ");
+      title.append(pill);
+    }
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    bar.innerHTML = '<div class="up"></div><div class="down"></div>';
+    bar.children[0].style.width = (100 * idea.up) / most + "%";
+    bar.children[1].style.width = (100 * idea.down) / most + "%";
+    bar.title = idea.up + " up, " + idea.down + " down";
+    const value = document.createElement("div");
+    value.className = "num";
+    value.textContent = RANK_LABEL[state.ranking](idea);
+    li.append(title, value, bar);
+    list.append(li);
+  }
+}
+
+function renderUnits() {
+  const rows = [...state.units.values()].filter((u) => u.kind === "businessunit").sort((a, b) => b.weighted_demand - a.weighted_demand);
+  const box = $("units");
+  box.replaceChildren();
+  if (!rows.length) {
+    box.innerHTML = scope.unit === "enterprise" ? '<div class="empty">No business unit has ideas yet.</div>' : '<div class="empty">Every unit side by side: see the Enterprise view.</div>';
+    return;
+  }
+  for (const u of rows) {
+    const row = document.createElement("div");
+    row.className = "unit-row";
+    row.dataset.unit = u.unit;
+    const name = document.createElement("a");
+    name.className = "name";
+    name.href = "?businessunit=" + encodeURIComponent(u.name);
+    name.textContent = u.name;
+    const bars = document.createElement("div");
+    bars.className = "triple";
+    for (const [cls, value, label] of [["coverage", u.coverage, "coverage"], ["helpfulness", u.helpfulness, "helped"], ["cross", u.cross_bu_share, "cross-BU"]]) {
+      const bar = document.createElement("div");
+      bar.className = cls;
+      bar.style.width = Math.round((value || 0) * 100) + "%";
+      bar.title = label + " " + pct(value);
+      bars.append(bar);
+    }
+    row.append(name, bars);
+    box.append(row);
+  }
+}
+
+function renderScopes() {
+  const nav = $("scopes");
+  const names = [...state.units.values()].filter((u) => u.kind === "businessunit").map((u) => u.name).sort();
+  const links = [["Enterprise", ""], ...names.map((n) => [n, "businessunit=" + encodeURIComponent(n)])];
+  if (scope.unit.startsWith("campaign:")) links.push(["campaign " + scope.unit.slice(9, 17), scope.query]);
+  nav.replaceChildren(...links.map(([label, query]) => {
+    const a = document.createElement("a");
+    a.href = query ? "?" + query : location.pathname;
+    a.textContent = label;
+    if (query === scope.query) a.className = "on";
+    return a;
+  }));
+}
+
+let chart = null;
+function renderTrend() {
+  const t = state.trend;
+  const data = [t.t, t.votes, t.ideas, t.coverage];
+  if (!chart) {
+    const box = $("trend");
+    chart = new uPlot({
+      width: Math.max(300, box.clientWidth), height: 240,
+      series: [{}, { label: "votes", stroke: "#2f6fde", width: 2 }, { label: "ideas", stroke: "#1f9d63", width: 2 },
+        { label: "coverage %", stroke: "#d98a04", width: 2, dash: [6, 4], scale: "%" }],
+      axes: [{}, { label: "count" }, { side: 1, scale: "%", label: "%", grid: { show: false } }],
+      scales: { "%": { range: [0, 100] } },
+    }, data, box);
+  } else {
+    chart.setData(data);
+  }
+}
+
+function addTrendPoint(u) {
+  if (u.unit !== scope.unit) return;
+  // One point per second at most: a later update in the same second replaces it.
+  const t = state.trend, now = Date.now() / 1000;
+  if (t.t.length && Math.floor(t.t[t.t.length - 1]) === Math.floor(now)) { t.t.pop(); t.votes.pop(); t.ideas.pop(); t.coverage.pop(); }
+  t.t.push(now); t.votes.push(u.votes); t.ideas.push(u.ideas); t.coverage.push(u.coverage === null ? null : u.coverage * 100);
+}
+
+async function loadHistory() {
+  const answer = await fetch("/units/" + encodeURIComponent(scope.unit) + "/series?bucket=hour&days=7");
+  if (!answer.ok) return;
+  const t = state.trend;
+  let votes = 0, ideas = 0, coverage = null;
+  for (const point of await answer.json()) {
+    // Each hour starts where the previous left off and ends at start + 1 h, or now for this hour.
+    const start = Date.parse(point.start) / 1000;
+    if (!t.t.length || t.t[t.t.length - 1] < start) {
+      t.t.push(start); t.votes.push(votes); t.ideas.push(ideas); t.coverage.push(coverage);
+    }
+    votes += point.changes.votes; ideas += point.changes.ideas;
+    coverage = point.coverage === null ? null : point.coverage * 100;
+    t.t.push(Math.min(start + 3600, Date.now() / 1000 - 1)); t.votes.push(votes); t.ideas.push(ideas); t.coverage.push(coverage);
+  }
+}
+
+async function loadRanking() {
+  const answer = await fetch("/ideas/top?limit=10&ranking=" + state.ranking + (scope.query ? "&" + scope.query : ""));
+  if (answer.ok) for (const idea of await answer.json()) state.ideas.set(idea.idea_id, idea);
+  renderLeaderboard();
+}
+
+let pending = false;
+function render() {
+  // Many events can arrive at once: draw at most once per frame.
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => { pending = false; renderKpis(); renderLeaderboard(); renderUnits(); renderScopes(); renderTrend(); });
+}
+
+function connect() {
+  const source = new EventSource("/stream" + (scope.query ? "?" + scope.query : ""));
+  source.onopen = () => { $("live").textContent = "live"; $("live").classList.remove("off"); };
+  source.onerror = () => { $("live").textContent = "reconnecting"; $("live").classList.add("off"); };
+  source.addEventListener("unit", (event) => {
+    const u = JSON.parse(event.data);
+    state.units.set(u.unit, u);
+    addTrendPoint(u);
+    render();
+  });
+  source.addEventListener("idea", (event) => {
+    const idea = JSON.parse(event.data);
+    state.ideas.set(idea.idea_id, idea);
+    render();
+  });
+}
+
+for (const button of document.querySelectorAll("#rankings button")) {
+  button.addEventListener("click", () => {
+    state.ranking = button.dataset.ranking;
+    for (const b of document.querySelectorAll("#rankings button")) b.classList.toggle("on", b === button);
+    loadRanking();
+  });
+}
+
+loadHistory().finally(() => { render(); connect(); });

@@ -1,0 +1,127 @@
+"""The dashboard in a real headless Chromium (Debian's): votes posted over HTTP change the page
+live, over server-sent events, without a reload."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from centricity_plumbing.localrun import DEV_BUSINESS_UNITS, LocalSystem
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+RETAIL_KEY = {"X-API-Key": DEV_BUSINESS_UNITS["retail"]["api_key"]}
+WAIT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs it with apt-get")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield launched
+        launched.close()
+
+
+def launch_campaign(system: LocalSystem) -> str:
+    now = datetime.now(UTC)
+    answer = httpx.post(
+        f"{system.url('ideas')}/campaigns",
+        json={
+            "reference": f"DASH-{uuid.uuid4().hex[:8]}",
+            "title": "Dashboard check",
+            "opens_at": (now - timedelta(days=1)).isoformat(),
+            "closes_at": (now + timedelta(days=30)).isoformat(),
+        },
+        headers=RETAIL_KEY,
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["campaign_id"])
+
+
+def submit_idea(system: LocalSystem, campaign_id: str) -> str:
+    answer = httpx.post(
+        f"{system.url('ideas')}/ideas",
+        json={
+            "reference": f"DASH-{uuid.uuid4().hex[:8]}",
+            "title": "Show the delivery slot on the order page",
+            "author": {"customer_id": "c-dash", "customer_type": "external"},
+            "campaign_id": campaign_id,
+        },
+        headers=RETAIL_KEY,
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["idea_id"])
+
+
+def vote(system: LocalSystem, idea_id: str, voter: str, unit: str = "wholesale") -> None:
+    """Vote over HTTP; the votes service answers 404 until it has seen the idea's creation fact."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        answer = httpx.post(
+            f"{system.url('votes')}/votes",
+            json={
+                "idea_id": idea_id,
+                "voter": {"customer_id": voter, "customer_type": "partner"},
+                "value": 1,
+            },
+            headers={"X-API-Key": DEV_BUSINESS_UNITS[unit]["api_key"]},
+            timeout=10,
+        )
+        if answer.status_code != 404 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert answer.status_code in (200, 201), answer.text
+
+
+def text(page: Page, selector: str) -> Any:
+    return page.locator(selector).inner_text()
+
+
+def test_votes_change_the_dashboard_live(
+    system: LocalSystem, browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    campaign_id = launch_campaign(system)
+    idea_id = submit_idea(system, campaign_id)
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(f"{system.url('insights')}/dashboard?campaign_id={campaign_id}")
+    row = page.locator(f'#leaderboard li[data-idea-id="{idea_id}"]')
+    row.wait_for(timeout=WAIT_MS)
+    assert row.get_attribute("data-score") == "0"
+    page.wait_for_function("document.getElementById('live').textContent === 'live'", timeout=WAIT_MS)
+    page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+
+    # Votes need the votes service to know the idea; it learns it from the ideas service's fact.
+    vote(system, idea_id, "p-1")
+    vote(system, idea_id, "p-2")
+    vote(system, idea_id, "r-3", unit="retail")
+
+    page.wait_for_function(
+        f"document.querySelector('#leaderboard li[data-idea-id=\"{idea_id}\"]').dataset.score === '3'",
+        timeout=WAIT_MS,
+    )
+    page.wait_for_function("document.getElementById('kpi-votes').textContent === '3'", timeout=WAIT_MS)
+    assert page.evaluate("window.loadedOnce") is True, "the page updated without a reload"
+    assert text(page, "#kpi-cross") == "67 %", "two of three votes came from another unit"
+    assert "Show the delivery slot" in text(page, "#leaderboard")
+    shot = tmp_path_factory.mktemp("dashboard") / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"dashboard screenshot: {shot}")
+    page.close()
