@@ -214,3 +214,30 @@ async def test_votes_go_only_to_known_open_ideas(
     assert (closed.status_code, closed.json()["type"]) == (409, "urn:centricity:problem:idea-closed")
     reasons = {r.key: r.headers["dlq-reason"].split(":")[0] for r in dead}
     assert reasons == {never: "unknown-idea", closed_idea: "idea-closed"}
+
+
+async def test_votes_for_an_idea_not_known_yet_wait_aside_and_apply_in_order_once_it_is(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    early, known, run = unique("idea"), unique("idea"), unique("run")
+    await announce_ideas(infra.kafka_bootstrap, known)
+    # Both on one partition, the early idea's votes first: they must not hold up the other one.
+    await produce(
+        infra.kafka_bootstrap,
+        VOTES_INTAKE,
+        [
+            (early, cast_event(f"{run}-1", ballot(early, "a", 1))),
+            (early, cast_event(f"{run}-2", ballot(early, "a", -1))),
+            (early, cast_event(f"{run}-3", ballot(known, "b", 1))),
+        ],
+    )
+    settings = make_settings(VotesSettings, unknown_idea_grace_s=120.0)
+    async with running(create_app(settings)):
+        await eventually(lambda: _fact_count(infra, known, 1), what="the vote on the known idea, not held up")
+        assert await facts_for(infra, early) == []
+        await announce_ideas(infra.kafka_bootstrap, early)
+        await eventually(
+            lambda: _fact_count(infra, early, 2), what="the parked votes, once the idea is known"
+        )
+    facts = [r.json()["data"] for r in await facts_for(infra, early)]
+    assert [(f["value"], f["previous_value"]) for f in facts] == [(1, 0), (-1, 1)]

@@ -20,7 +20,7 @@ class VotesSettings(ServiceSettings):
     http_port: int = 8102
     unknown_idea_grace_s: float = Field(
         default=30.0,
-        description="How long a Kafka vote for an idea not yet seen is retried before it is dead-lettered.",
+        description="How long a Kafka vote for an idea not yet seen is parked before it is dead-lettered.",
     )
     tier_weights: dict[str, float] = Field(
         default_factory=lambda: dict(WeightPolicy().tier_weights),
@@ -44,7 +44,9 @@ def create_app(
     store = VoteStore(runtime.store.db)
     outbox = Outbox(store.votes, runtime.broker)
     ledger = VoteLedger(store, outbox, source=settings.fact_source(), weights=settings.weight_policy())
-    register_subscribers(runtime.broker, ledger, settings, unknown_idea_grace_s=settings.unknown_idea_grace_s)
+    intake = register_subscribers(
+        runtime.broker, ledger, settings, unknown_idea_grace_s=settings.unknown_idea_grace_s
+    )
     return create_service_app(
         runtime,
         title="Centricity votes",
@@ -54,6 +56,7 @@ def create_app(
         routers=[votes_router(ledger)],
         before_start=[store.create_indexes],
         after_start=[outbox.deliver_all_pending],
+        background=[intake.keep_releasing],
     )
 
 

@@ -10,6 +10,7 @@ nobody redelivers, also keep their facts in an outbox until published.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import zlib
@@ -22,6 +23,7 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import Field, TypeAdapter
 
+from centricity_contracts.ideas import IdeaCreated
 from centricity_contracts.registry import EVENT_CLASSES
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import Ballot, CustomerValued, VoteCast, VoteWithdrawn, Withdrawal
@@ -37,8 +39,9 @@ from centricity_plumbing.mongo import Document
 from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry
 from centricity_plumbing.settings import ServiceSettings
 from centricity_votes import domain
-from centricity_votes.domain import IdeaView, StoredVote, VoteRefused, WeightPolicy
+from centricity_votes.domain import IdeaView, StoredVote, UnknownIdea, VoteRefused, WeightPolicy
 from centricity_votes.store import (
+    ParkedRecord,
     VersionedWrite,
     VoteStore,
     budget_id,
@@ -53,7 +56,7 @@ log = logging.getLogger(__name__)
 INTAKE_BATCH = 500
 WRITE_ATTEMPTS = 10
 WRITE_LANES = 4
-IDEA_POLL_S = 0.25
+PARK_SWEEP_S = 0.5
 IntakeEvent = Annotated[VoteCast | VoteWithdrawn | CustomerValued, Field(discriminator="type")]
 INTAKE_EVENTS: TypeAdapter[IntakeEvent] = TypeAdapter(IntakeEvent)
 
@@ -433,8 +436,19 @@ def _has_budget(idea: IdeaView | None) -> bool:
     return idea is not None and idea.is_open and idea.vote_budget is not None
 
 
+def command_of(event: VoteCast | VoteWithdrawn) -> Command:
+    if isinstance(event, VoteCast):
+        return Cast(event.data, event.businessunit, event.dedup_key())
+    return Withdraw(event.data, event.businessunit, event.dedup_key())
+
+
 class IntakeConsumer:
-    """Handles a batch of intake records in order; runs of votes and withdrawals are written in bulk."""
+    """Handles a batch of intake records in order; runs of votes and withdrawals are written in bulk.
+
+    A vote for an idea this service does not know yet is parked rather than held: the idea's
+    creation may still be on its way, and waiting for it must not stall the votes behind it.
+    Later records for the same vote are parked behind it, so each vote keeps its order.
+    """
 
     def __init__(
         self, ledger: VoteLedger, broker: KafkaBroker, settings: ServiceSettings, grace_s: float
@@ -443,36 +457,38 @@ class IntakeConsumer:
         self.broker = broker
         self.settings = settings
         self.grace_s = grace_s
+        self.idea_known = asyncio.Event()
 
     async def handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         events = await parse_intake(self.broker, records, INTAKE_EVENTS, self.settings)
-        await self._wait_for_ideas(events)
         run: list[tuple[ConsumerRecord[Any, Any], Command]] = []
         for record, event in events:
             if isinstance(event, CustomerValued):
-                await self._apply(run)
+                await self._apply(await self._set_aside(run))
                 run = []
                 await self.ledger.value_customer(event)
-            elif isinstance(event, VoteCast):
-                run.append((record, Cast(event.data, event.businessunit, event.dedup_key())))
             else:
-                run.append((record, Withdraw(event.data, event.businessunit, event.dedup_key())))
-        await self._apply(run)
+                run.append((record, command_of(event)))
+        await self._apply(await self._set_aside(run))
 
-    async def _wait_for_ideas(self, events: list[tuple[ConsumerRecord[Any, Any], IntakeEvent]]) -> None:
-        """Hold the batch while an idea it votes on is unknown, for up to the grace period after
-        the vote was sent: the idea's creation may simply not have reached this service yet."""
-        deadlines: dict[str, float] = {}
-        for record, event in events:
-            if isinstance(event, VoteCast | VoteWithdrawn):
-                deadline = record.timestamp / 1000 + self.grace_s
-                deadlines[event.data.idea_id] = min(deadline, deadlines.get(event.data.idea_id, deadline))
-        while deadlines:
-            known = await self.ledger.store.idea_views(deadlines)
-            now = time.time()
-            deadlines = {idea: due for idea, due in deadlines.items() if idea not in known and due > now}
-            if deadlines:
-                await asyncio.sleep(IDEA_POLL_S)
+    async def _set_aside(
+        self, run: list[tuple[ConsumerRecord[Any, Any], Command]]
+    ) -> list[tuple[ConsumerRecord[Any, Any], Command]]:
+        """Park the commands whose idea is unknown, and those behind a parked one; return the rest."""
+        if not run:
+            return run
+        store = self.ledger.store
+        known = await store.idea_views(command.idea_id for _, command in run)
+        waiting = await store.parked_vote_ids(command.vote_id for _, command in run)
+        ready, parked = [], []
+        for record, command in run:
+            if command.idea_id in known and command.vote_id not in waiting:
+                ready.append((record, command))
+                continue
+            waiting.add(command.vote_id)
+            parked.append(ParkedRecord(record, command.idea_id, command.vote_id))
+        await store.park(parked)
+        return ready
 
     async def _apply(self, run: list[tuple[ConsumerRecord[Any, Any], Command]]) -> None:
         """Apply a run of commands in bulk and dead-letter the refused ones."""
@@ -484,10 +500,56 @@ class IntakeConsumer:
                 rejected = RejectedEvent.for_rule(outcome)
                 await dead_letter(self.broker, record, rejected, self.settings.service_name)
 
+    async def release_parked(self) -> int:
+        """Apply parked votes whose idea is known now, in the order they were sent; dead-letter
+        those whose idea is still unknown after the grace period. Returns how many left."""
+        parked = await self.ledger.store.parked_records(limit=INTAKE_BATCH)
+        if not parked:
+            return 0
+        known = await self.ledger.store.idea_views(p.idea_id for p in parked)
+        expired_before_ms = (time.time() - self.grace_s) * 1000
+        ready: list[ParkedRecord] = []
+        expired: list[ParkedRecord] = []
+        blocked: set[str] = set()
+        for item in parked:
+            if item.vote_id in blocked:
+                continue
+            if item.idea_id in known:
+                ready.append(item)
+            elif item.record.timestamp < expired_before_ms:
+                expired.append(item)
+            else:
+                blocked.add(item.vote_id)
+        run = [(item.record, command_of(parsed(item))) for item in ready]
+        await self._apply(run)
+        for item in expired:
+            rejected = RejectedEvent.for_rule(UnknownIdea(f"no idea {item.idea_id!r} is known"))
+            await dead_letter(self.broker, item.record, rejected, self.settings.service_name)
+        await self.ledger.store.unpark([*ready, *expired])
+        return len(ready) + len(expired)
+
+    async def keep_releasing(self) -> None:
+        """Background job: release parked votes when an idea becomes known, or every so often."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.idea_known.wait(), PARK_SWEEP_S)
+            self.idea_known.clear()
+            try:
+                while await self.release_parked() >= INTAKE_BATCH:
+                    pass
+            except Exception:  # the records stay parked; the next round tries again
+                log.exception("releasing parked votes failed")
+
+
+def parsed(item: ParkedRecord) -> VoteCast | VoteWithdrawn:
+    event = INTAKE_EVENTS.validate_json(item.record.value or b"")
+    assert isinstance(event, VoteCast | VoteWithdrawn), "only votes are parked"
+    return event
+
 
 def register_subscribers(
     broker: KafkaBroker, ledger: VoteLedger, settings: ServiceSettings, *, unknown_idea_grace_s: float
-) -> None:
+) -> IntakeConsumer:
     document_dead_letters(broker, VOTES_INTAKE)
     for fact_class in (c for c in EVENT_CLASSES if c.topic == VOTES_EVENTS):
         broker.publisher(
@@ -507,6 +569,8 @@ def register_subscribers(
     )
     async def on_idea_fact(body: dict[str, Any]) -> None:
         await ledger.record_idea_fact(body)
+        if body.get("type") == IdeaCreated.event_type():
+            intake.idea_known.set()
 
     @broker.subscriber(
         VOTES_INTAKE,
@@ -521,3 +585,5 @@ def register_subscribers(
     )
     async def on_intake(msg: KafkaMessage) -> None:
         await intake.handle(msg.raw_message)
+
+    return intake

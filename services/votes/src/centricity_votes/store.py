@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import ConsumerRecord
 from pymongo import InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -35,10 +36,14 @@ class VoteStore:
         self.campaigns: AsyncCollection[Document] = db["campaigns"]
         self.customers: AsyncCollection[Document] = db["customers"]
         self.budgets: AsyncCollection[Document] = db["budgets"]
+        # Intake records for ideas not known yet, set aside until the idea is, or the grace ends.
+        self.parked: AsyncCollection[Document] = db["parked"]
 
     async def create_indexes(self) -> None:
         await self.votes.create_index("idea_id")
         await self.votes.create_index("voter_key")
+        await self.parked.create_index("vote_id")
+        await self.parked.create_index("sent_ms")
 
     async def idea_views(self, idea_ids: Iterable[str]) -> dict[str, IdeaView]:
         ideas = [doc async for doc in self.ideas.find({"_id": {"$in": list(set(idea_ids))}})]
@@ -131,11 +136,82 @@ class VoteStore:
         }
         return set(ids) - ours
 
+    async def park(self, records: list[ParkedRecord]) -> None:
+        """Set records aside; a redelivered record is parked once (its coordinates are its id)."""
+        if not records:
+            return
+        try:
+            await self.parked.insert_many([record.document() for record in records], ordered=False)
+        except BulkWriteError as error:
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+
+    async def parked_vote_ids(self, vote_ids: Iterable[str]) -> set[str]:
+        cursor = self.parked.find({"vote_id": {"$in": list(set(vote_ids))}}, {"vote_id": 1})
+        return {doc["vote_id"] async for doc in cursor}
+
+    async def parked_records(self, limit: int) -> list[ParkedRecord]:
+        """The oldest parked records, in the order they were sent."""
+        cursor = self.parked.find().sort([("sent_ms", 1), ("partition", 1), ("offset", 1)]).limit(limit)
+        return [ParkedRecord.from_document(doc) async for doc in cursor]
+
+    async def unpark(self, records: list[ParkedRecord]) -> None:
+        await self.parked.delete_many({"_id": {"$in": [record.record_id for record in records]}})
+
     async def clear_outbox(self, doc_ids: list[str], fact_ids: list[str]) -> None:
         if doc_ids:
             await self.votes.update_many(
                 {"_id": {"$in": doc_ids}}, {"$pull": {OUTBOX_FIELD: {"id": {"$in": fact_ids}}}}
             )
+
+
+DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class ParkedRecord:
+    """An intake record waiting for its idea, kept whole so it can still be dead-lettered."""
+
+    record: ConsumerRecord[bytes, bytes]
+    idea_id: str
+    vote_id: str
+
+    @property
+    def record_id(self) -> str:
+        return f"{self.record.topic}:{self.record.partition}:{self.record.offset}"
+
+    def document(self) -> Document:
+        record = self.record
+        return {
+            "_id": self.record_id,
+            "idea_id": self.idea_id,
+            "vote_id": self.vote_id,
+            "sent_ms": record.timestamp,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": record.key,
+            "value": record.value,
+            "headers": [[name, value] for name, value in record.headers or ()],
+        }
+
+    @classmethod
+    def from_document(cls, doc: Document) -> ParkedRecord:
+        value: bytes = doc["value"]
+        record = ConsumerRecord(
+            topic=doc["topic"],
+            partition=doc["partition"],
+            offset=doc["offset"],
+            timestamp=doc["sent_ms"],
+            timestamp_type=0,
+            key=doc.get("key"),
+            value=value,
+            checksum=None,
+            serialized_key_size=len(doc.get("key") or b""),
+            serialized_value_size=len(value),
+            headers=[(name, bytes(header)) for name, header in doc.get("headers", [])],
+        )
+        return cls(record, doc["idea_id"], doc["vote_id"])
 
 
 @dataclass(frozen=True)
