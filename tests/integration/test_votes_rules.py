@@ -245,3 +245,27 @@ async def test_points_follow_a_vote_moved_by_a_merge(
 
         moved = await eventually(allocation, what="the points moved with the vote")
     assert moved["remaining"] == 4
+
+
+async def test_a_merge_into_an_idea_not_known_yet_moves_the_votes_once_it_is(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    duplicate, survivor = unique("idea"), unique("idea")
+    await announce_ideas(infra.kafka_bootstrap, duplicate)
+    async with running(create_app(make_settings(VotesSettings))) as client:
+        await cast_when_known(client, ballot(duplicate, "early", 1), RETAIL)
+        await produce(
+            infra.kafka_bootstrap, IDEAS_EVENTS, [(duplicate, idea_merged_fact(duplicate, survivor))]
+        )
+        await eventually(lambda: _refused(client, duplicate), what="the duplicate closed")
+        await announce_ideas(infra.kafka_bootstrap, survivor)
+        await eventually(
+            lambda: _has_facts(infra, survivor, 1), what="the vote moved once the target is known"
+        )
+        on_survivor = (await client.get(f"/ideas/{survivor}/votes", headers=RETAIL)).json()
+    moved = [
+        (v["voter"]["customer_id"], v["value"])
+        for v in on_survivor
+        if not v["voter"]["customer_id"].startswith("probe")
+    ]
+    assert moved == [("early", 1)]

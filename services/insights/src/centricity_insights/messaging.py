@@ -219,11 +219,13 @@ class SnapshotPublisher:
         self._ideas: set[str] = set()
         self._units: set[str] = set()
         self._due = asyncio.Event()
-        # The trace of the latest fact about each key, so its snapshot joins that trace.
+        # The trace of the first fact about each key since its last snapshot: the snapshot joins
+        # the trace that made it due (say, the request that created the idea).
         self._traces: dict[str, Carrier] = {}
 
     def remember_traces(self, traces: dict[str, Carrier]) -> None:
-        self._traces.update(traces)
+        for key, carrier in traces.items():
+            self._traces.setdefault(key, carrier)
 
     def mark(self, outcome: BatchOutcome) -> None:
         self._ideas |= outcome.ideas
@@ -319,7 +321,8 @@ class FactConsumer:
             if fact is not None:
                 facts.append(fact)
                 carrier = trace_carrier(record)
-                traces |= {key: carrier for key in facts_about(fact)} if carrier else {}
+                for key in facts_about(fact) if carrier else ():
+                    traces.setdefault(key, carrier)
         if facts:
             self.publisher.remember_traces(traces)
             outcome = await self.projection.apply(facts)

@@ -61,10 +61,6 @@ IntakeEvent = Annotated[VoteCast | VoteWithdrawn | CustomerValued, Field(discrim
 INTAKE_EVENTS: TypeAdapter[IntakeEvent] = TypeAdapter(IntakeEvent)
 
 
-class RetryLater(Exception):
-    """A record that may succeed later; the consumer pauses and receives it again."""
-
-
 @dataclass(frozen=True)
 class Cast:
     ballot: Ballot
@@ -313,7 +309,7 @@ class VoteLedger:
         """Move every vote of a merged idea to the idea it merged into; returns how many facts."""
         into = await self.store.idea_view(into_idea_id)
         if into is None:
-            raise RetryLater(f"idea {into_idea_id!r}, target of a merge, is not known yet")
+            raise RuntimeError(f"idea {into_idea_id!r}, target of a merge, is not known")
         moves = 0
         for doc in await self.store.votes_on(idea_id):
             source = stored_vote(doc)
@@ -423,11 +419,19 @@ class VoteLedger:
             case "centricity.idea.created.v1":
                 fields = {"status": data.get("status", "submitted"), "campaign_id": data.get("campaign_id")}
                 await self.store.record_idea(subject, fields)
+                for merged_id, key in await self.store.merges_waiting_for(subject):
+                    await self.move_votes(merged_id, subject, key=key)
+                    await self.store.record_idea(merged_id, {"merge_pending": None})
             case "centricity.idea.status_changed.v1":
                 await self.store.record_idea(subject, {"status": data["to_status"]})
             case "centricity.idea.merged.v1":
-                await self.store.record_idea(subject, {"status": "duplicate"})
-                await self.move_votes(subject, str(data["into_idea_id"]), key=f"merge {fact['id']}")
+                into_idea_id, key = str(data["into_idea_id"]), f"merge {fact['id']}"
+                await self.store.record_idea(subject, {"status": "duplicate", "merged_into": into_idea_id})
+                if await self.store.idea_view(into_idea_id) is None:
+                    # The target's creation sits on another partition; move the votes when it comes.
+                    await self.store.record_idea(subject, {"merge_pending": key})
+                    return
+                await self.move_votes(subject, into_idea_id, key=key)
             case "centricity.campaign.created.v1":
                 await self.store.record_campaign(str(data["campaign_id"]), data.get("vote_budget"))
 

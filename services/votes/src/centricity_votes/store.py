@@ -42,6 +42,7 @@ class VoteStore:
     async def create_indexes(self) -> None:
         await self.votes.create_index("idea_id")
         await self.votes.create_index("voter_key")
+        await self.ideas.create_index("merged_into")
         await self.parked.create_index("vote_id")
         await self.parked.create_index("sent_ms")
 
@@ -68,6 +69,11 @@ class VoteStore:
     async def record_idea(self, idea_id: str, fields: Document) -> None:
         """Facts of one idea arrive in order (keyed by idea id), so the last one wins."""
         await self.ideas.update_one({"_id": idea_id}, {"$set": fields}, upsert=True)
+
+    async def merges_waiting_for(self, idea_id: str) -> list[tuple[str, str]]:
+        """Ideas merged into `idea_id` before it was known here, with their merge's key."""
+        cursor = self.ideas.find({"merged_into": idea_id, "merge_pending": {"$type": "string"}})
+        return [(doc["_id"], doc["merge_pending"]) async for doc in cursor]
 
     async def record_campaign(self, campaign_id: str, vote_budget: int | None) -> None:
         await self.campaigns.update_one(
