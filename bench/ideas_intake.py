@@ -20,6 +20,7 @@ from centricity_ideas.store import idea_document
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.localinfra import LocalInfrastructure, free_port
 from centricity_plumbing.localrun import LocalSystem
+from centricity_plumbing.outbox import outbox_entry
 
 IDEAS = 20_000
 BATCH = 500
@@ -51,22 +52,30 @@ def submission(n: int) -> dict[str, object]:
 
 
 async def raw_insert_rate(mongo_url: str) -> float:
-    """Documents per second for insert_many of stored-idea documents, in batches like the service's."""
+    """Documents per second for insert_many of the documents the service stores, in its batch size."""
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo_url)
     collection = client["bench_raw"]["ideas"]
     now = utc_now()
-    docs = [
-        idea_document(
-            domain.new_idea(
-                IdeaSubmission.model_validate(submission(n)),
-                businessunit="retail",
-                now=now,
-                likely_duplicates=[],
-            ),
-            outbox=[],
-            seen=[],
+    ideas = [
+        domain.new_idea(
+            IdeaSubmission.model_validate(submission(n)), businessunit="retail", now=now, likely_duplicates=[]
         )
         for n in range(IDEAS)
+    ]
+    # The very documents the service stores: the idea with its created fact in the outbox.
+    docs = [
+        idea_document(
+            idea,
+            outbox=[
+                outbox_entry(
+                    domain.created_fact(idea, source="/centricity/ideas"),
+                    topic=IDEAS_EVENTS,
+                    key=idea.idea_id,
+                )
+            ],
+            seen=[],
+        )
+        for idea in ideas
     ]
     started = time.perf_counter()
     for start in range(0, IDEAS, BATCH):

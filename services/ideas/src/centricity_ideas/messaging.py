@@ -57,7 +57,7 @@ from centricity_plumbing.broker import (
 )
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document, remember
-from centricity_plumbing.outbox import Outbox, outbox_entry, pending_entries
+from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry, pending_entries
 from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
 
@@ -198,8 +198,9 @@ class IdeaOperations:
             )
             for (_, item), likely in zip(accepted, duplicates, strict=True)
         ]
+        trace = current_trace()
         docs = [
-            {**idea_document(idea, outbox=[self._created_entry(idea)], seen=[]), "revision": 1}
+            {**idea_document(idea, outbox=[self._created_entry(idea, trace)], seen=[]), "revision": 1}
             for idea in ideas
         ]
         stored, existed = await self.store.insert_new(docs)
@@ -209,9 +210,9 @@ class IdeaOperations:
         await self.outbox.deliver_many(stored)
         return {doc["_id"]: (stored_idea(doc), doc["_id"] not in existed) for doc in stored}
 
-    def _created_entry(self, idea: Idea) -> Document:
+    def _created_entry(self, idea: Idea, trace: dict[str, str] | None = None) -> Document:
         return outbox_entry(
-            domain.created_fact(idea, source=self.source), topic=IDEAS_EVENTS, key=idea.idea_id
+            domain.created_fact(idea, source=self.source), topic=IDEAS_EVENTS, key=idea.idea_id, trace=trace
         )
 
     async def _check_campaign(
