@@ -53,8 +53,15 @@ async def request_trace(
     try:
         return await eventually(complete, timeout=10, what=f"the spans of {route}")
     except AssertionError:
-        finished = kinds_by_name(list(exporter.get_finished_spans()))
-        raise AssertionError(f"missing spans: {expected - finished}") from None
+        spans = list(exporter.get_finished_spans())
+        server = [s for s in spans if s.kind == SpanKind.SERVER and s.name == route]
+        in_trace = (
+            kinds_by_name(spans_of_trace(tuple(spans), server[0].context.trace_id)) if server else set()
+        )
+        raise AssertionError(
+            f"{route}: {len(server)} server spans; missing from its trace: {expected - in_trace}; "
+            f"missing anywhere: {expected - kinds_by_name(spans)}"
+        ) from None
 
 
 async def test_a_request_is_one_trace_through_publish_and_every_consumer(

@@ -45,7 +45,11 @@ def create_app(
     outbox = Outbox(store.votes, runtime.broker)
     ledger = VoteLedger(store, outbox, source=settings.fact_source(), weights=settings.weight_policy())
     intake = register_subscribers(
-        runtime.broker, ledger, settings, unknown_idea_grace_s=settings.unknown_idea_grace_s
+        runtime.broker,
+        ledger,
+        settings,
+        runtime.tracer_provider,
+        unknown_idea_grace_s=settings.unknown_idea_grace_s,
     )
     return create_service_app(
         runtime,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import zlib
@@ -21,9 +22,9 @@ from typing import Annotated, Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
+from opentelemetry.sdk.trace import TracerProvider
 from pydantic import Field, TypeAdapter
 
-from centricity_contracts.ideas import IdeaCreated
 from centricity_contracts.registry import EVENT_CLASSES
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import Ballot, CustomerValued, VoteCast, VoteWithdrawn, Withdrawal
@@ -38,6 +39,7 @@ from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document
 from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry
 from centricity_plumbing.settings import ServiceSettings
+from centricity_plumbing.telemetry import record_spans
 from centricity_votes import domain
 from centricity_votes.domain import IdeaView, StoredVote, UnknownIdea, VoteRefused, WeightPolicy
 from centricity_votes.store import (
@@ -411,29 +413,48 @@ class VoteLedger:
 
         return next_document
 
-    async def record_idea_fact(self, fact: dict[str, Any]) -> None:
-        """Keep what voting needs to know from the ideas service's facts."""
-        data = fact.get("data") or {}
-        subject = str(fact.get("subject", ""))
-        match fact.get("type"):
-            case "centricity.idea.created.v1":
-                fields = {"status": data.get("status", "submitted"), "campaign_id": data.get("campaign_id")}
-                await self.store.record_idea(subject, fields)
-                for merged_id, key in await self.store.merges_waiting_for(subject):
-                    await self.move_votes(merged_id, subject, key=key)
-                    await self.store.record_idea(merged_id, {"merge_pending": None})
-            case "centricity.idea.status_changed.v1":
-                await self.store.record_idea(subject, {"status": data["to_status"]})
-            case "centricity.idea.merged.v1":
-                into_idea_id, key = str(data["into_idea_id"]), f"merge {fact['id']}"
-                await self.store.record_idea(subject, {"status": "duplicate", "merged_into": into_idea_id})
-                if await self.store.idea_view(into_idea_id) is None:
-                    # The target's creation sits on another partition; move the votes when it comes.
-                    await self.store.record_idea(subject, {"merge_pending": key})
-                    return
-                await self.move_votes(subject, into_idea_id, key=key)
-            case "centricity.campaign.created.v1":
-                await self.store.record_campaign(str(data["campaign_id"]), data.get("vote_budget"))
+    async def record_idea_facts(self, facts: Sequence[dict[str, Any]]) -> bool:
+        """Keep what voting needs to know from a batch of the ideas service's facts, in order.
+
+        Returns whether an idea was created, which may release parked votes.
+        """
+        ideas: dict[str, Document] = {}
+        campaigns: dict[str, int | None] = {}
+        created: list[str] = []
+        for fact in facts:
+            data = fact.get("data") or {}
+            subject = str(fact.get("subject", ""))
+            match fact.get("type"):
+                case "centricity.idea.created.v1":
+                    fields = {
+                        "status": data.get("status", "submitted"),
+                        "campaign_id": data.get("campaign_id"),
+                    }
+                    ideas.setdefault(subject, {}).update(fields)
+                    created.append(subject)
+                case "centricity.idea.status_changed.v1":
+                    ideas.setdefault(subject, {}).update({"status": data["to_status"]})
+                case "centricity.idea.merged.v1":
+                    into_idea_id = str(data["into_idea_id"])
+                    ideas.setdefault(subject, {}).update({"status": "duplicate", "merged_into": into_idea_id})
+                    # A merge reads what came before it: store that first.
+                    await self.store.record(ideas, campaigns)
+                    ideas, campaigns = {}, {}
+                    await self._merge(subject, into_idea_id, key=f"merge {fact['id']}")
+                case "centricity.campaign.created.v1":
+                    campaigns[str(data["campaign_id"])] = data.get("vote_budget")
+        await self.store.record(ideas, campaigns)
+        for merged_id, into_idea_id, key in await self.store.merges_waiting_for(created):
+            await self.move_votes(merged_id, into_idea_id, key=key)
+            await self.store.record({merged_id: {"merge_pending": None}}, {})
+        return bool(created)
+
+    async def _merge(self, idea_id: str, into_idea_id: str, *, key: str) -> None:
+        if await self.store.idea_view(into_idea_id) is None:
+            # The target's creation sits on another partition; move the votes when it comes.
+            await self.store.record({idea_id: {"merge_pending": key}}, {})
+            return
+        await self.move_votes(idea_id, into_idea_id, key=key)
 
 
 def _has_budget(idea: IdeaView | None) -> bool:
@@ -552,7 +573,12 @@ def parsed(item: ParkedRecord) -> VoteCast | VoteWithdrawn:
 
 
 def register_subscribers(
-    broker: KafkaBroker, ledger: VoteLedger, settings: ServiceSettings, *, unknown_idea_grace_s: float
+    broker: KafkaBroker,
+    ledger: VoteLedger,
+    settings: ServiceSettings,
+    tracer_provider: TracerProvider,
+    *,
+    unknown_idea_grace_s: float,
 ) -> IntakeConsumer:
     document_dead_letters(broker, VOTES_INTAKE)
     for fact_class in (c for c in EVENT_CLASSES if c.topic == VOTES_EVENTS):
@@ -569,11 +595,20 @@ def register_subscribers(
         title=f"{IDEAS_EVENTS}:consume",
         description="Idea and campaign facts: which ideas exist, their campaign and its vote budget, "
         "whether voting is still open, and merges, whose votes move to the surviving idea.",
-        **consumer_options(settings, "ideas"),
+        batch=True,
+        max_records=INTAKE_BATCH,
+        **{**consumer_options(settings, "ideas"), "max_poll_records": INTAKE_BATCH},
     )
-    async def on_idea_fact(body: dict[str, Any]) -> None:
-        await ledger.record_idea_fact(body)
-        if body.get("type") == IdeaCreated.event_type():
+    async def on_idea_facts(msg: KafkaMessage) -> None:
+        facts = []
+        for record in msg.raw_message:
+            try:
+                facts.append(json.loads(record.value or b""))
+            except ValueError as error:
+                await dead_letter(broker, record, RejectedEvent(f"not JSON: {error}"), settings.service_name)
+        with record_spans(msg.raw_message, tracer_provider):
+            created = await ledger.record_idea_facts(facts)
+        if created:
             intake.idea_known.set()
 
     @broker.subscriber(

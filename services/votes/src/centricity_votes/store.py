@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from pymongo import InsertOne, ReplaceOne
+from pymongo import InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
@@ -66,19 +66,26 @@ class VoteStore:
     async def idea_view(self, idea_id: str) -> IdeaView | None:
         return (await self.idea_views([idea_id])).get(idea_id)
 
-    async def record_idea(self, idea_id: str, fields: Document) -> None:
-        """Facts of one idea arrive in order (keyed by idea id), so the last one wins."""
-        await self.ideas.update_one({"_id": idea_id}, {"$set": fields}, upsert=True)
+    async def record(self, ideas: dict[str, Document], campaigns: dict[str, int | None]) -> None:
+        """Store what a run of idea facts changed; facts of one idea arrive in order, so the last wins."""
+        if ideas:
+            updates = [UpdateOne({"_id": i}, {"$set": fields}, upsert=True) for i, fields in ideas.items()]
+            await self.ideas.bulk_write(updates, ordered=False)
+        if campaigns:
+            budgets = [
+                UpdateOne({"_id": c}, {"$set": {"vote_budget": budget}}, upsert=True)
+                for c, budget in campaigns.items()
+            ]
+            await self.campaigns.bulk_write(budgets, ordered=False)
 
-    async def merges_waiting_for(self, idea_id: str) -> list[tuple[str, str]]:
-        """Ideas merged into `idea_id` before it was known here, with their merge's key."""
-        cursor = self.ideas.find({"merged_into": idea_id, "merge_pending": {"$type": "string"}})
-        return [(doc["_id"], doc["merge_pending"]) async for doc in cursor]
-
-    async def record_campaign(self, campaign_id: str, vote_budget: int | None) -> None:
-        await self.campaigns.update_one(
-            {"_id": campaign_id}, {"$set": {"vote_budget": vote_budget}}, upsert=True
-        )
+    async def merges_waiting_for(self, idea_ids: list[str]) -> list[tuple[str, str, str]]:
+        """(merged idea, target, merge key) for merges into these ideas made before they were known."""
+        if not idea_ids:
+            return []
+        query = {"merged_into": {"$in": idea_ids}, "merge_pending": {"$type": "string"}}
+        return [
+            (doc["_id"], doc["merged_into"], doc["merge_pending"]) async for doc in self.ideas.find(query)
+        ]
 
     async def campaign_budget(self, campaign_id: str) -> int | None:
         doc = await self.campaigns.find_one({"_id": campaign_id})
