@@ -151,9 +151,14 @@ class VoteLedger:
         self.source = source
         self.weight_policy = weights
 
-    async def apply(self, commands: Sequence[Command], *, pending: bool) -> list[Outcome]:
-        """Apply commands in order. `pending` keeps facts in the outbox until published (HTTP)."""
-        ideas = await self.store.idea_views(c.idea_id for c in commands)
+    async def apply(
+        self, commands: Sequence[Command], *, pending: bool, ideas: dict[str, IdeaView] | None = None
+    ) -> list[Outcome]:
+        """Apply commands in order. `pending` keeps facts in the outbox until published (HTTP).
+
+        `ideas` are the commands' ideas when the caller just read them."""
+        if ideas is None:
+            ideas = await self.store.idea_views(c.idea_id for c in commands)
         outcomes: list[Outcome | None] = [None] * len(commands)
         budgeted = [i for i, c in enumerate(commands) if _has_budget(ideas.get(c.idea_id))]
         lanes: list[list[int]] = [[] for _ in range(WRITE_LANES)]
@@ -489,19 +494,20 @@ class IntakeConsumer:
         run: list[tuple[ConsumerRecord[Any, Any], Command]] = []
         for record, event in events:
             if isinstance(event, CustomerValued):
-                await self._apply(await self._set_aside(run))
+                await self._apply(*await self._set_aside(run))
                 run = []
                 await self.ledger.value_customer(event)
             else:
                 run.append((record, command_of(event)))
-        await self._apply(await self._set_aside(run))
+        await self._apply(*await self._set_aside(run))
 
     async def _set_aside(
         self, run: list[tuple[ConsumerRecord[Any, Any], Command]]
-    ) -> list[tuple[ConsumerRecord[Any, Any], Command]]:
-        """Park the commands whose idea is unknown, and those behind a parked one; return the rest."""
+    ) -> tuple[list[tuple[ConsumerRecord[Any, Any], Command]], dict[str, IdeaView]]:
+        """Park the commands whose idea is unknown, and those behind a parked one; return the rest
+        with their ideas."""
         if not run:
-            return run
+            return run, {}
         store = self.ledger.store
         known = await store.idea_views(command.idea_id for _, command in run)
         waiting = await store.parked_vote_ids(command.vote_id for _, command in run)
@@ -513,13 +519,15 @@ class IntakeConsumer:
             waiting.add(command.vote_id)
             parked.append(ParkedRecord(record, command.idea_id, command.vote_id))
         await store.park(parked)
-        return ready
+        return ready, known
 
-    async def _apply(self, run: list[tuple[ConsumerRecord[Any, Any], Command]]) -> None:
+    async def _apply(
+        self, run: list[tuple[ConsumerRecord[Any, Any], Command]], ideas: dict[str, IdeaView] | None = None
+    ) -> None:
         """Apply a run of commands in bulk and dead-letter the refused ones."""
         if not run:
             return
-        outcomes = await self.ledger.apply([command for _, command in run], pending=False)
+        outcomes = await self.ledger.apply([command for _, command in run], pending=False, ideas=ideas)
         for (record, _), outcome in zip(run, outcomes, strict=True):
             if isinstance(outcome, VoteRefused):
                 rejected = RejectedEvent.for_rule(outcome)
