@@ -421,11 +421,12 @@ class VoteLedger:
     async def record_idea_facts(self, facts: Sequence[dict[str, Any]]) -> bool:
         """Keep what voting needs to know from a batch of the ideas service's facts, in order.
 
-        Returns whether an idea was created, which may release parked votes.
+        Returns whether an idea or a campaign was created, which may release parked votes.
         """
         ideas: dict[str, Document] = {}
         campaigns: dict[str, int | None] = {}
         created: list[str] = []
+        new_campaigns = 0
         for fact in facts:
             data = fact.get("data") or {}
             subject = str(fact.get("subject", ""))
@@ -448,11 +449,12 @@ class VoteLedger:
                     await self._merge(subject, into_idea_id, key=f"merge {fact['id']}")
                 case "centricity.campaign.created.v1":
                     campaigns[str(data["campaign_id"])] = data.get("vote_budget")
+                    new_campaigns += 1
         await self.store.record(ideas, campaigns)
         for merged_id, into_idea_id, key in await self.store.merges_waiting_for(created):
             await self.move_votes(merged_id, into_idea_id, key=key)
             await self.store.record({merged_id: {"merge_pending": None}}, {})
-        return bool(created)
+        return bool(created) or bool(new_campaigns)
 
     async def _merge(self, idea_id: str, into_idea_id: str, *, key: str) -> None:
         if await self.store.idea_view(into_idea_id) is None:

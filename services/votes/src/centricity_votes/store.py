@@ -53,6 +53,7 @@ class VoteStore:
         if campaign_ids:
             async for doc in self.campaigns.find({"_id": {"$in": list(campaign_ids)}}):
                 budgets[doc["_id"]] = doc.get("vote_budget")
+        # An idea whose campaign has not arrived yet is not known yet: its vote budget may matter.
         return {
             doc["_id"]: IdeaView(
                 idea_id=doc["_id"],
@@ -61,6 +62,7 @@ class VoteStore:
                 vote_budget=budgets.get(doc.get("campaign_id") or ""),
             )
             for doc in ideas
+            if "status" in doc and (not doc.get("campaign_id") or doc["campaign_id"] in budgets)
         }
 
     async def idea_view(self, idea_id: str) -> IdeaView | None:
