@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from centricity_plumbing.localinfra import LocalInfrastructure, free_port
+from centricity_plumbing.localrun import LocalSystem
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench-results.json"
 
@@ -52,3 +58,28 @@ async def timestamps(bootstrap: str, topic: str, *, wanted: int, timeout_s: floa
         return found
     finally:
         await consumer.stop()
+
+
+def rate_of(stamps: list[int]) -> float:
+    """Records per second between the first and the last of these CreateTimes (ms)."""
+    return (len(stamps) - 1) / ((max(stamps) - min(stamps)) / 1000)
+
+
+@contextlib.contextmanager
+def local_system(service: str) -> Iterator[LocalSystem]:
+    """Kafka and MongoDB started on free ports in a scratch folder, with `service` ready to be
+    started as its own process; everything stops on exit."""
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder)
+        infra = LocalInfrastructure(
+            kafka_port=free_port(),
+            mongo_port=free_port(),
+            mongo_data_dir=data / "mongo",
+            run_dir=data / "run",
+        )
+        system = LocalSystem(infra, services={service: free_port()})
+        infra.start()
+        try:
+            yield system
+        finally:
+            system.stop()

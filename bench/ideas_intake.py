@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 from pymongo import AsyncMongoClient
 
-from bench.common import produce_all, record_results, timestamps
+from bench.common import local_system, produce_all, rate_of, record_results, timestamps
 from centricity_contracts.ideas import IdeaSubmission
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
 from centricity_ideas import domain
 from centricity_ideas.store import idea_document
 from centricity_plumbing.clock import utc_now
-from centricity_plumbing.localinfra import LocalInfrastructure, free_port
 from centricity_plumbing.localrun import LocalSystem
 from centricity_plumbing.outbox import outbox_entry
 
@@ -103,28 +100,16 @@ def intake_events() -> list[tuple[bytes, bytes]]:
 async def service_rate(system: LocalSystem) -> float:
     """Ideas per second, from the publish times of the first and last created facts."""
     stamps = await timestamps(system.infra.kafka_bootstrap, IDEAS_EVENTS, wanted=IDEAS, timeout_s=600)
-    return (len(stamps) - 1) / ((max(stamps) - min(stamps)) / 1000)
+    return rate_of(stamps)
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        data = Path(folder)
-        infra = LocalInfrastructure(
-            kafka_port=free_port(),
-            mongo_port=free_port(),
-            mongo_data_dir=data / "mongo",
-            run_dir=data / "run",
-        )
-        system = LocalSystem(infra, services={"ideas": free_port()})
-        infra.start()
-        try:
-            store_rate = asyncio.run(raw_insert_rate(infra.mongo_url))
-            asyncio.run(produce_all(infra.kafka_bootstrap, IDEAS_INTAKE, intake_events()))
-            system.services = {"ideas": free_port()}
-            system._start_service("ideas")
-            rate = asyncio.run(service_rate(system))
-        finally:
-            system.stop()
+    with local_system("ideas") as system:
+        infra = system.infra
+        store_rate = asyncio.run(raw_insert_rate(infra.mongo_url))
+        asyncio.run(produce_all(infra.kafka_bootstrap, IDEAS_INTAKE, intake_events()))
+        system.restart_service("ideas")
+        rate = asyncio.run(service_rate(system))
     record_results(
         "ideas_intake",
         {

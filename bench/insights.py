@@ -19,12 +19,10 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -32,13 +30,11 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pymongo import AsyncMongoClient, InsertOne, ReplaceOne
 
-from bench.common import produce_all, record_results
+from bench.common import local_system, produce_all, record_results
 from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, VOTES_EVENTS
 from centricity_insights.domain import Fact, IdeaState
 from centricity_insights.messaging import FACT_BATCH, InsightProjection, parse_fact
 from centricity_insights.store import InsightStore
-from centricity_plumbing.localinfra import LocalInfrastructure, free_port
-from centricity_plumbing.localrun import LocalSystem
 
 IDEAS = 2_000
 VOTES_PER_IDEA = 9
@@ -335,28 +331,17 @@ async def latency_p99(bootstrap: str, rate: float) -> tuple[float, int]:
 def main() -> None:
     ideas, votes = workload()
     total = len(ideas) + len(votes)
-    with tempfile.TemporaryDirectory() as folder:
-        data = Path(folder)
-        infra = LocalInfrastructure(
-            kafka_port=free_port(),
-            mongo_port=free_port(),
-            mongo_data_dir=data / "mongo",
-            run_dir=data / "run",
-        )
-        system = LocalSystem(infra, services={"insights": free_port()})
-        infra.start()
-        try:
-            asyncio.run(produce_all(infra.kafka_bootstrap, IDEAS_EVENTS, ideas))
-            asyncio.run(produce_all(infra.kafka_bootstrap, VOTES_EVENTS, votes))
-            broker_rate = asyncio.run(passthrough_rate(infra.kafka_bootstrap, total))
-            store_rate = asyncio.run(raw_store_rate(infra.mongo_url, idea_documents(total, 10**7)))
-            system._start_service("insights")
-            rate = asyncio.run(service_rate(infra.kafka_bootstrap, total))
-            p99, measured = asyncio.run(latency_p99(infra.kafka_bootstrap, rate / 2))
-            system.terminate_service("insights")  # the in-process measurement gets the cores alone
-            cost = asyncio.run(cost_ratio(infra.mongo_url))
-        finally:
-            system.stop()
+    with local_system("insights") as system:
+        infra = system.infra
+        asyncio.run(produce_all(infra.kafka_bootstrap, IDEAS_EVENTS, ideas))
+        asyncio.run(produce_all(infra.kafka_bootstrap, VOTES_EVENTS, votes))
+        broker_rate = asyncio.run(passthrough_rate(infra.kafka_bootstrap, total))
+        store_rate = asyncio.run(raw_store_rate(infra.mongo_url, idea_documents(total, 10**7)))
+        system._start_service("insights")
+        rate = asyncio.run(service_rate(infra.kafka_bootstrap, total))
+        p99, measured = asyncio.run(latency_p99(infra.kafka_bootstrap, rate / 2))
+        system.terminate_service("insights")  # the in-process measurement gets the cores alone
+        cost = asyncio.run(cost_ratio(infra.mongo_url))
     record_results(
         "insights",
         {

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -25,12 +24,10 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from pymongo import AsyncMongoClient, ReplaceOne
 from tests.support import idea_created_fact
 
-from bench.common import produce_all, record_results, timestamps
+from bench.common import local_system, produce_all, rate_of, record_results, timestamps
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import Ballot
 from centricity_plumbing.clock import utc_now
-from centricity_plumbing.localinfra import LocalInfrastructure, free_port
-from centricity_plumbing.localrun import LocalSystem
 from centricity_plumbing.outbox import outbox_entry
 from centricity_votes import domain
 from centricity_votes.domain import IdeaView
@@ -130,7 +127,7 @@ async def passthrough_rate(bootstrap: str) -> float:
         stamps = await timestamps(bootstrap, PASS_OUT, wanted=VOTES, timeout_s=600)
     finally:
         await broker.stop()
-    return (len(stamps) - 1) / ((max(stamps) - min(stamps)) / 1000)
+    return rate_of(stamps)
 
 
 async def announce_ideas(bootstrap: str) -> None:
@@ -195,33 +192,22 @@ def rss_mb(pid: int, field: str = "VmHWM") -> float:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        data = Path(folder)
-        infra = LocalInfrastructure(
-            kafka_port=free_port(),
-            mongo_port=free_port(),
-            mongo_data_dir=data / "mongo",
-            run_dir=data / "run",
-        )
-        system = LocalSystem(infra, services={"votes": free_port()})
-        infra.start()
-        try:
-            store_rate = asyncio.run(raw_upsert_rate(infra.mongo_url))
-            broker_rate = asyncio.run(passthrough_rate(infra.kafka_bootstrap))
-            asyncio.run(announce_ideas(infra.kafka_bootstrap))
-            burst = vote_messages("burst", VOTES)
-            asyncio.run(produce_all(infra.kafka_bootstrap, VOTES_INTAKE, burst))
-            system.restart_service("votes")
-            stamps = asyncio.run(timestamps(infra.kafka_bootstrap, VOTES_EVENTS, wanted=VOTES, timeout_s=900))
-            rate = (len(stamps) - 1) / ((max(stamps) - min(stamps)) / 1000)
-            rss_after_burst = rss_mb(system.pid("votes"), "VmRSS")
-            sent = asyncio.run(paced_votes(infra.kafka_bootstrap, rate / 2, LATENCY_WINDOW_S))
-            facts = asyncio.run(fact_times(infra.kafka_bootstrap, wanted=VOTES + len(sent), timeout_s=600))
-            latencies = sorted(facts[vote_id] - sent_ms for vote_id, sent_ms in sent.items())
-            peak_rss = rss_mb(system.pid("votes"))
-            rss_end = rss_mb(system.pid("votes"), "VmRSS")
-        finally:
-            system.stop()
+    with local_system("votes") as system:
+        infra = system.infra
+        store_rate = asyncio.run(raw_upsert_rate(infra.mongo_url))
+        broker_rate = asyncio.run(passthrough_rate(infra.kafka_bootstrap))
+        asyncio.run(announce_ideas(infra.kafka_bootstrap))
+        burst = vote_messages("burst", VOTES)
+        asyncio.run(produce_all(infra.kafka_bootstrap, VOTES_INTAKE, burst))
+        system.restart_service("votes")
+        stamps = asyncio.run(timestamps(infra.kafka_bootstrap, VOTES_EVENTS, wanted=VOTES, timeout_s=900))
+        rate = rate_of(stamps)
+        rss_after_burst = rss_mb(system.pid("votes"), "VmRSS")
+        sent = asyncio.run(paced_votes(infra.kafka_bootstrap, rate / 2, LATENCY_WINDOW_S))
+        facts = asyncio.run(fact_times(infra.kafka_bootstrap, wanted=VOTES + len(sent), timeout_s=600))
+        latencies = sorted(facts[vote_id] - sent_ms for vote_id, sent_ms in sent.items())
+        peak_rss = rss_mb(system.pid("votes"))
+        rss_end = rss_mb(system.pid("votes"), "VmRSS")
     percentiles = statistics.quantiles(latencies, n=100)
     record_results(
         "votes_pipeline",

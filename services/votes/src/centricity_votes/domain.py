@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -38,6 +38,7 @@ DEFAULT_WEIGHT = 1.0
 CLOSED_STATUSES = frozenset({"delivered", "declined", "duplicate"})
 
 Fact = VoteRecorded | VoteRetracted | VoteMoved | VoteReweighted
+FactT = TypeVar("FactT", VoteRecorded, VoteRetracted, VoteMoved, VoteReweighted)
 
 
 class VoteRefused(RuleViolation):
@@ -311,47 +312,42 @@ def _revision_after(new_target: StoredVote | None, target: StoredVote | None) ->
     return kept.revision if kept is not None else 1
 
 
+def _fact(
+    event_class: type[FactT], data: Any, *, fact_id: str, subject: str, time: datetime, source: str
+) -> FactT:
+    return event_class.build(
+        id=fact_id, source=source, businessunit=data.voter_businessunit, subject=subject, time=time, data=data
+    )
+
+
 def recorded_fact(record: VoteRecord, *, source: str) -> VoteRecorded:
     """The fact that `record` was recorded; one id per vote revision, stable across republishes."""
-    return VoteRecorded.build(
-        id=f"{record.vote_id}:r{record.revision}",
-        source=source,
-        businessunit=record.voter_businessunit,
-        subject=record.idea_id,
-        time=record.recorded_at,
-        data=record,
+    fact_id = f"{record.vote_id}:r{record.revision}"
+    return _fact(
+        VoteRecorded, record, fact_id=fact_id, subject=record.idea_id, time=record.recorded_at, source=source
     )
 
 
 def retracted_fact(retraction: VoteRetraction, *, source: str) -> VoteRetracted:
-    return VoteRetracted.build(
-        id=f"{retraction.vote_id}:r{retraction.revision}",
-        source=source,
-        businessunit=retraction.voter_businessunit,
-        subject=retraction.idea_id,
-        time=retraction.retracted_at,
-        data=retraction,
+    fact_id = f"{retraction.vote_id}:r{retraction.revision}"
+    time = retraction.retracted_at
+    return _fact(
+        VoteRetracted, retraction, fact_id=fact_id, subject=retraction.idea_id, time=time, source=source
     )
 
 
 def reweighted_fact(reweight: VoteReweight, *, source: str) -> VoteReweighted:
-    return VoteReweighted.build(
-        id=f"{reweight.vote_id}:r{reweight.revision}",
-        source=source,
-        businessunit=reweight.voter_businessunit,
-        subject=reweight.idea_id,
-        time=reweight.reweighted_at,
-        data=reweight,
+    fact_id = f"{reweight.vote_id}:r{reweight.revision}"
+    time = reweight.reweighted_at
+    return _fact(
+        VoteReweighted, reweight, fact_id=fact_id, subject=reweight.idea_id, time=time, source=source
     )
 
 
 def moved_fact(move_fact: VoteMove, *, source: str) -> VoteMoved:
     """A vote leaves its idea once, so the source vote id names the move."""
-    return VoteMoved.build(
-        id=f"{move_fact.vote_id}:moved",
-        source=source,
-        businessunit=move_fact.voter_businessunit,
-        subject=move_fact.to_idea_id,
-        time=move_fact.moved_at,
-        data=move_fact,
+    fact_id = f"{move_fact.vote_id}:moved"
+    time = move_fact.moved_at
+    return _fact(
+        VoteMoved, move_fact, fact_id=fact_id, subject=move_fact.to_idea_id, time=time, source=source
     )

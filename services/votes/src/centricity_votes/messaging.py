@@ -63,44 +63,48 @@ IntakeEvent = Annotated[VoteCast | VoteWithdrawn | CustomerValued, Field(discrim
 INTAKE_EVENTS: TypeAdapter[IntakeEvent] = TypeAdapter(IntakeEvent)
 
 
+class VoterCommand:
+    """What a cast and a withdrawal share: one customer's vote on one idea."""
+
+    businessunit: str
+
+    @property
+    def target(self) -> Ballot | Withdrawal:
+        raise NotImplementedError
+
+    @property
+    def idea_id(self) -> str:
+        return self.target.idea_id
+
+    @property
+    def vote_id(self) -> str:
+        return domain.vote_id_for(self.target.idea_id, self.businessunit, self.target.voter.customer_id)
+
+    @property
+    def voter_key(self) -> str:
+        return self.target.voter.key(self.businessunit)
+
+
 @dataclass(frozen=True)
-class Cast:
+class Cast(VoterCommand):
     ballot: Ballot
     businessunit: str
     key: str | None
 
     @property
-    def idea_id(self) -> str:
-        return self.ballot.idea_id
-
-    @property
-    def vote_id(self) -> str:
-        return domain.vote_id_for(self.ballot.idea_id, self.businessunit, self.ballot.voter.customer_id)
-
-    @property
-    def voter_key(self) -> str:
-        return self.ballot.voter.key(self.businessunit)
+    def target(self) -> Ballot:
+        return self.ballot
 
 
 @dataclass(frozen=True)
-class Withdraw:
+class Withdraw(VoterCommand):
     withdrawal: Withdrawal
     businessunit: str
     key: str | None
 
     @property
-    def idea_id(self) -> str:
-        return self.withdrawal.idea_id
-
-    @property
-    def vote_id(self) -> str:
-        return domain.vote_id_for(
-            self.withdrawal.idea_id, self.businessunit, self.withdrawal.voter.customer_id
-        )
-
-    @property
-    def voter_key(self) -> str:
-        return self.withdrawal.voter.key(self.businessunit)
+    def target(self) -> Withdrawal:
+        return self.withdrawal
 
 
 Command = Cast | Withdraw
@@ -556,7 +560,7 @@ class IntakeConsumer:
             else:
                 blocked.add(item.vote_id)
         run = [(item.record, command_of(parsed(item))) for item in ready]
-        await self._apply(run)
+        await self._apply(run, known)
         for item in expired:
             rejected = RejectedEvent.for_rule(UnknownIdea(f"no idea {item.idea_id!r} is known"))
             await dead_letter(self.broker, item.record, rejected, self.settings.service_name)
