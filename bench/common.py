@@ -38,8 +38,11 @@ async def produce_all(bootstrap: str, topic: str, messages: list[tuple[bytes, by
         await producer.stop()
 
 
-async def timestamps(bootstrap: str, topic: str, *, wanted: int, timeout_s: float) -> list[int]:
-    """CreateTime of the first `wanted` records on `topic`, read from the beginning."""
+async def timestamps(
+    bootstrap: str, topic: str, *, wanted: int, timeout_s: float, marker: bytes = b""
+) -> list[int]:
+    """CreateTime of the first `wanted` records on `topic` whose value holds `marker`, read from
+    the beginning."""
     import asyncio
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -54,7 +57,9 @@ async def timestamps(bootstrap: str, topic: str, *, wanted: int, timeout_s: floa
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError(f"only {len(found)} of {wanted} records on {topic}")
             batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            found += [m.timestamp for messages in batch.values() for m in messages]
+            found += [
+                m.timestamp for records in batch.values() for m in records if marker in (m.value or b"")
+            ]
         return found
     finally:
         await consumer.stop()

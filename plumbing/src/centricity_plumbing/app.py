@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -122,6 +123,9 @@ def serve(app_factory: Callable[[], FastAPI], settings: ServiceSettings) -> None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = app_factory()
     install_global(app.state.runtime.tracer_provider)
+    # What imports and wiring made lives as long as the process. Without this, every full
+    # collection walks it again (about 90 ms each, several times per second under load).
+    gc.freeze()
     uvicorn.run(
         app,
         host=settings.http_host,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -47,7 +49,15 @@ from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_EVENTS
 from centricity_contracts.votes import VoteMoved, VoteRecorded
 from centricity_ideas import domain
 from centricity_ideas.domain import Idea
-from centricity_ideas.store import SEEN_KEYS_KEPT, IdeaStore, SimilarityIndex, idea_document, stored_idea
+from centricity_ideas.store import (
+    CREATED_FIELD,
+    DUPLICATES_CHECKED_AT,
+    SEEN_KEYS_KEPT,
+    IdeaStore,
+    SimilarityIndex,
+    idea_document,
+    stored_idea,
+)
 from centricity_plumbing.broker import (
     RejectedEvent,
     consumer_options,
@@ -56,15 +66,19 @@ from centricity_plumbing.broker import (
     parse_intake,
 )
 from centricity_plumbing.clock import utc_now
+from centricity_plumbing.lanes import lanes_by_key
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry, pending_entries
+from centricity_plumbing.priority import lower_thread_priority
 from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 LIKELY_DUPLICATES = 3
-INTAKE_BATCH = 500
+INTAKE_BATCH = 1000
+# Two halves of a batch, so that we build one while the store writes the other.
+INTAKE_LANES = 2
 INDEX_REFRESH_S = 5.0
 
 IntakeEvent = Annotated[
@@ -93,9 +107,27 @@ class Submission:
     businessunit: str
     request_key: str | None = None
 
-    @property
+    @functools.cached_property
     def idea_id(self) -> str:
         return domain.idea_id_for(self.businessunit, self.submission.reference)
+
+
+def _created_by(doc: Document, request_key: str | None, existed: list[str]) -> bool:
+    """Whether this intake event created the stored idea, so its kept created fact is due."""
+    if CREATED_FIELD not in doc:
+        return False
+    return doc["_id"] not in existed or request_key in doc.get("seen", [])
+
+
+def kept_suggestion(doc: Document) -> DuplicateSuggestion:
+    """The likely duplicates an idea keeps, as first found."""
+    idea = stored_idea(doc)
+    return DuplicateSuggestion(
+        idea_id=idea.idea_id,
+        businessunit=idea.businessunit,
+        likely_duplicates=idea.likely_duplicates,
+        checked_at=doc.get(DUPLICATES_CHECKED_AT) or idea.updated_at,
+    )
 
 
 def searchable(idea: IdeaRecord) -> tuple[str, str, str, str, str]:
@@ -114,6 +146,10 @@ class IdeaOperations:
         self.settings = settings
         self.source = settings.fact_source()
         self._indexed_until: datetime | None = None
+        # Likely duplicates are looked for after intake; that search never takes CPU from it.
+        self.background_work = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="duplicates", initializer=lower_thread_priority
+        )
 
     def target_id(self, target: IdeaTarget, businessunit: str) -> str:
         if target.idea_id is not None:
@@ -145,37 +181,44 @@ class IdeaOperations:
         Without `find_duplicates` the likely duplicates follow later, from the duplicate finder,
         so that a burst is stored at the store's pace rather than the similarity search's.
 
-        A submission is new unless its reference, or its event's `source` + `id`, was seen before.
+        A submission is new unless its business unit already submitted its reference.
         """
         now = utc_now()
-        handled = await self.store.ideas_of_keys([i.request_key for i in items if i.request_key])
         outcomes: dict[int, tuple[Idea, bool] | RuleViolation | NotFound] = {}
         fresh: dict[str, tuple[int, Submission]] = {}
+        refused: dict[int, Submission] = {}
         campaigns: dict[str, CampaignRecord | None] = {}
         for position, item in enumerate(items):
-            if item.idea_id in fresh or (item.request_key and item.request_key in handled):
+            if item.idea_id in fresh:
                 continue
             try:
                 await self._check_campaign(item, campaigns, now)
             except (RuleViolation, NotFound) as error:
                 outcomes[position] = error
+                refused[position] = item
                 continue
             fresh[item.idea_id] = (position, item)
         stored = await self._store_new(list(fresh.values()), now, find_duplicates)
-        await self.store.remember_keys({i.request_key: i.idea_id for _, i in fresh.values() if i.request_key})
-        for idea_id, (position, _) in fresh.items():
-            outcomes[position] = stored[idea_id]
-        earlier = {idea_id: await self.store.get(idea_id) for idea_id in set(handled.values()) - set(stored)}
+        outcomes.update(await self._already_stored(refused))
         for position, item in enumerate(items):
-            if position in outcomes:
-                continue
-            first = stored.get(item.idea_id) or stored.get(handled.get(item.request_key or "", ""))
-            idea = first[0] if first else earlier.get(handled.get(item.request_key or "", item.idea_id))
-            if idea is None:
-                outcomes[position] = NotFound("idea", item.idea_id)
-            else:
-                outcomes[position] = (idea, False)
+            if position not in outcomes:
+                idea, created = stored[item.idea_id]
+                outcomes[position] = (idea, created and fresh[item.idea_id][0] == position)
         return [outcomes[position] for position in range(len(items))]
+
+    async def _already_stored(self, refused: dict[int, Submission]) -> dict[int, tuple[Idea, bool]]:
+        """Refused submissions whose idea exists after all: redeliveries after the campaign closed."""
+        found = await self.store.documents([item.idea_id for item in refused.values()])
+        keys = {item.idea_id: item.request_key for item in refused.values()}
+        every_id = list(found)
+        await self.outbox.publish_entries(
+            [doc[CREATED_FIELD] for doc in found.values() if _created_by(doc, keys[doc["_id"]], every_id)]
+        )
+        return {
+            position: (stored_idea(found[item.idea_id]), False)
+            for position, item in refused.items()
+            if item.idea_id in found
+        }
 
     async def _store_new(
         self, accepted: list[tuple[int, Submission]], now: datetime, find_duplicates: bool
@@ -200,15 +243,28 @@ class IdeaOperations:
         ]
         trace = current_trace()
         docs = [
-            {**idea_document(idea, outbox=[self._created_entry(idea, trace)], seen=[]), "revision": 1}
-            for idea in ideas
+            self._new_document(idea, item.request_key, trace)
+            for idea, (_, item) in zip(ideas, accepted, strict=True)
         ]
         stored, existed = await self.store.insert_new(docs)
         if find_duplicates:
             # Ideas taken in without their duplicates join the index in the duplicate finder.
             self.index.add([searchable(i) for i in ideas if i.idea_id not in existed])
-        await self.outbox.deliver_many(stored)
+        await self.outbox.deliver_many([doc for doc in stored if pending_entries(doc)])
+        keys = {item.idea_id: item.request_key for _, item in accepted}
+        await self.outbox.publish_entries(
+            [doc[CREATED_FIELD] for doc in stored if _created_by(doc, keys[doc["_id"]], existed)]
+        )
         return {doc["_id"]: (stored_idea(doc), doc["_id"] not in existed) for doc in stored}
+
+    def _new_document(self, idea: Idea, request_key: str | None, trace: dict[str, str]) -> Document:
+        entry = self._created_entry(idea, trace)
+        if request_key is None:
+            # Nothing redelivers an HTTP request: its fact waits in the outbox until published.
+            return {**idea_document(idea, outbox=[entry], seen=[]), "revision": 1}
+        # Kafka redelivers the intake record until its offset is committed, after the publish;
+        # the redelivery republishes the kept fact, so no second write is needed to clear it.
+        return {**idea_document(idea, outbox=[], seen=[request_key]), CREATED_FIELD: entry, "revision": 1}
 
     def _created_entry(self, idea: Idea, trace: dict[str, str] | None = None) -> Document:
         return outbox_entry(
@@ -391,21 +447,36 @@ class IdeaOperations:
     async def suggest_duplicates(self, ideas: list[IdeaRecord]) -> None:
         """Find the likely duplicates of ideas taken in without them: one search, one bulk write.
 
-        The suggestion is state the idea keeps, so its fact is published from what is stored,
-        again on a redelivery (same event id): a crash between the write and the publish loses nothing.
+        The suggestion is state the idea keeps, so a redelivery republishes what is stored under
+        the same event id: a crash between the write and the publish loses nothing.
         """
         pending = [idea for idea in ideas if not idea.duplicates_checked]
         if not pending:
             return
-        # In a worker thread: it is CPU work, and intake shares this event loop. Ideas of one
-        # burst join the index first, so that twins within the burst find each other.
-        found = await asyncio.to_thread(self._index_and_search, pending)
-        stored = await self.store.record_duplicates(
-            {i.idea_id: f for i, f in zip(pending, found, strict=True)}
+        # Ideas of one burst join the index first, so that twins within the burst find each other.
+        found = await asyncio.get_running_loop().run_in_executor(
+            self.background_work, self._index_and_search, pending
         )
-        facts = [self._suggestion_fact(stored_idea(doc)) for doc in stored]
-        await asyncio.gather(
-            *(self.outbox.publish_now(f, topic=IDEAS_EVENTS, key=str(f.subject)) for f in facts)
+        checked_at = utc_now()
+        suggestions = [
+            DuplicateSuggestion(
+                idea_id=idea.idea_id,
+                businessunit=idea.businessunit,
+                likely_duplicates=likely,
+                checked_at=checked_at,
+            )
+            for idea, likely in zip(pending, found, strict=True)
+        ]
+        if not await self.store.record_duplicates(suggestions):
+            # Some were checked before this delivery: what they keep is what was published.
+            stored = await self.store.documents([s.idea_id for s in suggestions])
+            suggestions = [kept_suggestion(doc) for doc in stored.values()]
+        trace = current_trace()
+        await self.outbox.publish_entries(
+            [
+                outbox_entry(self._suggestion_fact(s), topic=IDEAS_EVENTS, key=s.idea_id, trace=trace)
+                for s in suggestions
+            ]
         )
 
     def _index_and_search(self, ideas: list[IdeaRecord]) -> list[list[LikelyDuplicate]]:
@@ -416,19 +487,13 @@ class IdeaOperations:
             exclude=[idea.idea_id for idea in ideas],
         )
 
-    def _suggestion_fact(self, idea: Idea) -> CloudEvent[Any]:
-        suggestion = DuplicateSuggestion(
-            idea_id=idea.idea_id,
-            businessunit=idea.businessunit,
-            likely_duplicates=idea.likely_duplicates,
-            checked_at=idea.updated_at,
-        )
+    def _suggestion_fact(self, suggestion: DuplicateSuggestion) -> CloudEvent[Any]:
         return self.fact(
             IdeaDuplicatesSuggested,
             suggestion,
-            subject=idea.idea_id,
-            event_id=f"{idea.idea_id}:duplicates",
-            unit=idea.businessunit,
+            subject=suggestion.idea_id,
+            event_id=f"{suggestion.idea_id}:duplicates",
+            unit=suggestion.businessunit,
         )
 
     async def refresh_index(self) -> None:
@@ -438,7 +503,7 @@ class IdeaOperations:
         items = [
             (d["_id"], d["businessunit"], d["title"], d.get("description", ""), d["status"]) for d in docs
         ]
-        await asyncio.to_thread(self.index.add, items)
+        await asyncio.get_running_loop().run_in_executor(self.background_work, self.index.add, items)
         self._indexed_until = started
 
     async def keep_index_fresh(self) -> None:
@@ -495,8 +560,17 @@ class IntakeConsumer:
     async def _submit(self, pending: list[tuple[ConsumerRecord[Any, Any], IdeaSubmitted]]) -> None:
         if not pending:
             return
-        outcomes = await self.ops.submit_many(
-            [Submission(e.data, e.businessunit, e.dedup_key()) for _, e in pending]
+        submissions = [Submission(e.data, e.businessunit, e.dedup_key()) for _, e in pending]
+        outcomes: list[tuple[Idea, bool] | RuleViolation | NotFound | None] = [None] * len(pending)
+
+        async def submit_lane(lane: list[int]) -> None:
+            lane_outcomes = await self.ops.submit_many([submissions[i] for i in lane])
+            for position, outcome in zip(lane, lane_outcomes, strict=True):
+                outcomes[position] = outcome
+
+        # One idea's submissions share a lane.
+        await asyncio.gather(
+            *(submit_lane(lane) for lane in lanes_by_key([s.idea_id for s in submissions], INTAKE_LANES))
         )
         for (record, _), outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, RuleViolation | NotFound):

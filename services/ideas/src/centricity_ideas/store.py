@@ -22,12 +22,15 @@ from scipy.sparse import csr_matrix, vstack
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer
 
 from centricity_contracts.campaigns import CampaignRecord
-from centricity_contracts.ideas import Comment, IdeaStatus, LikelyDuplicate
+from centricity_contracts.ideas import Comment, DuplicateSuggestion, IdeaStatus, LikelyDuplicate
 from centricity_ideas.domain import Idea
 from centricity_plumbing.mongo import Document, update_versioned
 from centricity_plumbing.outbox import OUTBOX_FIELD
 
 DUPLICATE_KEY_ERROR = 11000
+# The created fact of an idea taken in from Kafka, kept to republish on a redelivery.
+CREATED_FIELD = "created_fact"
+DUPLICATES_CHECKED_AT = "duplicates_checked_at"
 # How many recent intake keys each idea remembers, to drop redeliveries.
 SEEN_KEYS_KEPT = 64
 
@@ -109,7 +112,6 @@ class IdeaStore:
         self.comments: AsyncCollection[Document] = db["comments"]
         self.campaigns: AsyncCollection[Document] = db["campaigns"]
         self.voters: AsyncCollection[Document] = db["idea_voters"]
-        self.intake_keys: AsyncCollection[Document] = db["intake_keys"]
 
     async def ensure_indexes(self) -> None:
         # Sorts break ties on _id too; nx-27017 cannot index _id inside a compound index.
@@ -136,21 +138,10 @@ class IdeaStore:
         found = {d["_id"]: d async for d in self.ideas.find({"_id": {"$in": existed}})}
         return [found.get(d["_id"], d) if d["_id"] in found else d for d in docs], existed
 
-    async def ideas_of_keys(self, keys: list[str]) -> dict[str, str]:
-        """The idea each already handled submission event (by `source` + `id`) created."""
-        if not keys:
+    async def documents(self, idea_ids: list[str]) -> dict[str, Document]:
+        if not idea_ids:
             return {}
-        return {doc["_id"]: doc["idea_id"] async for doc in self.intake_keys.find({"_id": {"$in": keys}})}
-
-    async def remember_keys(self, ideas_by_key: dict[str, str]) -> None:
-        if not ideas_by_key:
-            return
-        docs = [{"_id": key, "idea_id": idea_id} for key, idea_id in ideas_by_key.items()]
-        try:
-            await self.intake_keys.insert_many(docs, ordered=False)
-        except BulkWriteError as error:
-            if any(e.get("code") != DUPLICATE_KEY_ERROR for e in error.details.get("writeErrors", [])):
-                raise
+        return {doc["_id"]: doc async for doc in self.ideas.find({"_id": {"$in": idea_ids}})}
 
     async def change(
         self, idea_id: str, next_document: Callable[[Document | None], Document | None]
@@ -158,27 +149,30 @@ class IdeaStore:
         doc, _ = await update_versioned(self.ideas, idea_id, next_document)
         return doc
 
-    async def record_duplicates(self, found: dict[str, list[LikelyDuplicate]]) -> list[Document]:
-        """Store each idea's likely duplicates once, in one bulk write; returns the ideas as stored.
+    async def record_duplicates(self, suggestions: list[DuplicateSuggestion]) -> bool:
+        """Store each idea's likely duplicates once, in one bulk write; False if some ideas kept
+        earlier ones.
 
         The revision moves on, so optimistic writers of the same ideas retry on top of it.
         """
         updates = [
             UpdateOne(
-                {"_id": idea_id, "duplicates_checked": False},
+                {"_id": s.idea_id, "duplicates_checked": False},
                 {
                     "$set": {
-                        "likely_duplicates": [d.model_dump() for d in likely],
+                        "likely_duplicates": [d.model_dump() for d in s.likely_duplicates],
                         "duplicates_checked": True,
+                        DUPLICATES_CHECKED_AT: s.checked_at,
                     },
                     "$inc": {"revision": 1},
                 },
             )
-            for idea_id, likely in found.items()
+            for s in suggestions
         ]
-        if updates:
-            await self.ideas.bulk_write(updates, ordered=False)
-        return [doc async for doc in self.ideas.find({"_id": {"$in": list(found)}})]
+        if not updates:
+            return True
+        result = await self.ideas.bulk_write(updates, ordered=False)
+        return result.modified_count == len(updates)
 
     async def get(self, idea_id: str) -> Idea | None:
         doc = await self.ideas.find_one({"_id": idea_id})

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import time
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +35,7 @@ from centricity_plumbing.broker import (
     parse_intake,
 )
 from centricity_plumbing.clock import utc_now
+from centricity_plumbing.lanes import lanes_by_key
 from centricity_plumbing.mongo import Document
 from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry
 from centricity_plumbing.settings import ServiceSettings
@@ -57,7 +57,6 @@ log = logging.getLogger(__name__)
 
 INTAKE_BATCH = 500
 WRITE_ATTEMPTS = 10
-WRITE_LANES = 4
 PARK_SWEEP_S = 0.5
 IntakeEvent = Annotated[VoteCast | VoteWithdrawn | CustomerValued, Field(discriminator="type")]
 INTAKE_EVENTS: TypeAdapter[IntakeEvent] = TypeAdapter(IntakeEvent)
@@ -165,12 +164,13 @@ class VoteLedger:
             ideas = await self.store.idea_views(c.idea_id for c in commands)
         outcomes: list[Outcome | None] = [None] * len(commands)
         budgeted = [i for i, c in enumerate(commands) if _has_budget(ideas.get(c.idea_id))]
-        lanes: list[list[int]] = [[] for _ in range(WRITE_LANES)]
-        for i in sorted(set(range(len(commands))) - set(budgeted)):
-            lanes[zlib.crc32(commands[i].idea_id.encode()) % WRITE_LANES].append(i)
-        # The votes of one idea stay in one lane, in order; lanes overlap our work with the store's.
+        unbudgeted = sorted(set(range(len(commands))) - set(budgeted))
+        lanes = [
+            [unbudgeted[i] for i in lane] for lane in lanes_by_key([commands[i].idea_id for i in unbudgeted])
+        ]
+        # The votes of one idea stay in one lane, in order.
         await asyncio.gather(
-            *(self._apply_bulk(commands, lane, ideas, outcomes, pending=pending) for lane in lanes if lane)
+            *(self._apply_bulk(commands, lane, ideas, outcomes, pending=pending) for lane in lanes)
         )
         for i in budgeted:
             outcomes[i] = await self._apply_budgeted(commands[i], ideas[commands[i].idea_id], pending=pending)
