@@ -6,7 +6,7 @@ import contextlib
 import os
 import threading
 
-BACKGROUND_NICENESS = 10
+BACKGROUND_NICENESS = 19
 
 
 def lower_thread_priority() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
@@ -128,6 +129,7 @@ class Idea(IdeaRecord):
         return sum(1 for a in self.attestations.values() if not a.helped)
 
 
+@functools.lru_cache(maxsize=4096)
 def idea_id_for(businessunit: str, reference: str) -> str:
     """An idea's id, derived from its business unit and that unit's own reference.
 
@@ -186,7 +188,8 @@ def new_idea(
 
 
 def record_of(idea: Idea) -> IdeaRecord:
-    return IdeaRecord.model_validate(idea.model_dump(include=set(IdeaRecord.model_fields)))
+    # An Idea is a valid IdeaRecord with more fields: only those are taken, not checked again.
+    return IdeaRecord.model_construct(**{name: getattr(idea, name) for name in IdeaRecord.model_fields})
 
 
 def created_fact(idea: Idea, *, source: str) -> IdeaCreated:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from aiokafka import ConsumerRecord
@@ -255,7 +255,11 @@ class IdeaOperations:
         await self.outbox.publish_entries(
             [doc[CREATED_FIELD] for doc in stored if _created_by(doc, keys[doc["_id"]], existed)]
         )
-        return {doc["_id"]: (stored_idea(doc), doc["_id"] not in existed) for doc in stored}
+        made = {idea.idea_id: idea for idea in ideas}
+        return {
+            doc["_id"]: (stored_idea(doc), False) if doc["_id"] in existed else (made[doc["_id"]], True)
+            for doc in stored
+        }
 
     def _new_document(self, idea: Idea, request_key: str | None, trace: dict[str, str]) -> Document:
         entry = self._created_entry(idea, trace)
@@ -504,7 +508,8 @@ class IdeaOperations:
             (d["_id"], d["businessunit"], d["title"], d.get("description", ""), d["status"]) for d in docs
         ]
         await asyncio.get_running_loop().run_in_executor(self.background_work, self.index.add, items)
-        self._indexed_until = started
+        # Times are taken before writes land, so the next poll looks a little further back.
+        self._indexed_until = started - timedelta(seconds=INDEX_REFRESH_S)
 
     async def keep_index_fresh(self) -> None:
         while True:

@@ -30,7 +30,10 @@ from centricity_plumbing.outbox import OUTBOX_FIELD
 DUPLICATE_KEY_ERROR = 11000
 # The created fact of an idea taken in from Kafka, kept to republish on a redelivery.
 CREATED_FIELD = "created_fact"
+# An ISO 8601 string: a stored date comes back without its time zone.
 DUPLICATES_CHECKED_AT = "duplicates_checked_at"
+# When an idea last changed in what the similarity index holds; other replicas poll it.
+INDEXED_MS = "indexed_ms"
 # How many recent intake keys each idea remembers, to drop redeliveries.
 SEEN_KEYS_KEPT = 64
 
@@ -99,7 +102,10 @@ def epoch_ms(moment: datetime) -> int:
 
 def idea_document(idea: Idea, *, outbox: list[Document], seen: list[str]) -> Document:
     sort_keys = {"created_ms": epoch_ms(idea.created_at), "updated_ms": epoch_ms(idea.updated_at)}
-    return {**idea.model_dump(), **sort_keys, "_id": idea.idea_id, OUTBOX_FIELD: outbox, "seen": seen}
+    doc = {**idea.model_dump(), **sort_keys, "_id": idea.idea_id, OUTBOX_FIELD: outbox, "seen": seen}
+    if idea.duplicates_checked:
+        doc[INDEXED_MS] = sort_keys["updated_ms"]
+    return doc
 
 
 def stored_idea(doc: Document) -> Idea:
@@ -119,6 +125,7 @@ class IdeaStore:
             await self.ideas.create_index([(field, DESCENDING)])
         await self.ideas.create_index([("businessunit", ASCENDING), ("created_ms", DESCENDING)])
         await self.ideas.create_index([("status", ASCENDING)])
+        await self.ideas.create_index([(INDEXED_MS, ASCENDING)])
         await self.comments.create_index([("idea_id", ASCENDING), ("commented_at", ASCENDING)])
 
     async def insert_new(self, docs: list[Document]) -> tuple[list[Document], list[str]]:
@@ -162,7 +169,8 @@ class IdeaStore:
                     "$set": {
                         "likely_duplicates": [d.model_dump() for d in s.likely_duplicates],
                         "duplicates_checked": True,
-                        DUPLICATES_CHECKED_AT: s.checked_at,
+                        DUPLICATES_CHECKED_AT: s.checked_at.isoformat(),
+                        INDEXED_MS: epoch_ms(s.checked_at),
                     },
                     "$inc": {"revision": 1},
                 },
@@ -233,7 +241,12 @@ class IdeaStore:
         return await self.voters.find_one({"_id": f"{idea_id}:{voter_key}"}) is not None
 
     async def searchable(self, since: datetime | None = None) -> list[Document]:
-        query = {"updated_ms": {"$gt": epoch_ms(since)}} if since else {}
+        """Every idea, or those changed since a time whose likely duplicates were looked for.
+
+        Ideas still waiting for the duplicate finder are left to it: it indexes them itself, and
+        other replicas see them once it has (a burst is not read twice).
+        """
+        query = {INDEXED_MS: {"$gt": epoch_ms(since)}} if since else {}
         projection = {"title": 1, "description": 1, "businessunit": 1, "status": 1, "updated_at": 1}
         return [doc async for doc in self.ideas.find(query, projection)]
 
