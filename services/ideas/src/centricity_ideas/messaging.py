@@ -69,7 +69,7 @@ from centricity_plumbing.clock import utc_now
 from centricity_plumbing.lanes import lanes_by_key
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry, pending_entries
-from centricity_plumbing.priority import lower_thread_priority
+from centricity_plumbing.priority import Foreground, lower_thread_priority
 from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
 
@@ -146,7 +146,8 @@ class IdeaOperations:
         self.settings = settings
         self.source = settings.fact_source()
         self._indexed_until: datetime | None = None
-        # Likely duplicates are looked for after intake; that search never takes CPU from it.
+        # Likely duplicates are looked for after intake: in lulls of intake, at a lower CPU priority.
+        self.intake = Foreground()
         self.background_work = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="duplicates", initializer=lower_thread_priority
         )
@@ -457,6 +458,7 @@ class IdeaOperations:
         pending = [idea for idea in ideas if not idea.duplicates_checked]
         if not pending:
             return
+        await self.intake.lull()
         # Ideas of one burst join the index first, so that twins within the burst find each other.
         found = await asyncio.get_running_loop().run_in_executor(
             self.background_work, self._index_and_search, pending
@@ -548,6 +550,10 @@ class IntakeConsumer:
         self.broker = broker
 
     async def handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        with self.ops.intake.working():
+            await self._handle(records)
+
+    async def _handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         events = await parse_intake(self.broker, records, INTAKE_EVENTS, self.ops.settings)
         pending: list[tuple[ConsumerRecord[Any, Any], IdeaSubmitted]] = []
         for record, event in events:
