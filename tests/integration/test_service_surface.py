@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -37,6 +39,28 @@ async def test_a_running_service_is_alive_ready_and_documents_its_http_and_kafka
     assert consumed_topic in {channel["address"] for channel in document["channels"].values()}
     assert page.status_code == 200
     assert "asyncapi" in page.text.lower()
+
+
+async def test_the_api_pages_load_their_viewers_from_the_service_not_a_cdn(
+    make_settings: SettingsFactory,
+) -> None:
+    async with running(create_ideas(make_settings(IdeasSettings))) as client:
+        pages = {path: (await client.get(path)).text for path in ("/docs", "/redoc", "/asyncapi")}
+        assets = {
+            path: await client.get(path)
+            for page in pages.values()
+            for path in re.findall(r'(?:src|href)="(/[^"]+\.(?:js|css))"', page)
+        }
+    for page in pages.values():
+        assert not re.search(r'(?:src|href)="https?://[^"]+\.(?:js|css)"', page), page
+    assert {path.rsplit("/", 1)[-1] for path in assets} >= {
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "redoc.standalone.js",
+        "asyncapi-react.standalone.js",
+        "asyncapi-react.min.css",
+    }
+    assert all(answer.status_code == 200 and len(answer.content) > 10_000 for answer in assets.values())
 
 
 async def test_a_service_whose_broker_is_not_connected_is_not_ready(make_settings: SettingsFactory) -> None:

@@ -7,11 +7,14 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI, get_asyncapi_html
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,7 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from centricity_plumbing.broker import create_broker
 from centricity_plumbing.health import health_router
 from centricity_plumbing.mongo import MongoStore
-from centricity_plumbing.problems import install_problem_handlers
+from centricity_plumbing.problems import NotFoundProblem, install_problem_handlers
 from centricity_plumbing.ratelimit import WriteLimiter
 from centricity_plumbing.settings import ServiceSettings
 from centricity_plumbing.telemetry import (
@@ -53,6 +56,12 @@ class ServiceRuntime:
         return True
 
 
+STATIC = Path(str(resources.files("centricity_plumbing") / "static"))
+ASYNCAPI_ASSETS = "/asyncapi/static"
+ASYNCAPI_JS = "asyncapi-react.standalone.js"
+ASYNCAPI_CSS = "asyncapi-react.min.css"
+
+
 def asyncapi_router(broker: KafkaBroker, *, title: str, version: str, description: str) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     spec = AsyncAPI(broker, title=title, version=version, description=description)
@@ -63,7 +72,22 @@ def asyncapi_router(broker: KafkaBroker, *, title: str, version: str, descriptio
 
     @router.get("/asyncapi")
     async def asyncapi_page() -> HTMLResponse:
-        return HTMLResponse(get_asyncapi_html(spec.to_specification(), try_it_out_path=None))
+        return HTMLResponse(
+            get_asyncapi_html(
+                spec.to_specification(),
+                try_it_out_path=None,
+                asyncapi_js_url=f"{ASYNCAPI_ASSETS}/{ASYNCAPI_JS}",
+                asyncapi_css_url=f"{ASYNCAPI_ASSETS}/{ASYNCAPI_CSS}",
+            )
+        )
+
+    @router.get(f"{ASYNCAPI_ASSETS}/{{name}}")
+    async def asyncapi_asset(name: str) -> FileResponse:
+        # The AsyncAPI page's viewer (@asyncapi/react-component) ships with this package: a closed
+        # network has no CDN.
+        if name not in (ASYNCAPI_JS, ASYNCAPI_CSS):
+            raise NotFoundProblem(f"No file {name!r}.")
+        return FileResponse(STATIC / name)
 
     return router
 
@@ -105,7 +129,8 @@ def create_service_app(
             runtime.tracer_provider.force_flush()
             runtime.log.info("%s stopped", runtime.settings.service_name)
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    # Swagger UI and ReDoc from files the package ships: a closed network has no CDN.
+    app = FastAPIOffline(title=title, description=description, version=version, lifespan=lifespan)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     app.state.write_limiter = WriteLimiter(runtime.settings)
