@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from centricity_contracts.ideas import IdeaSubmission
@@ -9,7 +10,7 @@ from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, IDEAS_INTAKE
 from centricity_ideas import domain
 from centricity_ideas.domain import idea_id_for
 from centricity_ideas.main import IdeasSettings, create_app
-from centricity_ideas.store import idea_document
+from centricity_ideas.store import CREATED_FIELD, idea_document
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.localinfra import LocalInfrastructure
 from centricity_plumbing.mongo import MongoStore
@@ -183,3 +184,46 @@ async def test_facts_left_unpublished_by_a_crash_are_published_at_start(
         assert left["outbox"] == []
     finally:
         await store.close()
+
+
+async def test_a_submission_redelivered_after_a_crash_publishes_the_fact_it_stored(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    settings = make_settings(IdeasSettings)
+    reference, event_id = unique("CRM"), unique("evt")
+    event = intake_event(event_id, submission_body(reference, title="Keep my basket"))
+    submission = IdeaSubmission.model_validate(event["data"])
+    # What Kafka intake stored before a crash that came before the publish and the offset commit.
+    idea = domain.new_idea(submission, businessunit="retail", now=utc_now(), likely_duplicates=None)
+    kept = domain.created_fact(idea, source=settings.fact_source())
+    doc = {
+        **idea_document(idea, outbox=[], seen=[f"{event['source']} {event_id}"]),
+        CREATED_FIELD: outbox_entry(kept, topic=IDEAS_EVENTS, key=idea.idea_id),
+        "revision": 1,
+    }
+    store = MongoStore(settings.mongo_url, settings.database_name())
+    try:
+        await store.db["ideas"].insert_one(doc)
+        # The same reference from another event is a resubmission, not this event's redelivery.
+        other = intake_event(unique("evt"), submission_body(reference, title="Keep my basket please"))
+        await produce(infra.kafka_bootstrap, IDEAS_INTAKE, [(reference, other), (reference, event)])
+        async with running(create_app(settings)):
+            published = await wait_for_records(
+                infra.kafka_bootstrap,
+                IDEAS_EVENTS,
+                lambda r: r.key == idea.idea_id and r.json()["type"] == "centricity.idea.created.v1",
+            )
+            await eventually(
+                lambda: _duplicates_checked(store, idea.idea_id), what="the finder done with the idea"
+            )
+        everything = await read_topic(infra.kafka_bootstrap, IDEAS_EVENTS)
+    finally:
+        await store.close()
+    assert published[0].json() == json.loads(kept.to_json_bytes())
+    created = [r for r in everything if r.key == idea.idea_id and r.json()["type"].endswith("created.v1")]
+    assert len(created) == 1
+
+
+async def _duplicates_checked(store: MongoStore, idea_id: str) -> bool:
+    doc = await store.db["ideas"].find_one({"_id": idea_id})
+    return bool(doc and doc["duplicates_checked"])

@@ -112,11 +112,11 @@ class Submission:
         return domain.idea_id_for(self.businessunit, self.submission.reference)
 
 
-def _created_by(doc: Document, request_key: str | None, existed: list[str]) -> bool:
-    """Whether this intake event created the stored idea, so its kept created fact is due."""
+def _created_by(doc: Document, request_keys: set[str], existed: list[str]) -> bool:
+    """Whether one of these intake events created the stored idea, so its kept created fact is due."""
     if CREATED_FIELD not in doc:
         return False
-    return doc["_id"] not in existed or request_key in doc.get("seen", [])
+    return doc["_id"] not in existed or not request_keys.isdisjoint(doc.get("seen", []))
 
 
 def kept_suggestion(doc: Document) -> DuplicateSuggestion:
@@ -199,21 +199,30 @@ class IdeaOperations:
                 refused[position] = item
                 continue
             fresh[item.idea_id] = (position, item)
-        stored = await self._store_new(list(fresh.values()), now, find_duplicates)
-        outcomes.update(await self._already_stored(refused))
+        keys: dict[str, set[str]] = {}
+        for item in items:
+            if item.request_key:
+                keys.setdefault(item.idea_id, set()).add(item.request_key)
+        stored = await self._store_new(list(fresh.values()), keys, now, find_duplicates)
+        outcomes.update(await self._already_stored(refused, keys))
         for position, item in enumerate(items):
             if position not in outcomes:
                 idea, created = stored[item.idea_id]
                 outcomes[position] = (idea, created and fresh[item.idea_id][0] == position)
         return [outcomes[position] for position in range(len(items))]
 
-    async def _already_stored(self, refused: dict[int, Submission]) -> dict[int, tuple[Idea, bool]]:
+    async def _already_stored(
+        self, refused: dict[int, Submission], keys: dict[str, set[str]]
+    ) -> dict[int, tuple[Idea, bool]]:
         """Refused submissions whose idea exists after all: redeliveries after the campaign closed."""
         found = await self.store.documents([item.idea_id for item in refused.values()])
-        keys = {item.idea_id: item.request_key for item in refused.values()}
         every_id = list(found)
         await self.outbox.publish_entries(
-            [doc[CREATED_FIELD] for doc in found.values() if _created_by(doc, keys[doc["_id"]], every_id)]
+            [
+                doc[CREATED_FIELD]
+                for doc in found.values()
+                if _created_by(doc, keys.get(doc["_id"], set()), every_id)
+            ]
         )
         return {
             position: (stored_idea(found[item.idea_id]), False)
@@ -222,9 +231,14 @@ class IdeaOperations:
         }
 
     async def _store_new(
-        self, accepted: list[tuple[int, Submission]], now: datetime, find_duplicates: bool
+        self,
+        accepted: list[tuple[int, Submission]],
+        keys: dict[str, set[str]],
+        now: datetime,
+        find_duplicates: bool,
     ) -> dict[str, tuple[Idea, bool]]:
-        """Insert new ideas in bulk with their facts, and publish the facts."""
+        """Insert new ideas in bulk with their facts, and publish the facts (again for a
+        redelivered event whose idea is stored: `keys` are each idea's intake event keys)."""
         if not accepted:
             return {}
         duplicates: list[list[LikelyDuplicate] | None] = [None] * len(accepted)
@@ -252,9 +266,8 @@ class IdeaOperations:
             # Ideas taken in without their duplicates join the index in the duplicate finder.
             self.index.add([searchable(i) for i in ideas if i.idea_id not in existed])
         await self.outbox.deliver_many([doc for doc in stored if pending_entries(doc)])
-        keys = {item.idea_id: item.request_key for _, item in accepted}
         await self.outbox.publish_entries(
-            [doc[CREATED_FIELD] for doc in stored if _created_by(doc, keys[doc["_id"]], existed)]
+            [doc[CREATED_FIELD] for doc in stored if _created_by(doc, keys.get(doc["_id"], set()), existed)]
         )
         made = {idea.idea_id: idea for idea in ideas}
         return {
