@@ -10,7 +10,15 @@ from typing import Any
 
 import httpx
 
-from centricity_contracts.topics import INSIGHTS_IDEAS, VOTES_EVENTS, VOTES_INTAKE, VOTES_INTAKE_DLQ
+from centricity_contracts.topics import (
+    IDEAS_EVENTS,
+    IDEAS_INTAKE,
+    IDEAS_INTAKE_DLQ,
+    INSIGHTS_IDEAS,
+    VOTES_EVENTS,
+    VOTES_INTAKE,
+    VOTES_INTAKE_DLQ,
+)
 from centricity_plumbing.localrun import DEV_BUSINESS_UNITS, LocalSystem
 from tests.e2e.kcat import Kcat
 
@@ -130,6 +138,63 @@ def test_votes_survive_a_crash_of_the_votes_service_mid_stream(system: LocalSyst
     facts = [json.loads(m["payload"]) for m in kcat.consume_all(VOTES_EVENTS) if m["key"] == idea_id]
     assert len({fact["id"] for fact in facts}) == voters, "one fact per vote; republished ones keep their id"
     print(f"crash after {handled_before_crash}/{voters} votes; {len(facts)} facts for {voters} votes")
+
+
+def idea_submitted(reference: str, n: int) -> str:
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": f"{reference}-event",
+            "source": "/bu/retail/crm",
+            "type": "centricity.idea.submitted.v1",
+            "businessunit": "retail",
+            "data": {
+                "reference": reference,
+                "title": f"Idea number {n} from the CRM import",
+                "description": "Imported in bulk from the unit's CRM.",
+                "author": {"customer_id": f"c-{n}", "customer_type": "external"},
+            },
+        }
+    )
+
+
+def created_facts(kcat: Kcat, run: str) -> list[dict[str, Any]]:
+    facts = [json.loads(m["payload"]) for m in kcat.consume_all(IDEAS_EVENTS) if run in m["payload"]]
+    return [fact for fact in facts if fact["type"] == "centricity.idea.created.v1"]
+
+
+def test_ideas_survive_a_crash_of_the_ideas_service_mid_stream(system: LocalSystem, kcat: Kcat) -> None:
+    run, count = f"IMPORT-{uuid.uuid4().hex[:8]}", 5_000
+    submissions = [(f"{run}-{n}", idea_submitted(f"{run}-{n}", n)) for n in range(count)]
+    system.kill_service("ideas")
+    kcat.produce_lines(IDEAS_INTAKE, submissions)
+    system.restart_service("ideas")
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(created_facts(kcat, run)) < count // 20:
+            assert time.monotonic() < deadline, "the ideas service did not start on the burst"
+        system.kill_service("ideas")
+        handled_before_crash = len(created_facts(kcat, run))
+        assert handled_before_crash < count, "the crash came after the burst: nothing was tested"
+    finally:
+        if not system.is_running("ideas"):
+            system.restart_service("ideas")
+
+    deadline = time.monotonic() + 120
+    while len({fact["id"] for fact in created_facts(kcat, run)}) < count:
+        assert time.monotonic() < deadline, "not every idea was published after the restart"
+        time.sleep(0.5)
+    facts = created_facts(kcat, run)
+    assert len({fact["data"]["idea_id"] for fact in facts}) == count
+    assert len({fact["id"] for fact in facts}) == count, "one fact per idea; republished ones keep their id"
+    assert not [m for m in kcat.consume_all(IDEAS_INTAKE_DLQ) if run in m["payload"]]
+    listed = httpx.get(
+        f"{system.url('ideas')}/ideas/{facts[-1]['data']['idea_id']}",
+        headers={"X-API-Key": DEV_BUSINESS_UNITS["retail"]["api_key"]},
+        timeout=10,
+    )
+    assert listed.status_code == 200
+    print(f"crash after {handled_before_crash}/{count} ideas; {len(facts)} created facts for {count} ideas")
 
 
 def test_sigterm_stops_a_service_cleanly_and_it_resumes(system: LocalSystem, kcat: Kcat) -> None:
