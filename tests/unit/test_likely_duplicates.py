@@ -9,6 +9,7 @@ import pytest
 
 from centricity_ideas.store import (
     DUPLICATE_THRESHOLD,
+    RECENT_EMBEDDINGS,
     SENTENCE_ENCODER,
     CharNgramIndex,
     SentenceEncoder,
@@ -117,6 +118,11 @@ def test_each_text_is_encoded_once_and_a_new_status_needs_no_encoding() -> None:
     index.add([("new", "hr", *DESK, "submitted")])  # as a submission: searched, then added
     index.add([(*STORED[1][:4], "under_review")])
     assert len(encoder.encoded) == len(STORED) + 1
+    # As a burst from Kafka: added, then searched for, more ideas than the recent texts kept.
+    burst = [(f"b{n}", "hr", f"Idea {n}", "", "submitted") for n in range(RECENT_EMBEDDINGS + 50)]
+    index.add(burst)
+    index.similar([(f"Idea {n}", "") for n in range(len(burst))], limit=3)
+    assert len(encoder.encoded) == len(STORED) + 1 + len(burst)
 
 
 def test_the_model_is_loaded_from_the_installed_package_offline() -> None:
