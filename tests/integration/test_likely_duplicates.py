@@ -5,7 +5,9 @@ from __future__ import annotations
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
 from centricity_ideas.domain import idea_id_for
 from centricity_ideas.main import IdeasSettings, create_app
+from centricity_ideas.store import has_current_embedding
 from centricity_plumbing.localinfra import LocalInfrastructure
+from centricity_plumbing.mongo import MongoStore
 from tests.integration.conftest import SettingsFactory, running, unique
 from tests.support import bu_event, produce, wait_for_records
 
@@ -48,7 +50,8 @@ async def test_a_reworded_idea_from_another_unit_is_suggested_as_a_duplicate(
         )
         for name, (unit, title, text) in ideas.items()
     ]
-    async with running(create_app(make_settings(IdeasSettings))):
+    settings = make_settings(IdeasSettings)
+    async with running(create_app(settings)):
         # Facts of one burst may be checked in any order (they are keyed by idea, so spread
         # over partitions): the original and the unrelated idea are checked first.
         await produce(infra.kafka_bootstrap, IDEAS_INTAKE, [submissions[0], submissions[2]])
@@ -59,6 +62,14 @@ async def test_a_reworded_idea_from_another_unit_is_suggested_as_a_duplicate(
     assert suggested[ids["reworded"]][:1] == [ids["original"]]
     assert ids["unrelated"] not in suggested[ids["reworded"]]
     assert not {ids["original"], ids["reworded"]} & set(suggested[ids["unrelated"]])
+    # Each idea keeps its embedding, so a restart or another replica does not encode it again.
+    store = MongoStore(settings.mongo_url, settings.database_name())
+    try:
+        stored = [doc async for doc in store.db["ideas"].find({"_id": {"$in": list(ids.values())}})]
+    finally:
+        await store.close()
+    assert len(stored) == 3
+    assert all(has_current_embedding(doc) for doc in stored)
 
 
 async def suggestions(infra: LocalInfrastructure, idea_ids: list[str]) -> dict[str, list[str]]:

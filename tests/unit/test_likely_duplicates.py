@@ -14,6 +14,8 @@ from centricity_ideas.store import (
     CharNgramIndex,
     SentenceEncoder,
     SimilarityIndex,
+    embedding_text,
+    has_current_embedding,
 )
 
 STORED = [
@@ -130,3 +132,22 @@ def test_the_model_is_loaded_from_the_installed_package_offline() -> None:
     assert (os.environ["HF_HUB_OFFLINE"], os.environ["TRANSFORMERS_OFFLINE"]) == ("1", "1")
     assert vectors.shape == (2, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_stored_embeddings_are_reused_unless_the_text_changed() -> None:
+    made = SimilarityIndex()
+    made.add(STORED)
+    stored = made.embeddings(item[0] for item in STORED)
+    # A restart, or another replica: what is stored with the ideas is not encoded again.
+    encoder = CountingEncoder()
+    restarted = SimilarityIndex(encoder=encoder)
+    edited = ("bikes", "hr", "More bicycle parking", "Covered stands by the entrance.", "submitted")
+    restarted.add([*STORED[:3], edited], stored)
+    assert encoder.encoded == [embedding_text(edited[2], edited[3])]
+    assert restarted.similar([DESK], limit=1) == made.similar([DESK], limit=1)
+    assert has_current_embedding(
+        {"title": STORED[0][2], "description": STORED[0][3], "embedding": stored["desk"]}
+    )
+    assert not has_current_embedding(
+        {"title": edited[2], "description": edited[3], "embedding": stored["bikes"]}
+    )

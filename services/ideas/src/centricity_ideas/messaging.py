@@ -52,9 +52,12 @@ from centricity_ideas.domain import Idea
 from centricity_ideas.store import (
     CREATED_FIELD,
     DUPLICATES_CHECKED_AT,
+    EMBEDDING,
     SEEN_KEYS_KEPT,
     IdeaStore,
     SimilarityIndex,
+    carried_fields,
+    has_current_embedding,
     idea_document,
     stored_idea,
 )
@@ -243,8 +246,10 @@ class IdeaOperations:
             return {}
         duplicates: list[list[LikelyDuplicate] | None] = [None] * len(accepted)
         if find_duplicates:
+            # Encoding takes milliseconds of CPU per idea: off the event loop.
             duplicates = list(
-                self.index.similar(
+                await asyncio.to_thread(
+                    self.index.similar,
                     [(i.submission.title, i.submission.description) for _, i in accepted],
                     limit=LIKELY_DUPLICATES,
                     exclude=[i.idea_id for _, i in accepted],
@@ -264,7 +269,9 @@ class IdeaOperations:
         stored, existed = await self.store.insert_new(docs)
         if find_duplicates:
             # Ideas taken in without their duplicates join the index in the duplicate finder.
-            self.index.add([searchable(i) for i in ideas if i.idea_id not in existed])
+            new_ideas = [i for i in ideas if i.idea_id not in existed]
+            await asyncio.to_thread(self.index.add, [searchable(i) for i in new_ideas])
+            await self.store.save_embeddings(self.index.embeddings(i.idea_id for i in new_ideas))
         await self.outbox.deliver_many([doc for doc in stored if pending_entries(doc)])
         await self.outbox.publish_entries(
             [doc[CREATED_FIELD] for doc in stored if _created_by(doc, keys.get(doc["_id"], set()), existed)]
@@ -324,7 +331,10 @@ class IdeaOperations:
             if fact is None and keys == seen:
                 return None
             entries = [outbox_entry(fact, topic=IDEAS_EVENTS, key=idea_id)] if fact else []
-            return idea_document(changed, outbox=[*pending_entries(doc), *entries], seen=keys)
+            return {
+                **idea_document(changed, outbox=[*pending_entries(doc), *entries], seen=keys),
+                **carried_fields(doc),
+            }
 
         doc = await self.store.change(idea_id, next_document)
         await self.outbox.deliver(doc)
@@ -346,7 +356,7 @@ class IdeaOperations:
             return changed, fact
 
         idea = await self._change(idea_id, request_key, apply)
-        self.index.add([searchable(idea)])
+        await self._reindex(idea)
         return idea
 
     async def set_status(
@@ -406,8 +416,13 @@ class IdeaOperations:
 
         duplicate = await self._change(duplicate_id, request_key, apply)
         await self._link_merged(target.idea_id, duplicate_id)
-        self.index.add([searchable(duplicate)])
+        await self._reindex(duplicate)
         return duplicate
+
+    async def _reindex(self, idea: Idea) -> None:
+        """Index a changed idea now, storing its embedding if its text changed."""
+        await asyncio.to_thread(self.index.add, [searchable(idea)])
+        await self.store.save_embeddings(self.index.embeddings([idea.idea_id]))
 
     async def _link_merged(self, target_id: str, duplicate_id: str) -> None:
         def next_document(doc: Document | None) -> Document | None:
@@ -416,7 +431,10 @@ class IdeaOperations:
             linked = domain.absorb(stored_idea(doc), duplicate_id, now=utc_now())
             if linked is None:
                 return None
-            return idea_document(linked, outbox=pending_entries(doc), seen=list(doc.get("seen", [])))
+            return {
+                **idea_document(linked, outbox=pending_entries(doc), seen=list(doc.get("seen", []))),
+                **carried_fields(doc),
+            }
 
         await self.store.change(target_id, next_document)
 
@@ -486,7 +504,8 @@ class IdeaOperations:
             )
             for idea, likely in zip(pending, found, strict=True)
         ]
-        if not await self.store.record_duplicates(suggestions):
+        embeddings = self.index.embeddings(s.idea_id for s in suggestions)
+        if not await self.store.record_duplicates(suggestions, embeddings):
             # Some were checked before this delivery: what they keep is what was published.
             stored = await self.store.documents([s.idea_id for s in suggestions])
             suggestions = [kept_suggestion(doc) for doc in stored.values()]
@@ -522,7 +541,12 @@ class IdeaOperations:
         items = [
             (d["_id"], d["businessunit"], d["title"], d.get("description", ""), d["status"]) for d in docs
         ]
-        await asyncio.get_running_loop().run_in_executor(self.background_work, self.index.add, items)
+        stored = {d["_id"]: d[EMBEDDING] for d in docs if EMBEDDING in d}
+        await asyncio.get_running_loop().run_in_executor(self.background_work, self.index.add, items, stored)
+        # Ideas stored without an embedding of their current text get the one just made.
+        await self.store.save_embeddings(
+            self.index.embeddings(d["_id"] for d in docs if not has_current_embedding(d))
+        )
         # Times are taken before writes land, so the next poll looks a little further back.
         self._indexed_until = started - timedelta(seconds=INDEX_REFRESH_S)
 

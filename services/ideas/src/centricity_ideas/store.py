@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -38,6 +39,11 @@ CREATED_FIELD = "created_fact"
 DUPLICATES_CHECKED_AT = "duplicates_checked_at"
 # When an idea last changed in what the similarity index holds; other replicas poll it.
 INDEXED_MS = "indexed_ms"
+# The idea's sentence embedding and a digest of the text it was made from: a restart or another
+# replica reuses it rather than encoding again (seconds per hundred ideas), unless the text changed.
+EMBEDDING = "embedding"
+# Fields a change of the idea carries over from the stored document as they are.
+CARRIED_FIELDS = (CREATED_FIELD, DUPLICATES_CHECKED_AT, EMBEDDING)
 # How many recent intake keys each idea remembers, to drop redeliveries.
 SEEN_KEYS_KEPT = 64
 
@@ -114,6 +120,32 @@ def idea_document(idea: Idea, *, outbox: list[Document], seen: list[str]) -> Doc
     return doc
 
 
+def carried_fields(doc: Document) -> Document:
+    return {name: doc[name] for name in CARRIED_FIELDS if name in doc}
+
+
+def text_digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def embedding_document(text: str, vector: np.ndarray) -> Document:
+    # Base64 text, not BSON binary: nx-27017 cannot write bytes in a replaced document.
+    packed = base64.b64encode(np.asarray(vector, np.float32).tobytes()).decode()
+    return {"text_digest": text_digest(text), "vector": packed}
+
+
+def stored_vector(embedding: Document | None, text: str) -> np.ndarray | None:
+    """The stored embedding if it was made from this very text."""
+    if not embedding or embedding.get("text_digest") != text_digest(text):
+        return None
+    return np.frombuffer(base64.b64decode(embedding["vector"]), dtype=np.float32)
+
+
+def has_current_embedding(doc: Document) -> bool:
+    text = embedding_text(doc["title"], doc.get("description", ""))
+    return stored_vector(doc.get(EMBEDDING), text) is not None
+
+
 def stored_idea(doc: Document) -> Idea:
     return Idea.model_validate(doc)
 
@@ -162,7 +194,15 @@ class IdeaStore:
         doc, _ = await update_versioned(self.ideas, idea_id, next_document)
         return doc
 
-    async def record_duplicates(self, suggestions: list[DuplicateSuggestion]) -> bool:
+    async def save_embeddings(self, embeddings: dict[str, Document]) -> None:
+        """Store embeddings made since the ideas were written (after an edit, or for old ideas)."""
+        updates = [UpdateOne({"_id": i}, {"$set": {EMBEDDING: e}}) for i, e in embeddings.items()]
+        if updates:
+            await self.ideas.bulk_write(updates, ordered=False)
+
+    async def record_duplicates(
+        self, suggestions: list[DuplicateSuggestion], embeddings: dict[str, Document]
+    ) -> bool:
         """Store each idea's likely duplicates once, in one bulk write; False if some ideas kept
         earlier ones.
 
@@ -177,6 +217,7 @@ class IdeaStore:
                         "duplicates_checked": True,
                         DUPLICATES_CHECKED_AT: s.checked_at.isoformat(),
                         INDEXED_MS: epoch_ms(s.checked_at),
+                        **({EMBEDDING: embeddings[s.idea_id]} if s.idea_id in embeddings else {}),
                     },
                     "$inc": {"revision": 1},
                 },
@@ -253,7 +294,7 @@ class IdeaStore:
         other replicas see them once it has (a burst is not read twice).
         """
         query = {INDEXED_MS: {"$gt": epoch_ms(since)}} if since else {}
-        projection = {"title": 1, "description": 1, "businessunit": 1, "status": 1, "updated_at": 1}
+        projection = {"title": 1, "description": 1, "businessunit": 1, "status": 1, EMBEDDING: 1}
         return [doc async for doc in self.ideas.find(query, projection)]
 
 
@@ -518,8 +559,11 @@ class SemanticIndex:
         found = {**known, **fresh}
         return np.stack([found[t] for t in texts])
 
-    def add(self, items: list[tuple[str, str, str, str, str]]) -> None:
-        """Add or replace ideas: (idea_id, businessunit, title, description, status)."""
+    def add(
+        self, items: list[tuple[str, str, str, str, str]], stored: dict[str, Document] | None = None
+    ) -> None:
+        """Add or replace ideas: (idea_id, businessunit, title, description, status); `stored` are
+        embeddings kept with the ideas, by idea id, used where they match the text."""
         texts = [(item, embedding_text(item[2], item[3])) for item in items]
         with self._lock:
             for (idea_id, businessunit, title, _, status), _ in texts:
@@ -529,9 +573,24 @@ class SemanticIndex:
             changed = [(item, text) for item, text in texts if self._differs(item[0], text)]
         if not changed:
             return
-        vectors = self._encode([text for _, text in changed])
+        kept = {item[0]: stored_vector((stored or {}).get(item[0]), text) for item, text in changed}
+        to_encode = [text for item, text in changed if kept[item[0]] is None]
+        encoded = iter(self._encode(to_encode)) if to_encode else iter(())
+        vectors = np.stack([v if (v := kept[item[0]]) is not None else next(encoded) for item, _ in changed])
         with self._lock:
             self._store_rows(changed, vectors)
+
+    def embeddings(self, idea_ids: Iterable[str]) -> dict[str, Document]:
+        """The embeddings of these ideas as they are to be stored."""
+        with self._lock:
+            vectors = self._vectors
+            if vectors is None:
+                return {}
+            return {
+                i: embedding_document(self._texts[p], vectors[p])
+                for i in idea_ids
+                if (p := self._positions.get(i)) is not None
+            }
 
     def _differs(self, idea_id: str, text: str) -> bool:
         position = self._positions.get(idea_id)
@@ -620,10 +679,16 @@ class SimilarityIndex:
     def encoder(self) -> SentenceEncoder:
         return self.semantic.encoder
 
-    def add(self, items: list[tuple[str, str, str, str, str]]) -> None:
-        """Add or replace ideas: (idea_id, businessunit, title, description, status)."""
+    def add(
+        self, items: list[tuple[str, str, str, str, str]], stored: dict[str, Document] | None = None
+    ) -> None:
+        """Add or replace ideas: (idea_id, businessunit, title, description, status), with the
+        embeddings stored with them, by idea id, if any."""
         self.text.add(items)
-        self.semantic.add(items)
+        self.semantic.add(items, stored)
+
+    def embeddings(self, idea_ids: Iterable[str]) -> dict[str, Document]:
+        return self.semantic.embeddings(idea_ids)
 
     def similar(
         self, texts: list[tuple[str, str]], *, limit: int, exclude: list[str | None] | None = None
