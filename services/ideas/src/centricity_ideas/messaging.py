@@ -79,9 +79,9 @@ from centricity_plumbing.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 LIKELY_DUPLICATES = 3
-INTAKE_BATCH = 1000
-# Two halves of a batch, so that we build one while the store writes the other.
-INTAKE_LANES = 2
+INTAKE_BATCH = 2000
+# Quarters of a batch, so that we build one while the store writes another.
+INTAKE_LANES = 4
 INDEX_REFRESH_S = 5.0
 
 IntakeEvent = Annotated[
@@ -489,7 +489,6 @@ class IdeaOperations:
         pending = [idea for idea in ideas if not idea.duplicates_checked]
         if not pending:
             return
-        await self.intake.lull()
         # Ideas of one burst join the index first, so that twins within the burst find each other.
         found = await asyncio.get_running_loop().run_in_executor(
             self.background_work, self._index_and_search, pending
@@ -667,12 +666,11 @@ def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: Ser
     )
     async def on_ideas_created(msg: KafkaMessage) -> None:
         created_type = f'"type":"{IdeaCreated.event_type()}"'.encode()
-        created = [
-            IdeaCreated.model_validate_json(record.value).data
-            for record in msg.raw_message
-            if record.value and created_type in record.value
-        ]
-        await ops.suggest_duplicates(created)
+        records = [r.value for r in msg.raw_message if r.value and created_type in r.value]
+        if records:
+            # Even reading the facts waits: a burst's intake comes first.
+            await ops.intake.lull()
+            await ops.suggest_duplicates([IdeaCreated.model_validate_json(r).data for r in records])
 
     @broker.subscriber(
         VOTES_EVENTS,
