@@ -11,7 +11,7 @@ import uuid
 from pymongo import AsyncMongoClient
 
 from bench.common import local_system, produce_all, rate_of, record_results, timestamps
-from centricity_contracts.ideas import IdeaCreated, IdeaSubmission
+from centricity_contracts.ideas import IdeaCreated, IdeaDuplicatesSuggested, IdeaSubmission
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
 from centricity_ideas import domain
 from centricity_ideas.store import CREATED_FIELD, idea_document
@@ -20,6 +20,8 @@ from centricity_plumbing.localrun import LocalSystem
 from centricity_plumbing.outbox import outbox_entry
 
 IDEAS = 20_000
+# Likely-duplicate suggestions timed after the burst (the finder encodes about 100 ideas/s).
+SUGGESTIONS = 4_000
 BATCH = 500
 WORDS = [
     "basket",
@@ -93,14 +95,22 @@ def intake_events() -> list[tuple[bytes, bytes]]:
     return events
 
 
-async def service_rate(system: LocalSystem) -> float:
-    """Ideas per second, from the publish times of the first and last created facts."""
+async def service_rates(system: LocalSystem) -> tuple[float, float, float]:
+    """Ideas per second from the publish times of the first and last created facts; then the
+    duplicate finder's pace over its first suggestions after the last created fact, and how long
+    after it its first suggestions came."""
+    bootstrap = system.infra.kafka_bootstrap
     # The topic also carries the likely duplicates found after intake.
     created = f'"type":"{IdeaCreated.event_type()}"'.encode()
-    stamps = await timestamps(
-        system.infra.kafka_bootstrap, IDEAS_EVENTS, wanted=IDEAS, timeout_s=600, marker=created
+    stamps = await timestamps(bootstrap, IDEAS_EVENTS, wanted=IDEAS, timeout_s=600, marker=created)
+    suggested = f'"type":"{IdeaDuplicatesSuggested.event_type()}"'.encode()
+    found = await timestamps(bootstrap, IDEAS_EVENTS, wanted=SUGGESTIONS, timeout_s=600, marker=suggested)
+    # The finder publishes a whole batch at once: its pace is counted from the end of intake.
+    return (
+        rate_of(stamps),
+        len(found) / ((max(found) - max(stamps)) / 1000),
+        (min(found) - max(stamps)) / 1000,
     )
-    return rate_of(stamps)
 
 
 def main() -> None:
@@ -109,7 +119,7 @@ def main() -> None:
         store_rate = asyncio.run(raw_insert_rate(infra.mongo_url))
         asyncio.run(produce_all(infra.kafka_bootstrap, IDEAS_INTAKE, intake_events()))
         system.restart_service("ideas")
-        rate = asyncio.run(service_rate(system))
+        rate, suggestion_rate, suggestions_after_s = asyncio.run(service_rates(system))
     record_results(
         "ideas_intake",
         {
@@ -117,6 +127,8 @@ def main() -> None:
             "rate": round(rate, 1),
             "store_insert_many_rate": round(store_rate, 1),
             "ratio_store": round(rate / store_rate, 3),
+            "suggestion_rate": round(suggestion_rate, 1),
+            "suggestions_start_after_intake_s": round(suggestions_after_s, 2),
         },
     )
 
