@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -151,3 +152,12 @@ def test_stored_embeddings_are_reused_unless_the_text_changed() -> None:
     assert not has_current_embedding(
         {"title": edited[2], "description": edited[3], "embedding": stored["bikes"]}
     )
+
+
+def test_the_encoder_serves_several_threads_at_once() -> None:
+    # The duplicate finder's thread and HTTP submissions encode at the same time, unserialised.
+    texts = [embedding_text(title, text) for _, _, title, text, _ in STORED] * 20
+    alone = SENTENCE_ENCODER.encode(texts)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda _: SENTENCE_ENCODER.encode(texts), range(4)))
+    assert all(np.allclose(result, alone, atol=1e-5) for result in together)
