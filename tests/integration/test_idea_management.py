@@ -344,6 +344,7 @@ async def test_kafka_intake_applies_each_operation_once_and_dead_letters_broken_
     assert suggested[0].json()["data"]["idea_id"] == idea_id
     reasons = sorted(r.headers["dlq-reason"].split(":")[0] for r in dead)
     assert reasons == ["foreign-business-unit", "illegal-transition", "not-delivered", "unknown-idea"]
+    assert sorted(r.headers["dlq-code"] for r in dead) == reasons
 
 
 async def test_a_consumer_restart_mid_stream_stores_each_idea_once(

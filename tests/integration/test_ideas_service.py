@@ -139,6 +139,8 @@ async def test_kafka_intake_stores_valid_ideas_once_and_dead_letters_the_rest(
         )
 
     reasons = sorted(r.headers["dlq-reason"] for r in dead)
+    codes = sorted(r.headers["dlq-code"] for r in dead)
+    assert codes == ["invalid-event", "not-json", "unknown-businessunit"]
     assert reasons[0] == (
         "invalid event: centricity.idea.submitted.v1.data.title: String should have at least 3 characters"
     )

@@ -35,6 +35,8 @@ CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 RETRY_DELAY_S = 0.5
 
 DLQ_REASON = "dlq-reason"
+# The reason as a stable code (a rule's kind, not-json, invalid-event, unauthorised...) for tools.
+DLQ_CODE = "dlq-code"
 DLQ_ERRORS = "dlq-errors"
 DLQ_SERVICE = "dlq-service"
 DLQ_ORIGINAL_TOPIC = "dlq-original-topic"
@@ -45,14 +47,19 @@ DLQ_ORIGINAL_OFFSET = "dlq-original-offset"
 class RejectedEvent(Exception):
     """An intake record that can never be processed, whatever the retries: dead-letter it."""
 
-    def __init__(self, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, code: str, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(reason)
+        self.code = code
         self.reason = reason
         self.errors = errors or []
 
     @classmethod
     def for_rule(cls, error: RuleViolation) -> RejectedEvent:
-        return cls(f"{error.kind}: {error.detail}")
+        return cls(error.kind, f"{error.kind}: {error.detail}")
+
+    @classmethod
+    def not_json(cls, detail: object) -> RejectedEvent:
+        return cls("not-json", f"not JSON: {detail}")
 
 
 def _validation_summary(error: pydantic.ValidationError) -> RejectedEvent:
@@ -61,7 +68,7 @@ def _validation_summary(error: pydantic.ValidationError) -> RejectedEvent:
         for e in error.errors(include_url=False, include_input=False)
     ]
     detail = "; ".join(f"{e['loc'] or '(body)'}: {e['msg']}" for e in errors[:5])
-    return RejectedEvent(f"invalid event: {detail}", errors)
+    return RejectedEvent("invalid-event", f"invalid event: {detail}", errors)
 
 
 def _json_error(raw: bytes | None) -> str | None:
@@ -79,7 +86,7 @@ def rejection_for(error: BaseException, raw: bytes | None = None) -> RejectedEve
     if isinstance(error, pydantic.ValidationError | DependencyValidationError) and (
         reason := _json_error(raw)
     ):
-        return RejectedEvent(f"not JSON: {reason}")
+        return RejectedEvent.not_json(reason)
     if isinstance(error, DependencyValidationError) and isinstance(
         error.original_error, pydantic.ValidationError
     ):
@@ -87,7 +94,7 @@ def rejection_for(error: BaseException, raw: bytes | None = None) -> RejectedEve
     if isinstance(error, pydantic.ValidationError):
         return _validation_summary(error)
     if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
-        return RejectedEvent(f"not JSON: {error}")
+        return RejectedEvent.not_json(error)
     return None
 
 
@@ -99,6 +106,7 @@ def dead_letter_headers(
     headers.update(
         {
             DLQ_REASON: rejection.reason[:2000],
+            DLQ_CODE: rejection.code,
             DLQ_ERRORS: json.dumps(rejection.errors[:50]),
             DLQ_SERVICE: service,
             DLQ_ORIGINAL_TOPIC: record.topic,
@@ -142,15 +150,17 @@ def authorise_intake(
     """
     unit = settings.business_units.get(businessunit or "")
     if unit is None:
-        raise RejectedEvent(f"unknown business unit {businessunit!r}")
+        raise RejectedEvent("unknown-businessunit", f"unknown business unit {businessunit!r}")
     signature = next((v.decode("utf-8", "replace") for k, v in headers if k == SIGNATURE_HEADER), None)
     if signature is None:
         if settings.intake_signatures == "required":
-            raise RejectedEvent(f"unauthorised: no {SIGNATURE_HEADER} header")
+            raise RejectedEvent("unauthorised", f"unauthorised: no {SIGNATURE_HEADER} header")
         return
     expected = intake_signature(payload, unit.api_key.get_secret_value())
     if not hmac.compare_digest(signature, expected):
-        raise RejectedEvent(f"unauthorised: {SIGNATURE_HEADER} does not match business unit {businessunit!r}")
+        raise RejectedEvent(
+            "unauthorised", f"unauthorised: {SIGNATURE_HEADER} does not match business unit {businessunit!r}"
+        )
 
 
 async def parse_intake(
@@ -310,5 +320,6 @@ def document_dead_letters(broker: KafkaBroker, *consumed_topics: str) -> None:
             dead_letter_topic(topic),
             title=f"{dead_letter_topic(topic)}:publish",
             description=f"Records of {topic} this service rejected, unchanged, with the reason in the "
-            f"{DLQ_REASON} header and the origin in {DLQ_ORIGINAL_TOPIC}/-partition/-offset.",
+            f"{DLQ_REASON} header (as a code in {DLQ_CODE}) and the origin in "
+            f"{DLQ_ORIGINAL_TOPIC}/-partition/-offset.",
         )

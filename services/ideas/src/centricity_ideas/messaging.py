@@ -575,7 +575,7 @@ async def dispatch(ops: IdeaOperations, event: IntakeEvent) -> None:
         case CampaignLaunched():
             await ops.launch_campaign(event.data, businessunit=unit)
         case _:
-            raise RejectedEvent(f"unsupported event type {event.type!r}")
+            raise RejectedEvent("unsupported-type", f"unsupported event type {event.type!r}")
 
 
 class IntakeConsumer:

@@ -71,7 +71,7 @@ def parse_fact(raw: bytes | None) -> Fact | None:
     try:
         body = json.loads(raw or b"")
     except (ValueError, UnicodeDecodeError) as error:
-        raise RejectedEvent(f"not JSON: {error}") from error
+        raise RejectedEvent.not_json(error) from error
     fact_class = FACT_TYPES.get(str(body.get("type"))) if isinstance(body, dict) else None
     if fact_class is None:
         return None

@@ -619,7 +619,7 @@ def register_subscribers(
             try:
                 facts.append(json.loads(record.value or b""))
             except ValueError as error:
-                await dead_letter(broker, record, RejectedEvent(f"not JSON: {error}"), settings.service_name)
+                await dead_letter(broker, record, RejectedEvent.not_json(error), settings.service_name)
         with record_spans(msg.raw_message, tracer_provider):
             created = await ledger.record_idea_facts(facts)
         if created:
