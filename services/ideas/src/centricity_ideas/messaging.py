@@ -484,14 +484,26 @@ class IdeaOperations:
         """Find the likely duplicates of ideas taken in without them: one search, one bulk write.
 
         The suggestion is state the idea keeps, so a redelivery republishes what is stored under
-        the same event id: a crash between the write and the publish loses nothing.
+        the same event id, without searching again: a crash between the write and the publish
+        loses nothing. Ideas this service's store does not hold are left alone.
         """
-        pending = [idea for idea in ideas if not idea.duplicates_checked]
-        if not pending:
-            return
+        stored = await self.store.documents([i.idea_id for i in ideas if not i.duplicates_checked])
+        unchecked = [i for i in ideas if i.idea_id in stored and not stored[i.idea_id]["duplicates_checked"]]
+        suggestions = [kept_suggestion(doc) for doc in stored.values() if doc["duplicates_checked"]]
+        if unchecked:
+            suggestions += await self._search_and_record(unchecked)
+        trace = current_trace()
+        await self.outbox.publish_entries(
+            [
+                outbox_entry(self._suggestion_fact(s), topic=IDEAS_EVENTS, key=s.idea_id, trace=trace)
+                for s in suggestions
+            ]
+        )
+
+    async def _search_and_record(self, ideas: list[IdeaRecord]) -> list[DuplicateSuggestion]:
         # Ideas of one burst join the index first, so that twins within the burst find each other.
         found = await asyncio.get_running_loop().run_in_executor(
-            self.background_work, self._index_and_search, pending
+            self.background_work, self._index_and_search, ideas
         )
         checked_at = utc_now()
         suggestions = [
@@ -501,20 +513,14 @@ class IdeaOperations:
                 likely_duplicates=likely,
                 checked_at=checked_at,
             )
-            for idea, likely in zip(pending, found, strict=True)
+            for idea, likely in zip(ideas, found, strict=True)
         ]
         embeddings = self.index.embeddings(s.idea_id for s in suggestions)
-        if not await self.store.record_duplicates(suggestions, embeddings):
-            # Some were checked before this delivery: what they keep is what was published.
-            stored = await self.store.documents([s.idea_id for s in suggestions])
-            suggestions = [kept_suggestion(doc) for doc in stored.values()]
-        trace = current_trace()
-        await self.outbox.publish_entries(
-            [
-                outbox_entry(self._suggestion_fact(s), topic=IDEAS_EVENTS, key=s.idea_id, trace=trace)
-                for s in suggestions
-            ]
-        )
+        if await self.store.record_duplicates(suggestions, embeddings):
+            return suggestions
+        # Another replica checked some meanwhile (a rebalance): what they keep was published.
+        stored = await self.store.documents([s.idea_id for s in suggestions])
+        return [kept_suggestion(doc) for doc in stored.values()]
 
     def _index_and_search(self, ideas: list[IdeaRecord]) -> list[list[LikelyDuplicate]]:
         self.index.add([searchable(idea) for idea in ideas])
