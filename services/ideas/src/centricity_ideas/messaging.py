@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -110,16 +109,16 @@ class Submission:
     businessunit: str
     request_key: str | None = None
 
-    @functools.cached_property
+    @property
     def idea_id(self) -> str:
         return domain.idea_id_for(self.businessunit, self.submission.reference)
 
 
-def _created_by(doc: Document, request_keys: set[str], existed: list[str]) -> bool:
+def _created_by(doc: Document, request_keys: set[str], *, inserted_now: bool) -> bool:
     """Whether one of these intake events created the stored idea, so its kept created fact is due."""
     if CREATED_FIELD not in doc:
         return False
-    return doc["_id"] not in existed or not request_keys.isdisjoint(doc.get("seen", []))
+    return inserted_now or not request_keys.isdisjoint(doc.get("seen", []))
 
 
 def kept_suggestion(doc: Document) -> DuplicateSuggestion:
@@ -219,12 +218,11 @@ class IdeaOperations:
     ) -> dict[int, tuple[Idea, bool]]:
         """Refused submissions whose idea exists after all: redeliveries after the campaign closed."""
         found = await self.store.documents([item.idea_id for item in refused.values()])
-        every_id = list(found)
         await self.outbox.publish_entries(
             [
                 doc[CREATED_FIELD]
                 for doc in found.values()
-                if _created_by(doc, keys.get(doc["_id"], set()), every_id)
+                if _created_by(doc, keys.get(doc["_id"], set()), inserted_now=False)
             ]
         )
         return {
@@ -245,16 +243,17 @@ class IdeaOperations:
         if not accepted:
             return {}
         duplicates: list[list[LikelyDuplicate] | None] = [None] * len(accepted)
+        embeddings: dict[str, Document] = {}
         if find_duplicates:
             # Encoding takes milliseconds of CPU per idea: off the event loop.
-            duplicates = list(
-                await asyncio.to_thread(
-                    self.index.similar,
-                    [(i.submission.title, i.submission.description) for _, i in accepted],
-                    limit=LIKELY_DUPLICATES,
-                    exclude=[i.idea_id for _, i in accepted],
-                )
+            found, embedded = await asyncio.to_thread(
+                self.index.similar_and_embedded,
+                [(i.submission.title, i.submission.description) for _, i in accepted],
+                limit=LIKELY_DUPLICATES,
+                exclude=[i.idea_id for _, i in accepted],
             )
+            duplicates = list(found)
+            embeddings = {i.idea_id: e for (_, i), e in zip(accepted, embedded, strict=True)}
         ideas = [
             domain.new_idea(
                 item.submission, businessunit=item.businessunit, now=now, likely_duplicates=likely
@@ -263,18 +262,24 @@ class IdeaOperations:
         ]
         trace = current_trace()
         docs = [
-            self._new_document(idea, item.request_key, trace)
+            {
+                **self._new_document(idea, item.request_key, trace),
+                **({EMBEDDING: embeddings[idea.idea_id]} if idea.idea_id in embeddings else {}),
+            }
             for idea, (_, item) in zip(ideas, accepted, strict=True)
         ]
         stored, existed = await self.store.insert_new(docs)
         if find_duplicates:
             # Ideas taken in without their duplicates join the index in the duplicate finder.
-            new_ideas = [i for i in ideas if i.idea_id not in existed]
-            await asyncio.to_thread(self.index.add, [searchable(i) for i in new_ideas])
-            await self.store.save_embeddings(self.index.embeddings(i.idea_id for i in new_ideas))
+            new_ideas = [searchable(i) for i in ideas if i.idea_id not in existed]
+            await asyncio.to_thread(self.index.add, new_ideas, embeddings)
         await self.outbox.deliver_many([doc for doc in stored if pending_entries(doc)])
         await self.outbox.publish_entries(
-            [doc[CREATED_FIELD] for doc in stored if _created_by(doc, keys.get(doc["_id"], set()), existed)]
+            [
+                doc[CREATED_FIELD]
+                for doc in stored
+                if _created_by(doc, keys.get(doc["_id"], set()), inserted_now=doc["_id"] not in existed)
+            ]
         )
         made = {idea.idea_id: idea for idea in ideas}
         return {
@@ -356,7 +361,7 @@ class IdeaOperations:
             return changed, fact
 
         idea = await self._change(idea_id, request_key, apply)
-        await self._reindex(idea)
+        await self._reindex(idea, text_may_change=True)
         return idea
 
     async def set_status(
@@ -416,13 +421,14 @@ class IdeaOperations:
 
         duplicate = await self._change(duplicate_id, request_key, apply)
         await self._link_merged(target.idea_id, duplicate_id)
-        await self._reindex(duplicate)
+        await self._reindex(duplicate, text_may_change=False)
         return duplicate
 
-    async def _reindex(self, idea: Idea) -> None:
-        """Index a changed idea now, storing its embedding if its text changed."""
+    async def _reindex(self, idea: Idea, *, text_may_change: bool) -> None:
+        """Index a changed idea now; an edit's new embedding is stored with it."""
         await asyncio.to_thread(self.index.add, [searchable(idea)])
-        await self.store.save_embeddings(self.index.embeddings([idea.idea_id]))
+        if text_may_change:
+            await self.store.save_embeddings(self.index.embeddings([idea.idea_id]))
 
     async def _link_merged(self, target_id: str, duplicate_id: str) -> None:
         def next_document(doc: Document | None) -> Document | None:

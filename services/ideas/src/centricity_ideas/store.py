@@ -380,24 +380,10 @@ class CharNgramIndex:
         if not texts or matrix is None:
             return [[] for _ in texts]
         scores = (self.vectorise(texts) @ matrix.T).toarray()
-        results = []
-        for row, own_id in zip(scores, exclude or [None] * len(texts), strict=True):
-            candidates = (
-                np.argpartition(-row, limit)[: limit + 1] if len(row) > limit + 1 else np.arange(len(row))
-            )
-            best = candidates[np.argsort(-row[candidates])]
-            matches = [
-                LikelyDuplicate(
-                    idea_id=ids[i],
-                    businessunit=meta[i][0],
-                    title=meta[i][1],
-                    similarity=round(float(min(row[i], 1.0)), 4),
-                )
-                for i in best
-                if row[i] >= self.min_similarity and ids[i] != own_id and meta[i][2] != IdeaStatus.DUPLICATE
-            ]
-            results.append(matches[:limit])
-        return results
+        return [
+            top_matches(row, ids, meta, own_id=own_id, limit=limit, threshold=self.min_similarity)
+            for row, own_id in zip(scores, exclude or [None] * len(texts), strict=True)
+        ]
 
     def search(self, query: str, *, limit: int, min_coverage: float = 0.6) -> list[tuple[str, float]]:
         """Idea ids ranked by how much of the query's text they contain, with that share.
@@ -580,6 +566,12 @@ class SemanticIndex:
         with self._lock:
             self._store_rows(changed, vectors)
 
+    def embed(self, texts: list[tuple[str, str]]) -> list[Document]:
+        """Embeddings of (title, description) texts as they are to be stored; a text just
+        searched for is not encoded again."""
+        joined = [embedding_text(title, description) for title, description in texts]
+        return [embedding_document(t, v) for t, v in zip(joined, self._encode(joined), strict=True)]
+
     def embeddings(self, idea_ids: Iterable[str]) -> dict[str, Document]:
         """The embeddings of these ideas as they are to be stored."""
         with self._lock:
@@ -689,6 +681,12 @@ class SimilarityIndex:
 
     def embeddings(self, idea_ids: Iterable[str]) -> dict[str, Document]:
         return self.semantic.embeddings(idea_ids)
+
+    def similar_and_embedded(
+        self, texts: list[tuple[str, str]], *, limit: int, exclude: list[str | None]
+    ) -> tuple[list[list[LikelyDuplicate]], list[Document]]:
+        """Likely duplicates of submissions and their embeddings to store, each text encoded once."""
+        return self.similar(texts, limit=limit, exclude=exclude), self.semantic.embed(texts)
 
     def similar(
         self, texts: list[tuple[str, str]], *, limit: int, exclude: list[str | None] | None = None
