@@ -103,9 +103,10 @@ class LocalSystem:
         process.kill()
         process.wait()
 
-    def restart_service(self, service: str) -> None:
+    def restart_service(self, service: str, wait_until_ready: bool = True) -> None:
         self._start_service(service)
-        self._wait_ready(service)
+        if wait_until_ready:
+            self._wait_ready(service)
 
     def is_running(self, service: str) -> bool:
         process = self._processes.get(service)
