@@ -9,9 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,19 +31,6 @@ def with_headers_as_dict(message: dict[str, Any]) -> dict[str, Any]:
     flat = message.get("headers") or []
     message["headers"] = dict(zip(flat[::2], flat[1::2], strict=True))
     return message
-
-
-@dataclass
-class FollowedTopic:
-    """How many messages matching `match` a running `kcat -C` has printed so far."""
-
-    match: Callable[[dict[str, Any]], bool]
-    matched: int = 0
-
-    def read(self, lines: Iterator[str]) -> None:
-        for line in lines:
-            if line.strip() and self.match(with_headers_as_dict(json.loads(line))):
-                self.matched += 1
 
 
 @dataclass
@@ -86,38 +70,3 @@ class Kcat:
             ["-C", "-t", topic, "-o", "beginning", "-e", "-q", "-J", "-X", "fetch.wait.max.ms=50"]
         )
         return [with_headers_as_dict(json.loads(line)) for line in out.splitlines() if line.strip()]
-
-    @contextmanager
-    def follow(self, topic: str, match: Callable[[dict[str, Any]], bool]) -> Iterator[FollowedTopic]:
-        """Keep one kcat consumer on `topic` while the block runs, counting the messages that match."""
-        consumer = subprocess.Popen(
-            [
-                "kcat",
-                "-b",
-                self.bootstrap,
-                "-C",
-                "-t",
-                topic,
-                "-o",
-                "beginning",
-                "-u",
-                "-q",
-                "-J",
-                "-X",
-                "fetch.wait.max.ms=20",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=self._environment(),
-        )
-        assert consumer.stdout is not None
-        followed = FollowedTopic(match)
-        reader = threading.Thread(target=followed.read, args=(iter(consumer.stdout),), daemon=True)
-        reader.start()
-        try:
-            yield followed
-        finally:
-            consumer.kill()
-            consumer.wait()
-            reader.join(timeout=5)
