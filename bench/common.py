@@ -88,3 +88,10 @@ def local_system(service: str) -> Iterator[LocalSystem]:
             yield system
         finally:
             system.stop()
+
+
+def rss_mb(pid: int, field: str = "VmHWM") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for process {pid}")

@@ -10,7 +10,7 @@ import uuid
 
 from pymongo import AsyncMongoClient
 
-from bench.common import local_system, produce_all, rate_of, record_results, timestamps
+from bench.common import local_system, produce_all, rate_of, record_results, rss_mb, timestamps
 from centricity_contracts.ideas import IdeaCreated, IdeaDuplicatesSuggested, IdeaSubmission
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
 from centricity_ideas import domain
@@ -120,6 +120,7 @@ def main() -> None:
         asyncio.run(produce_all(infra.kafka_bootstrap, IDEAS_INTAKE, intake_events()))
         system.restart_service("ideas")
         rate, suggestion_rate, suggestions_after_s = asyncio.run(service_rates(system))
+        peak_rss, rss_after = rss_mb(system.pid("ideas")), rss_mb(system.pid("ideas"), "VmRSS")
     record_results(
         "ideas_intake",
         {
@@ -129,6 +130,8 @@ def main() -> None:
             "ratio_store": round(rate / store_rate, 3),
             "suggestion_rate": round(suggestion_rate, 1),
             "suggestions_start_after_intake_s": round(suggestions_after_s, 2),
+            "peak_rss_mb": round(peak_rss),
+            "rss_mb_when_suggestions_timed": round(rss_after),
         },
     )
 

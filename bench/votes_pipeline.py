@@ -15,7 +15,6 @@ import json
 import statistics
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -24,7 +23,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from pymongo import AsyncMongoClient, ReplaceOne
 from tests.support import idea_created_fact
 
-from bench.common import local_system, produce_all, rate_of, record_results, timestamps
+from bench.common import local_system, produce_all, rate_of, record_results, rss_mb, timestamps
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import Ballot
 from centricity_plumbing.clock import utc_now
@@ -182,13 +181,6 @@ async def paced_votes(bootstrap: str, rate: float, seconds: float) -> dict[str, 
     finally:
         await producer.stop()
     return sent
-
-
-def rss_mb(pid: int, field: str = "VmHWM") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} for process {pid}")
 
 
 def main() -> None:

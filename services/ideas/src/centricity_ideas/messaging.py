@@ -69,6 +69,7 @@ from centricity_plumbing.broker import (
 )
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.lanes import lanes_by_key
+from centricity_plumbing.memory import release_freed_memory
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry, pending_entries
 from centricity_plumbing.priority import Foreground, lower_thread_priority
@@ -498,6 +499,7 @@ class IdeaOperations:
         suggestions = [kept_suggestion(doc) for doc in stored.values() if doc["duplicates_checked"]]
         if unchecked:
             suggestions += await self._search_and_record(unchecked)
+            await asyncio.get_running_loop().run_in_executor(self.background_work, release_freed_memory)
         trace = current_trace()
         await self.outbox.publish_entries(
             [
