@@ -27,12 +27,6 @@ def librdkafka_dir(workdir: Path) -> Path:
     return folder
 
 
-def with_headers_as_dict(message: dict[str, Any]) -> dict[str, Any]:
-    flat = message.get("headers") or []
-    message["headers"] = dict(zip(flat[::2], flat[1::2], strict=True))
-    return message
-
-
 @dataclass
 class Kcat:
     bootstrap: str
@@ -42,9 +36,6 @@ class Kcat:
     def available() -> bool:
         return shutil.which("kcat") is not None
 
-    def _environment(self) -> dict[str, str]:
-        return {"LD_LIBRARY_PATH": str(self.library_dir), "PATH": "/usr/bin:/bin"}
-
     def _run(self, args: list[str], stdin: str | None = None, timeout: float = 30) -> str:
         result = subprocess.run(
             ["kcat", "-b", self.bootstrap, *args],
@@ -52,7 +43,7 @@ class Kcat:
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=self._environment(),
+            env={"LD_LIBRARY_PATH": str(self.library_dir), "PATH": "/usr/bin:/bin"},
             check=False,
         )
         if result.returncode != 0:
@@ -69,4 +60,8 @@ class Kcat:
         out = self._run(
             ["-C", "-t", topic, "-o", "beginning", "-e", "-q", "-J", "-X", "fetch.wait.max.ms=50"]
         )
-        return [with_headers_as_dict(json.loads(line)) for line in out.splitlines() if line.strip()]
+        messages = [json.loads(line) for line in out.splitlines() if line.strip()]
+        for message in messages:
+            flat = message.get("headers") or []
+            message["headers"] = dict(zip(flat[::2], flat[1::2], strict=True))
+        return messages
