@@ -22,6 +22,7 @@ from centricity_contracts.topics import (
     VOTES_INTAKE_DLQ,
 )
 from centricity_plumbing.localrun import DEV_BUSINESS_UNITS, LocalSystem
+from centricity_plumbing.settings import ServiceSettings
 from tests.e2e.kcat import Kcat
 
 TIMEOUT_S = 30.0
@@ -119,7 +120,9 @@ def crash_on_first_writes(system: LocalSystem, service: str, collection: str) ->
     """
     client: MongoClient[dict[str, Any]]
     with MongoClient(system.infra.mongo_url) as client:
-        documents: Collection[dict[str, Any]] = client[f"centricity_{service}"][collection]
+        # The services run with the default settings' database names (make run's too).
+        database = ServiceSettings.model_construct(service_name=service).database_name()
+        documents: Collection[dict[str, Any]] = client[database][collection]
         before = documents.count_documents({})
         system.restart_service(service, wait_until_ready=False)
         try:

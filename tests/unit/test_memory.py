@@ -11,6 +11,4 @@ from centricity_plumbing.memory import release_freed_memory
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
 def test_freed_memory_is_released_where_the_c_library_is_glibc() -> None:
-    garbage = [bytearray(1_000) for _ in range(20_000)]
-    del garbage
     assert release_freed_memory() is True

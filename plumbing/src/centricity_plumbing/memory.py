@@ -5,20 +5,16 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import logging
-
-log = logging.getLogger(__name__)
 
 
 @functools.cache
 def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
     try:
-        library = ctypes.CDLL(name)
-        library.malloc_trim  # noqa: B018 - glibc only; musl and macOS have no such call.
-    except (OSError, AttributeError, TypeError):
+        library = ctypes.CDLL(ctypes.util.find_library("c"))
+    except OSError:
         return None
-    return library
+    # glibc only: musl and macOS have no such call.
+    return library if hasattr(library, "malloc_trim") else None
 
 
 def release_freed_memory() -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -77,11 +77,10 @@ from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LIKELY_DUPLICATES = 3
 INTAKE_BATCH = 2000
-# Quarters of a batch, so that we build one while the store writes another.
-INTAKE_LANES = 4
 INDEX_REFRESH_S = 5.0
 
 IntakeEvent = Annotated[
@@ -154,6 +153,9 @@ class IdeaOperations:
         self.background_work = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="duplicates", initializer=lower_thread_priority
         )
+
+    async def _in_background(self, work: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.background_work, work, *args)
 
     def target_id(self, target: IdeaTarget, businessunit: str) -> str:
         if target.idea_id is not None:
@@ -499,7 +501,7 @@ class IdeaOperations:
         suggestions = [kept_suggestion(doc) for doc in stored.values() if doc["duplicates_checked"]]
         if unchecked:
             suggestions += await self._search_and_record(unchecked)
-            await asyncio.get_running_loop().run_in_executor(self.background_work, release_freed_memory)
+            await self._in_background(release_freed_memory)
         trace = current_trace()
         await self.outbox.publish_entries(
             [
@@ -510,9 +512,7 @@ class IdeaOperations:
 
     async def _search_and_record(self, ideas: list[IdeaRecord]) -> list[DuplicateSuggestion]:
         # Ideas of one burst join the index first, so that twins within the burst find each other.
-        found = await asyncio.get_running_loop().run_in_executor(
-            self.background_work, self._index_and_search, ideas
-        )
+        found = await self._in_background(self._index_and_search, ideas)
         checked_at = utc_now()
         suggestions = [
             DuplicateSuggestion(
@@ -555,7 +555,7 @@ class IdeaOperations:
             (d["_id"], d["businessunit"], d["title"], d.get("description", ""), d["status"]) for d in docs
         ]
         stored = {d["_id"]: d[EMBEDDING] for d in docs if EMBEDDING in d}
-        await asyncio.get_running_loop().run_in_executor(self.background_work, self.index.add, items, stored)
+        await self._in_background(self.index.add, items, stored)
         # Ideas stored without an embedding of their current text get the one just made.
         await self.store.save_embeddings(
             self.index.embeddings(d["_id"] for d in docs if not has_current_embedding(d))
@@ -630,9 +630,7 @@ class IntakeConsumer:
                 outcomes[position] = outcome
 
         # One idea's submissions share a lane.
-        await asyncio.gather(
-            *(submit_lane(lane) for lane in lanes_by_key([s.idea_id for s in submissions], INTAKE_LANES))
-        )
+        await asyncio.gather(*(submit_lane(lane) for lane in lanes_by_key([s.idea_id for s in submissions])))
         for (record, _), outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, RuleViolation | NotFound):
                 await self._reject(record, RejectedEvent.for_rule(outcome))
