@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.common import record_results
 from centricity_contracts.ideas import LikelyDuplicate
-from centricity_ideas.store import (
+from centricity_ideas.similarity import (
     DUPLICATE_THRESHOLD,
     SENTENCE_ENCODER,
     CharNgramIndex,

@@ -30,7 +30,7 @@ from centricity_plumbing.clock import utc_now
 from centricity_plumbing.outbox import outbox_entry
 from centricity_votes import domain
 from centricity_votes.domain import IdeaView
-from centricity_votes.messaging import INTAKE_BATCH
+from centricity_votes.service import INTAKE_BATCH
 from centricity_votes.store import vote_document
 
 VOTES = 20_000

@@ -12,6 +12,7 @@ from centricity_contracts.ideas import (
     CommentPosting,
     IdeaRevision,
     IdeaStatus,
+    LikelyDuplicate,
     StatusDecision,
 )
 from centricity_ideas import domain
@@ -200,6 +201,15 @@ class TestMerging:
         assert linked is not None
         assert linked.merged_from == [a.idea_id]
         assert domain.absorb(linked, a.idea_id, now=NOW) is None
+
+    def test_the_surviving_idea_no_longer_lists_a_merged_twin_as_likely_duplicate(self) -> None:
+        a, b = idea("A"), idea("B")
+        twin = LikelyDuplicate(idea_id=a.idea_id, businessunit="retail", title="A", similarity=0.97)
+        other = LikelyDuplicate(idea_id="other", businessunit="retail", title="Other", similarity=0.6)
+        b = b.model_copy(update={"likely_duplicates": [twin, other]})
+        linked = domain.absorb(b, a.idea_id, now=NOW)
+        assert linked is not None
+        assert [d.idea_id for d in linked.likely_duplicates] == ["other"]
 
     @pytest.mark.parametrize("case", ["itself", "closed", "into-duplicate"])
     def test_invalid_merges_are_refused(self, case: str) -> None:

@@ -19,7 +19,7 @@ from centricity_insights.domain import (
     unit_insight,
     wilson_lower_bound,
 )
-from centricity_insights.messaging import parse_fact
+from centricity_insights.projection import parse_fact
 from centricity_plumbing.broker import RejectedEvent
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -80,6 +80,10 @@ class IdeaStatus(StrEnum):
     DUPLICATE = "duplicate"
 
 
+# Voting on an idea closes once it is delivered, declined or merged into another.
+CLOSED_TO_VOTING = frozenset({IdeaStatus.DELIVERED, IdeaStatus.DECLINED, IdeaStatus.DUPLICATE})
+
+
 class LikelyDuplicate(ContractModel):
     idea_id: IdeaId
     businessunit: BusinessUnitId

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import operator
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
 
 from centricity_contracts.campaigns import CampaignCreated, CampaignLaunched
 from centricity_contracts.envelope import CloudEvent
@@ -63,6 +67,31 @@ EVENT_CLASSES: tuple[type[CloudEvent[Any]], ...] = (
     IdeaInsightUpdated,
     UnitInsightUpdated,
 )
+
+EVENT_TYPES: dict[str, type[CloudEvent[Any]]] = {cls.event_type(): cls for cls in EVENT_CLASSES}
+
+
+def events_on(*topics: str) -> tuple[type[CloudEvent[Any]], ...]:
+    """The event classes carried by these topics, in catalogue order."""
+    return tuple(cls for cls in EVENT_CLASSES if cls.topic in topics)
+
+
+@functools.cache
+def event_adapter(*topics: str) -> TypeAdapter[Any]:
+    """One validator for every event type of these topics, dispatched on `type` in one pass.
+
+    An unknown `type` fails with pydantic's `union_tag_invalid` error.
+    """
+    classes = events_on(*topics)
+    union: Any = functools.reduce(operator.or_, classes)
+    return TypeAdapter(Annotated[union, Field(discriminator="type")])
+
+
+def type_list(classes: tuple[type[CloudEvent[Any]], ...]) -> str:
+    """The event types of these classes, as a sentence: "a, b and c"."""
+    names = [cls.event_type() for cls in classes]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 CATALOG = Path(__file__).resolve().parents[2] / "EVENTS.md"

@@ -21,9 +21,9 @@ from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
-from pydantic import TypeAdapter
 
 from centricity_contracts.envelope import CloudEvent
+from centricity_contracts.registry import event_adapter
 from centricity_contracts.topics import DEAD_LETTER_SUFFIX, dead_letter_topic
 from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
@@ -163,17 +163,20 @@ def authorise_intake(
         )
 
 
+STRICT_INPUT = {"strict-input": True}
+
+
 async def parse_intake(
-    broker: KafkaBroker,
-    records: Sequence[ConsumerRecord[Any, Any]],
-    adapter: TypeAdapter[E],
-    settings: ServiceSettings,
-) -> list[tuple[ConsumerRecord[Any, Any], E]]:
-    """Validate a batch of intake records one by one; dead-letter the bad ones, keep the rest in order."""
+    broker: KafkaBroker, records: Sequence[ConsumerRecord[Any, Any]], settings: ServiceSettings
+) -> list[tuple[ConsumerRecord[Any, Any], CloudEvent[Any]]]:
+    """Validate a batch of intake records one by one, as strictly as the published schemas (an
+    unknown type or field is refused); dead-letter the bad ones, keep the rest in order."""
     accepted = []
     for record in records:
         try:
-            event = adapter.validate_json(record.value or b"")
+            event: CloudEvent[Any] = event_adapter(record.topic).validate_json(
+                record.value or b"", context=STRICT_INPUT
+            )
             authorise_intake(
                 settings, getattr(event, "businessunit", None), record.value or b"", record.headers or ()
             )

@@ -19,6 +19,8 @@ from fastapi_problem.error import (
 from fastapi_problem.handler import ExceptionHandler, add_exception_handler, new_exception_handler
 from pydantic import ValidationError
 
+from centricity_plumbing.rules import RuleViolation
+
 PROBLEM_TYPE_URI = "urn:centricity:problem:{type}"
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "UnauthorisedProblem",
     "UnprocessableProblem",
     "install_problem_handlers",
+    "violation_problem",
 ]
 
 
@@ -54,13 +57,25 @@ def _model_validation(_: ExceptionHandler, __: Request, error: ValidationError) 
     return validation_problem(error.errors(include_url=False, include_input=False))
 
 
+def violation_problem(error: RuleViolation) -> Problem:
+    """The problem+json answer of a broken rule: its own type, title and status."""
+    return Problem(
+        error.title, type_=error.kind, detail=error.detail, status=error.status, **error.extensions()
+    )
+
+
+def _rule_violation(_: ExceptionHandler, __: Request, error: RuleViolation) -> Problem:
+    return violation_problem(error)
+
+
 def install_problem_handlers(app: FastAPI, logger: logging.Logger) -> None:
     """Answer validation errors, HTTP errors, raised Problems and crashes as problem+json."""
     handler = new_exception_handler(
         logger=logger,
         documentation_uri_template=PROBLEM_TYPE_URI,
         request_validation_handler=_request_validation,
-        handlers={ValidationError: _model_validation},
+        handlers={ValidationError: _model_validation, RuleViolation: _rule_violation},
     )
     add_exception_handler(app, handler)
     app.add_exception_handler(ValidationError, handler)
+    app.add_exception_handler(RuleViolation, handler)

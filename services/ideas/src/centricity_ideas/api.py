@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
@@ -27,20 +26,11 @@ from centricity_contracts.ideas import (
     Tags,
     Title,
 )
-from centricity_ideas.domain import Idea, IllegalTransition
-from centricity_ideas.messaging import IdeaOperations, NotFound
-from centricity_ideas.store import IdeaFilter, IdeaSort, InvalidCursor
-from centricity_plumbing.auth import BusinessUnit
-from centricity_plumbing.problems import Problem
-from centricity_plumbing.rules import RuleViolation
+from centricity_ideas.domain import Idea
+from centricity_ideas.service import IdeaOperations
+from centricity_ideas.store import IdeaFilter, IdeaSort
+from centricity_plumbing.ratelimit import WritingBusinessUnit
 
-RULE_STATUS = {
-    "foreign-business-unit": 403,
-    "not-a-participant": 403,
-    "campaign-not-allowed": 403,
-    "reason-required": 422,
-}
-T = TypeVar("T")
 STAFF = {"actor_id": "pm-anna", "display_name": "Anna, product manager"}
 SUBMISSION_EXAMPLE = {
     "reference": "CRM-2291",
@@ -114,19 +104,6 @@ def view(idea: Idea) -> IdeaView:
     return IdeaView(**idea.model_dump(), helped=idea.helped_count, did_not_help=idea.did_not_help_count)
 
 
-def problem(error: RuleViolation | NotFound | InvalidCursor) -> Problem:
-    if isinstance(error, NotFound):
-        return Problem(f"Unknown {error.what}", type_=f"unknown-{error.what}", detail=str(error), status=404)
-    if isinstance(error, InvalidCursor):
-        return Problem("Invalid cursor", type_="invalid-cursor", detail=str(error), status=400)
-    title = error.kind.replace("-", " ").capitalize()
-    status = RULE_STATUS.get(error.kind, 409)
-    if isinstance(error, IllegalTransition):
-        allowed = [str(s) for s in error.allowed]
-        return Problem(title, type_=error.kind, detail=error.detail, status=status, allowed=allowed)
-    return Problem(title, type_=error.kind, detail=error.detail, status=status)
-
-
 def request_key(businessunit: str, key: str | None, action: str) -> str | None:
     """The dedup key of an HTTP write: a key counts once per unit and per kind of change."""
     return f"http {businessunit} {action} {key}" if key else None
@@ -138,7 +115,6 @@ def examples(**named: dict[str, Any]) -> dict[str, Any]:
 
 def ideas_router(ops: IdeaOperations) -> APIRouter:
     router = APIRouter()
-    store = ops.store
 
     @router.get("/businessunits", tags=["business units"], summary="The configured business units")
     async def business_units(request: Request) -> list[BusinessUnitView]:
@@ -164,13 +140,10 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 )
             ),
         ],
-        businessunit: BusinessUnit,
+        businessunit: WritingBusinessUnit,
         response: Response,
     ) -> CampaignRecord:
-        try:
-            campaign, created = await ops.launch_campaign(launch, businessunit=businessunit)
-        except RuleViolation as error:
-            raise problem(error) from error
+        campaign, created = await ops.launch_campaign(launch, businessunit=businessunit)
         if not created:
             response.status_code = status.HTTP_200_OK
         return campaign
@@ -179,14 +152,11 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
     async def campaigns(
         businessunit: Annotated[BusinessUnitId | None, Query()] = None,
     ) -> list[CampaignRecord]:
-        return await store.list_campaigns(businessunit)
+        return await ops.campaigns(businessunit)
 
     @router.get("/campaigns/{campaign_id}", tags=["campaigns"], summary="One campaign")
     async def campaign(campaign_id: Annotated[str, Path(max_length=64)]) -> CampaignRecord:
-        found = await store.get_campaign(campaign_id)
-        if found is None:
-            raise problem(NotFound("campaign", campaign_id))
-        return found
+        return await ops.campaign(campaign_id)
 
     @router.post(
         "/ideas",
@@ -199,14 +169,11 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
     )
     async def submit_idea(
         submission: Annotated[IdeaSubmission, Body(openapi_examples=examples(idea=SUBMISSION_EXAMPLE))],
-        businessunit: BusinessUnit,
+        businessunit: WritingBusinessUnit,
         request: Request,
         response: Response,
     ) -> IdeaView:
-        try:
-            idea, created = await ops.submit(submission, businessunit=businessunit)
-        except (RuleViolation, NotFound) as error:
-            raise problem(error) from error
+        idea, created = await ops.submit(submission, businessunit=businessunit)
         response.headers["Location"] = str(request.url_for("get_idea", idea_id=idea.idea_id))
         if not created:
             response.status_code = status.HTTP_200_OK
@@ -224,10 +191,7 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         cursor: Annotated[str | None, Query(max_length=500)] = None,
     ) -> IdeaPage:
         where = IdeaFilter(businessunit, campaign_id, status_, tag.lower() if tag else None, customer_type)
-        try:
-            ideas, next_cursor = await store.page(where=where, sort=sort, limit=limit, cursor=cursor)
-        except InvalidCursor as error:
-            raise problem(error) from error
+        ideas, next_cursor = await ops.page(where=where, sort=sort, limit=limit, cursor=cursor)
         return IdeaPage(items=[view(i) for i in ideas], next_cursor=next_cursor)
 
     @router.get("/ideas/search", tags=["ideas"], summary="Full-text search over titles and descriptions")
@@ -235,19 +199,11 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         q: Annotated[str, Query(min_length=2, max_length=500)],
         limit: Annotated[int, Query(ge=1, le=50)] = 10,
     ) -> list[SearchHit]:
-        hits = []
-        for idea_id, score in ops.index.search(q, limit=limit):
-            idea = await store.get(idea_id)
-            if idea is not None:
-                hits.append(SearchHit(score=score, idea=view(idea)))
-        return hits
+        return [SearchHit(score=score, idea=view(idea)) for idea, score in await ops.search(q, limit=limit)]
 
     @router.get("/ideas/{idea_id}", tags=["ideas"], summary="One idea and its story")
     async def get_idea(idea_id: IdeaIdPath) -> IdeaView:
-        idea = await store.get(idea_id)
-        if idea is None:
-            raise problem(NotFound("idea", idea_id))
-        return view(idea)
+        return view(await ops.idea(idea_id))
 
     @router.patch(
         "/ideas/{idea_id}", tags=["ideas"], summary="Edit an idea (its own unit only); history is kept"
@@ -258,17 +214,15 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
             RevisionRequest,
             Body(openapi_examples=examples(retitle={"title": "Save my basket across devices", "by": STAFF})),
         ],
-        businessunit: BusinessUnit,
+        businessunit: WritingBusinessUnit,
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
         change = IdeaRevision(idea_id=idea_id, **revision.model_dump())
         return view(
-            await guarded(
-                ops.revise(
-                    change,
-                    businessunit=businessunit,
-                    request_key=request_key(businessunit, idempotency_key, "revise"),
-                )
+            await ops.revise(
+                change,
+                businessunit=businessunit,
+                request_key=request_key(businessunit, idempotency_key, "revise"),
             )
         )
 
@@ -288,17 +242,15 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 )
             ),
         ],
-        businessunit: BusinessUnit,
+        businessunit: WritingBusinessUnit,
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
         change = StatusDecision(idea_id=idea_id, **decision.model_dump())
         return view(
-            await guarded(
-                ops.set_status(
-                    change,
-                    businessunit=businessunit,
-                    request_key=request_key(businessunit, idempotency_key, "set_status"),
-                )
+            await ops.set_status(
+                change,
+                businessunit=businessunit,
+                request_key=request_key(businessunit, idempotency_key, "set_status"),
             )
         )
 
@@ -319,23 +271,19 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 )
             ),
         ],
-        businessunit: BusinessUnit,
+        businessunit: WritingBusinessUnit,
         idempotency_key: IdempotencyKey = None,
     ) -> Comment:
         change = CommentPosting(idea_id=idea_id, **posting.model_dump())
-        return await guarded(
-            ops.comment(
-                change,
-                businessunit=businessunit,
-                request_key=request_key(businessunit, idempotency_key, "comment"),
-            )
+        return await ops.comment(
+            change,
+            businessunit=businessunit,
+            request_key=request_key(businessunit, idempotency_key, "comment"),
         )
 
     @router.get("/ideas/{idea_id}/comments", tags=["comments"], summary="An idea's comments, oldest first")
     async def comments(idea_id: IdeaIdPath) -> list[Comment]:
-        if await store.get(idea_id) is None:
-            raise problem(NotFound("idea", idea_id))
-        return await store.comments_of(idea_id)
+        return await ops.comments(idea_id)
 
     @router.post(
         "/ideas/{idea_id}/merge", tags=["workflow"], summary="Close an idea as a duplicate of another"
@@ -350,17 +298,15 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 )
             ),
         ],
-        businessunit: BusinessUnit,
+        businessunit: WritingBusinessUnit,
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
         flag = DuplicateFlag(idea_id=idea_id, **request.model_dump())
         return view(
-            await guarded(
-                ops.merge(
-                    flag,
-                    businessunit=businessunit,
-                    request_key=request_key(businessunit, idempotency_key, "merge"),
-                )
+            await ops.merge(
+                flag,
+                businessunit=businessunit,
+                request_key=request_key(businessunit, idempotency_key, "merge"),
             )
         )
 
@@ -385,26 +331,16 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 )
             ),
         ],
-        businessunit: BusinessUnit,
+        businessunit: WritingBusinessUnit,
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
         giving = AttestationGiving(idea_id=idea_id, **attestation.model_dump())
         return view(
-            await guarded(
-                ops.attest(
-                    giving,
-                    businessunit=businessunit,
-                    request_key=request_key(businessunit, idempotency_key, "attest"),
-                )
+            await ops.attest(
+                giving,
+                businessunit=businessunit,
+                request_key=request_key(businessunit, idempotency_key, "attest"),
             )
         )
 
     return router
-
-
-async def guarded(operation: Awaitable[T]) -> T:
-    """Await an operation, answering a broken rule or a missing idea as problem+json."""
-    try:
-        return await operation
-    except (RuleViolation, NotFound) as error:
-        raise problem(error) from error

@@ -45,42 +45,63 @@ EDITABLE_FIELDS = ("title", "description", "tags")
 
 class IllegalTransition(RuleViolation):
     kind = "illegal-transition"
+    status = 409
+    title = "Illegal transition"
 
     def __init__(self, detail: str, allowed: list[IdeaStatus] | None = None) -> None:
         super().__init__(detail)
         self.allowed = allowed or []
 
+    def extensions(self) -> dict[str, Any]:
+        return {"allowed": [str(s) for s in self.allowed]}
+
 
 class ReasonRequired(RuleViolation):
     kind = "reason-required"
+    status = 422
+    title = "Reason required"
 
 
 class ForeignBusinessUnit(RuleViolation):
     kind = "foreign-business-unit"
+    status = 403
+    title = "Foreign business unit"
 
 
 class NotDelivered(RuleViolation):
     kind = "not-delivered"
+    status = 409
+    title = "Not delivered"
 
 
 class NotAParticipant(RuleViolation):
     kind = "not-a-participant"
+    status = 403
+    title = "Not a participant"
 
 
 class InvalidMerge(RuleViolation):
     kind = "invalid-merge"
+    status = 409
+    title = "Invalid merge"
 
 
 class CampaignClosed(RuleViolation):
     kind = "campaign-closed"
+    status = 409
+    title = "Campaign closed"
 
 
 class CampaignNotAllowed(RuleViolation):
     kind = "campaign-not-allowed"
+    status = 403
+    title = "Campaign not allowed"
 
 
 class IdeaClosed(RuleViolation):
     kind = "idea-closed"
+    status = 409
+    title = "Idea closed"
 
 
 class StatusEntry(BaseModel):
@@ -347,7 +368,15 @@ def absorb(target: Idea, duplicate_id: str, *, now: datetime) -> Idea | None:
     """Link a merged duplicate from the idea it went into; None if already linked."""
     if duplicate_id in target.merged_from:
         return None
-    return target.model_copy(update={"merged_from": [*target.merged_from, duplicate_id], "updated_at": now})
+    # The merged twin is no longer a likely duplicate of the idea it went into.
+    likely = [d for d in target.likely_duplicates if d.idea_id != duplicate_id]
+    return target.model_copy(
+        update={
+            "merged_from": [*target.merged_from, duplicate_id],
+            "likely_duplicates": likely,
+            "updated_at": now,
+        }
+    )
 
 
 def attest(

@@ -8,8 +8,10 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from centricity_ideas.api import ideas_router
-from centricity_ideas.messaging import IdeaOperations, register_subscribers
-from centricity_ideas.store import IdeaStore, SimilarityIndex
+from centricity_ideas.consumers import register_subscribers
+from centricity_ideas.service import IdeaOperations
+from centricity_ideas.similarity import SimilarityIndex
+from centricity_ideas.store import IdeaStore
 from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
 from centricity_plumbing.outbox import Outbox
 from centricity_plumbing.settings import ServiceSettings

@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from centricity_contracts.envelope import BusinessUnitId
 from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
 from centricity_insights.domain import ENTERPRISE, ratio, unit_key
-from centricity_insights.messaging import LiveHub, unit_of_document
+from centricity_insights.projection import LiveHub, unit_of_document
 from centricity_insights.store import HOUR_MS, InsightStore, Ranking
 from centricity_plumbing.problems import NotFoundProblem, UnprocessableProblem
 

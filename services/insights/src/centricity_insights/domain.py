@@ -17,7 +17,6 @@ from typing import Any
 
 from ddsketch.mapping import LogarithmicMapping
 
-from centricity_contracts.campaigns import CampaignCreated
 from centricity_contracts.customers import Customer
 from centricity_contracts.ideas import (
     IdeaAttested,
@@ -75,9 +74,6 @@ FACT_CLASSES: tuple[type[Fact], ...] = (
     VoteMoved,
     VoteReweighted,
 )
-FACT_TYPES: dict[str, type[Fact]] = {cls.event_type(): cls for cls in FACT_CLASSES}
-# Facts on the same topics that say nothing about an idea's reception.
-IGNORED_TYPES = frozenset({CampaignCreated.event_type(), "centricity.idea.duplicates_suggested.v1"})
 
 Counters = dict[str, float]
 UnitCounters = dict[str, Counters]

@@ -7,13 +7,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import Field
 
 from centricity_insights.api import insights_router
-from centricity_insights.messaging import (
-    FactConsumer,
-    InsightProjection,
-    LiveHub,
-    SnapshotPublisher,
-    register_subscribers,
-)
+from centricity_insights.consumers import FactConsumer, register_subscribers
+from centricity_insights.projection import InsightProjection, LiveHub, SnapshotPublisher
 from centricity_insights.store import InsightStore
 from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
 from centricity_plumbing.settings import ServiceSettings

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS
 from centricity_insights.domain import Fact
 from centricity_insights.main import InsightsSettings
-from centricity_insights.messaging import FACT_BATCH, InsightProjection, parse_fact
+from centricity_insights.projection import FACT_BATCH, InsightProjection, parse_fact
 from centricity_insights.store import InsightStore
 from centricity_plumbing.broker import RejectedEvent
 from centricity_plumbing.mongo import MongoStore

@@ -11,12 +11,9 @@ from pydantic import BaseModel, Field
 
 from centricity_contracts.votes import Ballot, Withdrawal
 from centricity_plumbing.auth import BusinessUnit
-from centricity_plumbing.problems import Problem
 from centricity_plumbing.ratelimit import WritingBusinessUnit
-from centricity_votes import domain
-from centricity_votes.domain import StoredVote, UnknownIdea, VoteRefused
-from centricity_votes.messaging import Applied, Cast, Command, VoteLedger, Withdraw
-from centricity_votes.store import stored_vote
+from centricity_votes.domain import StoredVote, UnknownIdea
+from centricity_votes.service import Applied, Cast, Command, VoteLedger, Withdraw
 
 NEW_IDEA_WAIT_S = 3.0
 IDEA_EXAMPLE = "5f0c7a3e-2b1d-5c4e-9a8f-1d2e3f4a5b6c"
@@ -46,20 +43,6 @@ BALLOT_EXAMPLES = {
             "proxy": {"actor_id": "agent-12", "display_name": "Support agent"},
         },
     },
-}
-REFUSAL_STATUS = {
-    domain.UnknownIdea.kind: 404,
-    domain.IdeaClosed.kind: 409,
-    domain.ProxyCannotReplace.kind: 409,
-    domain.OverBudget.kind: 409,
-    domain.PointsNeedBudget.kind: 422,
-}
-REFUSAL_TITLE = {
-    domain.UnknownIdea.kind: "Unknown idea",
-    domain.IdeaClosed.kind: "Voting has closed",
-    domain.ProxyCannotReplace.kind: "The customer's own vote stands",
-    domain.OverBudget.kind: "Over the campaign's vote budget",
-    domain.PointsNeedBudget.kind: "Points need a campaign with a vote budget",
 }
 WRITE_RESPONSES: dict[int | str, dict[str, str]] = {
     401: {"description": "Missing or invalid API key"},
@@ -93,17 +76,8 @@ async def apply_when_known(ledger: VoteLedger, command: Command) -> Applied:
         if isinstance(outcome, Applied):
             return outcome
         if not isinstance(outcome, UnknownIdea) or time.monotonic() > deadline:
-            raise refusal_problem(outcome)
+            raise outcome
         await asyncio.sleep(0.1)
-
-
-def refusal_problem(refusal: VoteRefused) -> Problem:
-    return Problem(
-        REFUSAL_TITLE.get(refusal.kind, "Vote refused"),
-        type_=refusal.kind,
-        detail=str(refusal),
-        status=REFUSAL_STATUS.get(refusal.kind, 409),
-    )
 
 
 def request_key(businessunit: str, idempotency_key: str | None) -> str | None:
@@ -142,10 +116,7 @@ def votes_router(ledger: VoteLedger) -> APIRouter:
 
     @router.get("/ideas/{idea_id}/votes", summary="The current votes on an idea")
     async def votes_on_idea(idea_id: str, businessunit: BusinessUnit) -> list[StoredVote]:
-        docs = await ledger.store.votes_on(idea_id)
-        return [
-            vote for doc in docs if (vote := stored_vote(doc)) is not None and vote.value != domain.NO_VOTE
-        ]
+        return await ledger.votes_on(idea_id)
 
     @router.get(
         "/customers/{customer_id}/allocation",
@@ -154,8 +125,7 @@ def votes_router(ledger: VoteLedger) -> APIRouter:
     async def allocation(
         customer_id: str, businessunit: BusinessUnit, campaign_id: Annotated[str, Query(max_length=64)]
     ) -> Allocation:
-        budget = await ledger.store.campaign_budget(campaign_id)
-        allocated = await ledger.store.allocations(campaign_id, f"{businessunit}:{customer_id}")
+        budget, allocated = await ledger.allocation(campaign_id, f"{businessunit}:{customer_id}")
         remaining = None if budget is None else budget - sum(allocated.values())
         return Allocation(campaign_id=campaign_id, budget=budget, allocated=allocated, remaining=remaining)
 

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from centricity_contracts.customers import Actor, Customer
+from centricity_contracts.ideas import CLOSED_TO_VOTING
 from centricity_contracts.votes import (
     Ballot,
     CustomerTier,
@@ -34,8 +35,6 @@ from centricity_plumbing.rules import RuleViolation
 
 NO_VOTE: Literal[0] = 0
 DEFAULT_WEIGHT = 1.0
-# Voting closes once an idea is delivered, declined or merged into another.
-CLOSED_STATUSES = frozenset({"delivered", "declined", "duplicate"})
 
 Fact = VoteRecorded | VoteRetracted | VoteMoved | VoteReweighted
 FactT = TypeVar("FactT", VoteRecorded, VoteRetracted, VoteMoved, VoteReweighted)
@@ -43,26 +42,38 @@ FactT = TypeVar("FactT", VoteRecorded, VoteRetracted, VoteMoved, VoteReweighted)
 
 class VoteRefused(RuleViolation):
     kind = "refused"
+    status = 409
+    title = "Vote refused"
 
 
 class UnknownIdea(VoteRefused):
     kind = "unknown-idea"
+    status = 404
+    title = "Unknown idea"
 
 
 class IdeaClosed(VoteRefused):
     kind = "idea-closed"
+    status = 409
+    title = "Voting has closed"
 
 
 class ProxyCannotReplace(VoteRefused):
     kind = "customer-voted"
+    status = 409
+    title = "The customer's own vote stands"
 
 
 class PointsNeedBudget(VoteRefused):
     kind = "points-without-budget"
+    status = 422
+    title = "Points need a campaign with a vote budget"
 
 
 class OverBudget(VoteRefused):
     kind = "over-budget"
+    status = 409
+    title = "Over the campaign's vote budget"
 
 
 @dataclass(frozen=True)
@@ -76,7 +87,7 @@ class IdeaView:
 
     @property
     def is_open(self) -> bool:
-        return self.status not in CLOSED_STATUSES
+        return self.status not in CLOSED_TO_VOTING
 
 
 class StoredVote(BaseModel):

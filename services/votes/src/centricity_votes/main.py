@@ -10,8 +10,9 @@ from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
 from centricity_plumbing.outbox import Outbox
 from centricity_plumbing.settings import ServiceSettings
 from centricity_votes.api import votes_router
+from centricity_votes.consumers import register_subscribers
 from centricity_votes.domain import WeightPolicy
-from centricity_votes.messaging import VoteLedger, register_subscribers
+from centricity_votes.service import VoteLedger
 from centricity_votes.store import VoteStore
 
 

@@ -1,4 +1,4 @@
-"""Kafka side of the votes service: intake in batches, idea facts, and the vote facts it publishes.
+"""The votes service's use cases: votes, withdrawals, merges and re-weights, for HTTP and Kafka alike.
 
 Crash safety: a vote document stores the facts its latest changes caused, keyed by the intake
 record that caused them, in the same write as the change. Offsets are committed only after the
@@ -10,40 +10,24 @@ nobody redelivers, also keep their facts in an outbox until published.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
-from opentelemetry.sdk.trace import TracerProvider
-from pydantic import Field, TypeAdapter
-
-from centricity_contracts.registry import EVENT_CLASSES
-from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE
-from centricity_contracts.votes import Ballot, CustomerValued, VoteCast, VoteWithdrawn, Withdrawal
-from centricity_plumbing.broker import (
-    RejectedEvent,
-    consumer_options,
-    dead_letter,
-    document_dead_letters,
-    parse_intake,
-)
+from centricity_contracts.campaigns import CampaignCreated
+from centricity_contracts.envelope import CloudEvent
+from centricity_contracts.ideas import IdeaCreated, IdeaMerged, IdeaStatus, IdeaStatusChanged
+from centricity_contracts.topics import VOTES_EVENTS
+from centricity_contracts.votes import Ballot, CustomerValued, Withdrawal
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.lanes import lanes_by_key
 from centricity_plumbing.mongo import Document
 from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry
-from centricity_plumbing.settings import ServiceSettings
-from centricity_plumbing.telemetry import record_spans
 from centricity_votes import domain
-from centricity_votes.domain import IdeaView, StoredVote, UnknownIdea, VoteRefused, WeightPolicy
+from centricity_votes.domain import IdeaView, StoredVote, VoteRefused, WeightPolicy
 from centricity_votes.store import (
-    ParkedRecord,
     VersionedWrite,
     VoteStore,
     budget_id,
@@ -57,9 +41,6 @@ log = logging.getLogger(__name__)
 
 INTAKE_BATCH = 500
 WRITE_ATTEMPTS = 10
-PARK_SWEEP_S = 0.5
-IntakeEvent = Annotated[VoteCast | VoteWithdrawn | CustomerValued, Field(discriminator="type")]
-INTAKE_EVENTS: TypeAdapter[IntakeEvent] = TypeAdapter(IntakeEvent)
 
 
 class VoterCommand:
@@ -340,7 +321,7 @@ class VoteLedger:
     async def _move_points(self, source: StoredVote, into: IdeaView, target_doc: Document | None) -> None:
         """Points follow a moved vote: released on the merged idea, and on the target counted as
         they are, even over budget, since the merge was staff's decision, not the voter's."""
-        merged_from = IdeaView(source.idea_id, "duplicate", source.campaign_id)
+        merged_from = IdeaView(source.idea_id, str(IdeaStatus.DUPLICATE), source.campaign_id)
         await self._reserve(source.voter_key, merged_from, 0, check=False)
         target = stored_vote(target_doc)
         if target is not None and into.vote_budget is not None and target.value != domain.NO_VOTE:
@@ -422,7 +403,7 @@ class VoteLedger:
 
         return next_document
 
-    async def record_idea_facts(self, facts: Sequence[dict[str, Any]]) -> bool:
+    async def record_idea_facts(self, facts: Sequence[CloudEvent[Any]]) -> bool:
         """Keep what voting needs to know from a batch of the ideas service's facts, in order.
 
         Returns whether an idea or a campaign was created, which may release parked votes.
@@ -432,33 +413,47 @@ class VoteLedger:
         created: list[str] = []
         new_campaigns = 0
         for fact in facts:
-            data = fact.get("data") or {}
-            subject = str(fact.get("subject", ""))
-            match fact.get("type"):
-                case "centricity.idea.created.v1":
-                    fields = {
-                        "status": data.get("status", "submitted"),
-                        "campaign_id": data.get("campaign_id"),
-                    }
-                    ideas.setdefault(subject, {}).update(fields)
-                    created.append(subject)
-                case "centricity.idea.status_changed.v1":
-                    ideas.setdefault(subject, {}).update({"status": data["to_status"]})
-                case "centricity.idea.merged.v1":
-                    into_idea_id = str(data["into_idea_id"])
-                    ideas.setdefault(subject, {}).update({"status": "duplicate", "merged_into": into_idea_id})
+            match fact:
+                case IdeaCreated():
+                    record = fact.data
+                    ideas.setdefault(record.idea_id, {}).update(
+                        {"status": str(record.status), "campaign_id": record.campaign_id}
+                    )
+                    created.append(record.idea_id)
+                case IdeaStatusChanged():
+                    ideas.setdefault(fact.data.idea_id, {}).update({"status": str(fact.data.to_status)})
+                case IdeaMerged():
+                    merge = fact.data
+                    ideas.setdefault(merge.idea_id, {}).update(
+                        {"status": str(IdeaStatus.DUPLICATE), "merged_into": merge.into_idea_id}
+                    )
                     # A merge reads what came before it: store that first.
                     await self.store.record(ideas, campaigns)
                     ideas, campaigns = {}, {}
-                    await self._merge(subject, into_idea_id, key=f"merge {fact['id']}")
-                case "centricity.campaign.created.v1":
-                    campaigns[str(data["campaign_id"])] = data.get("vote_budget")
+                    await self._merge(merge.idea_id, merge.into_idea_id, key=f"merge {fact.id}")
+                case CampaignCreated():
+                    campaigns[fact.data.campaign_id] = fact.data.vote_budget
                     new_campaigns += 1
         await self.store.record(ideas, campaigns)
         for merged_id, into_idea_id, key in await self.store.merges_waiting_for(created):
             await self.move_votes(merged_id, into_idea_id, key=key)
             await self.store.record({merged_id: {"merge_pending": None}}, {})
         return bool(created) or bool(new_campaigns)
+
+    # Reads ---------------------------------------------------------------------------------
+
+    async def votes_on(self, idea_id: str) -> list[StoredVote]:
+        """The current votes on an idea, without those retracted or moved away."""
+        docs = await self.store.votes_on(idea_id)
+        return [
+            vote for doc in docs if (vote := stored_vote(doc)) is not None and vote.value != domain.NO_VOTE
+        ]
+
+    async def allocation(self, campaign_id: str, voter_key: str) -> tuple[int | None, dict[str, int]]:
+        """A campaign's vote budget and the points a voter put on each of its ideas."""
+        return await self.store.campaign_budget(campaign_id), await self.store.allocations(
+            campaign_id, voter_key
+        )
 
     async def _merge(self, idea_id: str, into_idea_id: str, *, key: str) -> None:
         if await self.store.idea_view(into_idea_id) is None:
@@ -470,173 +465,3 @@ class VoteLedger:
 
 def _has_budget(idea: IdeaView | None) -> bool:
     return idea is not None and idea.is_open and idea.vote_budget is not None
-
-
-def command_of(event: VoteCast | VoteWithdrawn) -> Command:
-    if isinstance(event, VoteCast):
-        return Cast(event.data, event.businessunit, event.dedup_key())
-    return Withdraw(event.data, event.businessunit, event.dedup_key())
-
-
-class IntakeConsumer:
-    """Handles a batch of intake records in order; runs of votes and withdrawals are written in bulk.
-
-    A vote for an idea this service does not know yet is parked rather than held: the idea's
-    creation may still be on its way, and waiting for it must not stall the votes behind it.
-    Later records for the same vote are parked behind it, so each vote keeps its order.
-    """
-
-    def __init__(
-        self, ledger: VoteLedger, broker: KafkaBroker, settings: ServiceSettings, grace_s: float
-    ) -> None:
-        self.ledger = ledger
-        self.broker = broker
-        self.settings = settings
-        self.grace_s = grace_s
-        self.idea_known = asyncio.Event()
-
-    async def handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        events = await parse_intake(self.broker, records, INTAKE_EVENTS, self.settings)
-        run: list[tuple[ConsumerRecord[Any, Any], Command]] = []
-        for record, event in events:
-            if isinstance(event, CustomerValued):
-                await self._apply(*await self._set_aside(run))
-                run = []
-                await self.ledger.value_customer(event)
-            else:
-                run.append((record, command_of(event)))
-        await self._apply(*await self._set_aside(run))
-
-    async def _set_aside(
-        self, run: list[tuple[ConsumerRecord[Any, Any], Command]]
-    ) -> tuple[list[tuple[ConsumerRecord[Any, Any], Command]], dict[str, IdeaView]]:
-        """Park the commands whose idea is unknown, and those behind a parked one; return the rest
-        with their ideas."""
-        if not run:
-            return run, {}
-        store = self.ledger.store
-        known = await store.idea_views(command.idea_id for _, command in run)
-        waiting = await store.parked_vote_ids(command.vote_id for _, command in run)
-        ready, parked = [], []
-        for record, command in run:
-            if command.idea_id in known and command.vote_id not in waiting:
-                ready.append((record, command))
-                continue
-            waiting.add(command.vote_id)
-            parked.append(ParkedRecord(record, command.idea_id, command.vote_id))
-        await store.park(parked)
-        return ready, known
-
-    async def _apply(
-        self, run: list[tuple[ConsumerRecord[Any, Any], Command]], ideas: dict[str, IdeaView] | None = None
-    ) -> None:
-        """Apply a run of commands in bulk and dead-letter the refused ones."""
-        if not run:
-            return
-        outcomes = await self.ledger.apply([command for _, command in run], pending=False, ideas=ideas)
-        for (record, _), outcome in zip(run, outcomes, strict=True):
-            if isinstance(outcome, VoteRefused):
-                rejected = RejectedEvent.for_rule(outcome)
-                await dead_letter(self.broker, record, rejected, self.settings.service_name)
-
-    async def release_parked(self) -> int:
-        """Apply parked votes whose idea is known now, in the order they were sent; dead-letter
-        those whose idea is still unknown after the grace period. Returns how many left."""
-        parked = await self.ledger.store.parked_records(limit=INTAKE_BATCH)
-        if not parked:
-            return 0
-        known = await self.ledger.store.idea_views(p.idea_id for p in parked)
-        expired_before_ms = (time.time() - self.grace_s) * 1000
-        ready: list[ParkedRecord] = []
-        expired: list[ParkedRecord] = []
-        blocked: set[str] = set()
-        for item in parked:
-            if item.vote_id in blocked:
-                continue
-            if item.idea_id in known:
-                ready.append(item)
-            elif item.record.timestamp < expired_before_ms:
-                expired.append(item)
-            else:
-                blocked.add(item.vote_id)
-        run = [(item.record, command_of(parsed(item))) for item in ready]
-        await self._apply(run, known)
-        for item in expired:
-            rejected = RejectedEvent.for_rule(UnknownIdea(f"no idea {item.idea_id!r} is known"))
-            await dead_letter(self.broker, item.record, rejected, self.settings.service_name)
-        await self.ledger.store.unpark([*ready, *expired])
-        return len(ready) + len(expired)
-
-    async def keep_releasing(self) -> None:
-        """Background job: release parked votes when an idea becomes known, or every so often."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.idea_known.wait(), PARK_SWEEP_S)
-            self.idea_known.clear()
-            try:
-                while await self.release_parked() >= INTAKE_BATCH:
-                    pass
-            except Exception:  # the records stay parked; the next round tries again
-                log.exception("releasing parked votes failed")
-
-
-def parsed(item: ParkedRecord) -> VoteCast | VoteWithdrawn:
-    event = INTAKE_EVENTS.validate_json(item.record.value or b"")
-    assert isinstance(event, VoteCast | VoteWithdrawn), "only votes are parked"
-    return event
-
-
-def register_subscribers(
-    broker: KafkaBroker,
-    ledger: VoteLedger,
-    settings: ServiceSettings,
-    tracer_provider: TracerProvider,
-    *,
-    unknown_idea_grace_s: float,
-) -> IntakeConsumer:
-    document_dead_letters(broker, VOTES_INTAKE)
-    for fact_class in (c for c in EVENT_CLASSES if c.topic == VOTES_EVENTS):
-        broker.publisher(
-            VOTES_EVENTS,
-            title=f"{VOTES_EVENTS}:{fact_class.event_type()}",
-            schema=fact_class,
-            description=(fact_class.__doc__ or "").strip(),
-        )
-    intake = IntakeConsumer(ledger, broker, settings, unknown_idea_grace_s)
-
-    @broker.subscriber(
-        IDEAS_EVENTS,
-        title=f"{IDEAS_EVENTS}:consume",
-        description="Idea and campaign facts: which ideas exist, their campaign and its vote budget, "
-        "whether voting is still open, and merges, whose votes move to the surviving idea.",
-        batch=True,
-        max_records=INTAKE_BATCH,
-        **{**consumer_options(settings, "ideas"), "max_poll_records": INTAKE_BATCH},
-    )
-    async def on_idea_facts(msg: KafkaMessage) -> None:
-        facts = []
-        for record in msg.raw_message:
-            try:
-                facts.append(json.loads(record.value or b""))
-            except ValueError as error:
-                await dead_letter(broker, record, RejectedEvent.not_json(error), settings.service_name)
-        with record_spans(msg.raw_message, tracer_provider):
-            created = await ledger.record_idea_facts(facts)
-        if created:
-            intake.idea_known.set()
-
-    @broker.subscriber(
-        VOTES_INTAKE,
-        batch=True,
-        max_records=INTAKE_BATCH,
-        title=f"{VOTES_INTAKE}:consume",
-        description="CloudEvents from business-unit systems: centricity.vote.cast.v1 and "
-        "centricity.vote.withdrawn.v1 (key them by idea id to keep their order) and "
-        "centricity.customer.valued.v1 (key by customer id). Rejected records go to "
-        "votes.intake.v1.dlq with the reason.",
-        **{**consumer_options(settings), "max_poll_records": INTAKE_BATCH},
-    )
-    async def on_intake(msg: KafkaMessage) -> None:
-        await intake.handle(msg.raw_message)
-
-    return intake

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from centricity_ideas.store import (
+from centricity_ideas.similarity import (
     DUPLICATE_THRESHOLD,
     RECENT_EMBEDDINGS,
     SENTENCE_ENCODER,
@@ -16,8 +16,9 @@ from centricity_ideas.store import (
     SentenceEncoder,
     SimilarityIndex,
     embedding_text,
-    has_current_embedding,
+    top_matches,
 )
+from centricity_ideas.store import has_current_embedding
 
 STORED = [
     (
@@ -161,3 +162,13 @@ def test_the_encoder_serves_several_threads_at_once() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         together = list(pool.map(lambda _: SENTENCE_ENCODER.encode(texts), range(4)))
     assert all(np.allclose(result, alone, atol=1e-5) for result in together)
+
+
+def test_merged_twins_do_not_push_the_idea_they_went_into_out_of_the_suggestions() -> None:
+    # Issue #18: five merged near-copies filled the top slots and hid the surviving idea.
+    scores = np.array([0.99, 0.99, 0.99, 0.99, 0.99, 0.98, 0.10], dtype=np.float32)
+    ids = ["twin-1", "twin-2", "twin-3", "twin-4", "twin-5", "survivor", "unrelated"]
+    meta = [("retail", f"Twin {n}", "duplicate") for n in range(5)]
+    meta += [("retail", "Survivor", "submitted"), ("retail", "Other", "submitted")]
+    found = top_matches(scores, ids, meta, own_id=None, limit=3, threshold=0.5)
+    assert [d.idea_id for d in found] == ["survivor"]

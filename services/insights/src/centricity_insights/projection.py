@@ -1,27 +1,24 @@
-"""Kafka side of the insights service: it reads idea and vote facts in batches, and streams
-snapshots of ideas and units, coalesced to at most one per key per short window."""
+"""The insights projection: each fact applied once to its ideas and units, and the snapshots of what
+changed, coalesced to at most one per key per short window, for Kafka and the live dashboards."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import pydantic
-from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
 from centricity_contracts.insights import IdeaInsight, IdeaInsightUpdated, UnitInsight, UnitInsightUpdated
 from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, INSIGHTS_UNITS, VOTES_EVENTS
 from centricity_insights.domain import (
-    FACT_TYPES,
+    FACT_CLASSES,
     Fact,
     IdeaState,
     UnitCounters,
@@ -45,42 +42,23 @@ from centricity_insights.store import (
     participant_id,
     seen_keys,
 )
-from centricity_plumbing.broker import (
-    RejectedEvent,
-    consumer_options,
-    dead_letter,
-    document_dead_letters,
-    enqueue_payload,
-    rejection_for,
-)
+from centricity_plumbing.broker import enqueue_payload
 from centricity_plumbing.clock import utc_now
+from centricity_plumbing.facts import decode_event
 from centricity_plumbing.mongo import ConcurrentUpdateError, Document, remember
-from centricity_plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 FACT_BATCH = 1000
-TRACE_HEADERS = ("traceparent", "tracestate")
 Carrier = dict[str, str]
 COMMIT_ATTEMPTS = 20
 INTERNAL_FIELDS = ("_id", "seen", PENDING_SNAPSHOT, "updated_ms", "revision")
 
 
 def parse_fact(raw: bytes | None) -> Fact | None:
-    """The fact in a record, None for a type this version does not know; RejectedEvent if broken."""
-    try:
-        body = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RejectedEvent.not_json(error) from error
-    fact_class = FACT_TYPES.get(str(body.get("type"))) if isinstance(body, dict) else None
-    if fact_class is None:
-        return None
-    try:
-        return fact_class.model_validate(body)
-    except pydantic.ValidationError as error:
-        rejection = rejection_for(error, raw)
-        assert rejection is not None
-        raise rejection from error
+    """The fact in a record, None for a type insights does not count; RejectedEvent if broken."""
+    fact = decode_event(raw, IDEAS_EVENTS, VOTES_EVENTS)
+    return fact if isinstance(fact, FACT_CLASSES) else None
 
 
 @dataclass
@@ -296,73 +274,3 @@ class SnapshotPublisher:
 def unit_of_document(doc: Document) -> UnitInsight:
     updated = datetime.fromtimestamp(doc.get("updated_ms", 0) / 1000, tz=utc_now().tzinfo)
     return unit_insight(doc["_id"], doc, revision=int(doc.get("revision", 0)), now=updated)
-
-
-class FactConsumer:
-    """Reads a batch of fact records: unknown types are skipped, broken ones dead-lettered."""
-
-    def __init__(
-        self, projection: InsightProjection, broker: KafkaBroker, service: str, publisher: SnapshotPublisher
-    ) -> None:
-        self.projection = projection
-        self.broker = broker
-        self.service = service
-        self.publisher = publisher
-
-    async def handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        facts: list[Fact] = []
-        traces: dict[str, Carrier] = {}
-        for record in records:
-            try:
-                fact = parse_fact(record.value)
-            except RejectedEvent as rejection:
-                await dead_letter(self.broker, record, rejection, self.service)
-                continue
-            if fact is not None:
-                facts.append(fact)
-                carrier = trace_carrier(record)
-                for key in facts_about(fact) if carrier else ():
-                    traces.setdefault(key, carrier)
-        if facts:
-            self.publisher.remember_traces(traces)
-            outcome = await self.projection.apply(facts)
-            log.info(
-                "%d facts applied to %d ideas and %d units",
-                outcome.applied,
-                len(outcome.ideas),
-                len(outcome.units),
-            )
-
-
-def trace_carrier(record: ConsumerRecord[Any, Any]) -> Carrier:
-    return {k: v.decode("utf-8", "replace") for k, v in record.headers or () if k in TRACE_HEADERS}
-
-
-def register_subscribers(broker: KafkaBroker, consumer: FactConsumer, settings: ServiceSettings) -> None:
-    document_dead_letters(broker, IDEAS_EVENTS, VOTES_EVENTS)
-    broker.publisher(
-        INSIGHTS_IDEAS,
-        title=f"{INSIGHTS_IDEAS}:publish",
-        schema=IdeaInsightUpdated,
-        description="The latest insight per idea, keyed by idea id (compacted).",
-    )
-    broker.publisher(
-        INSIGHTS_UNITS,
-        title=f"{INSIGHTS_UNITS}:publish",
-        schema=UnitInsightUpdated,
-        description="The latest metrics per unit, keyed by `enterprise`, `businessunit:<id>`, "
-        "`campaign:<id>` or `customer_type:<type>` (compacted).",
-    )
-
-    @broker.subscriber(
-        IDEAS_EVENTS,
-        VOTES_EVENTS,
-        batch=True,
-        max_records=FACT_BATCH,
-        title="facts:consume",
-        description="Idea and vote facts, in batches; types this version does not know are skipped, "
-        "broken ones go to <topic>.dlq with the reason.",
-        **{**consumer_options(settings), "max_poll_records": FACT_BATCH},
-    )
-    async def on_facts(msg: KafkaMessage) -> None:
-        await consumer.handle(msg.raw_message)

@@ -1,4 +1,4 @@
-"""Kafka side of the ideas service, and the operations both HTTP and Kafka intake call."""
+"""The ideas service's use cases: one entry per operation, called alike by HTTP and Kafka intake."""
 
 from __future__ import annotations
 
@@ -9,71 +9,54 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker, KafkaMessage
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel
 
-from centricity_contracts.campaigns import CampaignCreated, CampaignLaunch, CampaignLaunched, CampaignRecord
+from centricity_contracts.campaigns import CampaignCreated, CampaignLaunch, CampaignRecord
 from centricity_contracts.envelope import CloudEvent
 from centricity_contracts.ideas import (
-    AttestationGiven,
     AttestationGiving,
     Comment,
-    CommentPosted,
     CommentPosting,
     DuplicateFlag,
-    DuplicateFlagged,
     DuplicateSuggestion,
     IdeaAttested,
     IdeaCommented,
-    IdeaCreated,
     IdeaDuplicatesSuggested,
     IdeaEdited,
     IdeaMerged,
     IdeaRecord,
-    IdeaRevised,
     IdeaRevision,
     IdeaStatusChanged,
-    IdeaStatusSet,
     IdeaSubmission,
-    IdeaSubmitted,
     IdeaTarget,
     LikelyDuplicate,
     StatusDecision,
 )
-from centricity_contracts.registry import EVENT_CLASSES
-from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_EVENTS
-from centricity_contracts.votes import VoteMoved, VoteRecorded
+from centricity_contracts.topics import IDEAS_EVENTS
 from centricity_ideas import domain
 from centricity_ideas.domain import Idea
+from centricity_ideas.similarity import SimilarityIndex
 from centricity_ideas.store import (
     CREATED_FIELD,
     DUPLICATES_CHECKED_AT,
     EMBEDDING,
     SEEN_KEYS_KEPT,
+    IdeaFilter,
+    IdeaSort,
     IdeaStore,
-    SimilarityIndex,
     carried_fields,
     has_current_embedding,
     idea_document,
     stored_idea,
 )
-from centricity_plumbing.broker import (
-    RejectedEvent,
-    consumer_options,
-    dead_letter,
-    document_dead_letters,
-    parse_intake,
-)
 from centricity_plumbing.clock import utc_now
-from centricity_plumbing.lanes import lanes_by_key
 from centricity_plumbing.memory import release_freed_memory
 from centricity_plumbing.mongo import Document, remember
 from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry, pending_entries
 from centricity_plumbing.priority import Foreground, lower_thread_priority
-from centricity_plumbing.rules import RuleViolation
+from centricity_plumbing.rules import NotFound, RuleViolation
 from centricity_plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -82,25 +65,6 @@ T = TypeVar("T")
 LIKELY_DUPLICATES = 3
 INTAKE_BATCH = 2000
 INDEX_REFRESH_S = 5.0
-
-IntakeEvent = Annotated[
-    IdeaSubmitted
-    | IdeaRevised
-    | IdeaStatusSet
-    | CommentPosted
-    | DuplicateFlagged
-    | AttestationGiven
-    | CampaignLaunched,
-    Field(discriminator="type"),
-]
-INTAKE_EVENTS: TypeAdapter[IntakeEvent] = TypeAdapter(IntakeEvent)
-
-
-class NotFound(RuleViolation):
-    def __init__(self, what: str, key: str) -> None:
-        super().__init__(f"no {what} has id {key!r}")
-        self.what = what
-        self.kind = f"unknown-{what}"
 
 
 @dataclass(frozen=True)
@@ -170,6 +134,42 @@ class IdeaOperations:
             id=event_id, source=self.source, businessunit=unit, subject=subject, data=data
         )
 
+    # Reads ---------------------------------------------------------------------------------
+
+    async def idea(self, idea_id: str) -> Idea:
+        idea = await self.store.get(idea_id)
+        if idea is None:
+            raise NotFound("idea", idea_id)
+        return idea
+
+    async def page(
+        self, *, where: IdeaFilter, sort: IdeaSort, limit: int, cursor: str | None
+    ) -> tuple[list[Idea], str | None]:
+        return await self.store.page(where=where, sort=sort, limit=limit, cursor=cursor)
+
+    async def search(self, query: str, *, limit: int) -> list[tuple[Idea, float]]:
+        """Ideas whose title and description cover the query best, with how well."""
+        hits = self.index.search(query, limit=limit)
+        found = await self.store.ideas_by_id([idea_id for idea_id, _ in hits])
+        return [(found[idea_id], score) for idea_id, score in hits if idea_id in found]
+
+    async def comments(self, idea_id: str) -> list[Comment]:
+        await self.idea(idea_id)
+        return await self.store.comments_of(idea_id)
+
+    async def campaign(self, campaign_id: str) -> CampaignRecord:
+        found = await self.store.get_campaign(campaign_id)
+        if found is None:
+            raise NotFound("campaign", campaign_id)
+        return found
+
+    async def campaigns(self, businessunit: str | None) -> list[CampaignRecord]:
+        return await self.store.list_campaigns(businessunit)
+
+    async def remember_voter(self, vote_id: str, idea_id: str) -> None:
+        """A vote fact says who voted on which idea: voters may attest the delivered idea."""
+        await self.store.remember_voter(vote_id, idea_id)
+
     # Submissions ---------------------------------------------------------------------------
 
     async def submit(self, submission: IdeaSubmission, *, businessunit: str) -> tuple[Idea, bool]:
@@ -181,7 +181,7 @@ class IdeaOperations:
 
     async def submit_many(
         self, items: Sequence[Submission], *, find_duplicates: bool = False
-    ) -> list[tuple[Idea, bool] | RuleViolation | NotFound]:
+    ) -> list[tuple[Idea, bool] | RuleViolation]:
         """Store many submissions with one bulk write; each gets its idea, or the rule it broke.
 
         Without `find_duplicates` the likely duplicates follow later, from the duplicate finder,
@@ -190,7 +190,7 @@ class IdeaOperations:
         A submission is new unless its business unit already submitted its reference.
         """
         now = utc_now()
-        outcomes: dict[int, tuple[Idea, bool] | RuleViolation | NotFound] = {}
+        outcomes: dict[int, tuple[Idea, bool] | RuleViolation] = {}
         fresh: dict[str, tuple[int, Submission]] = {}
         refused: dict[int, Submission] = {}
         campaigns: dict[str, CampaignRecord | None] = {}
@@ -199,7 +199,7 @@ class IdeaOperations:
                 continue
             try:
                 await self._check_campaign(item, campaigns, now)
-            except (RuleViolation, NotFound) as error:
+            except RuleViolation as error:
                 outcomes[position] = error
                 refused[position] = item
                 continue
@@ -570,131 +570,3 @@ class IdeaOperations:
                 await self.refresh_index()
             except Exception:
                 log.exception("refreshing the similarity index failed")
-
-
-async def dispatch(ops: IdeaOperations, event: IntakeEvent) -> None:
-    """Apply one non-submission intake event, idempotently by its `source` + `id`."""
-    unit, key = event.businessunit, event.dedup_key()
-    match event:
-        case IdeaRevised():
-            await ops.revise(event.data, businessunit=unit, request_key=key)
-        case IdeaStatusSet():
-            await ops.set_status(event.data, businessunit=unit, request_key=key)
-        case CommentPosted():
-            await ops.comment(event.data, businessunit=unit, request_key=key)
-        case DuplicateFlagged():
-            await ops.merge(event.data, businessunit=unit, request_key=key)
-        case AttestationGiven():
-            await ops.attest(event.data, businessunit=unit, request_key=key)
-        case CampaignLaunched():
-            await ops.launch_campaign(event.data, businessunit=unit)
-        case _:
-            raise RejectedEvent("unsupported-type", f"unsupported event type {event.type!r}")
-
-
-class IntakeConsumer:
-    """Handles a batch of intake records in order; consecutive submissions are stored in bulk."""
-
-    def __init__(self, ops: IdeaOperations, broker: KafkaBroker) -> None:
-        self.ops = ops
-        self.broker = broker
-
-    async def handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        with self.ops.intake.working():
-            await self._handle(records)
-
-    async def _handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
-        events = await parse_intake(self.broker, records, INTAKE_EVENTS, self.ops.settings)
-        pending: list[tuple[ConsumerRecord[Any, Any], IdeaSubmitted]] = []
-        for record, event in events:
-            if isinstance(event, IdeaSubmitted):
-                pending.append((record, event))
-                continue
-            await self._submit(pending)
-            pending = []
-            try:
-                await dispatch(self.ops, event)
-            except (RuleViolation, NotFound) as error:
-                await self._reject(record, RejectedEvent.for_rule(error))
-        await self._submit(pending)
-
-    async def _submit(self, pending: list[tuple[ConsumerRecord[Any, Any], IdeaSubmitted]]) -> None:
-        if not pending:
-            return
-        submissions = [Submission(e.data, e.businessunit, e.dedup_key()) for _, e in pending]
-        outcomes: list[tuple[Idea, bool] | RuleViolation | NotFound | None] = [None] * len(pending)
-
-        async def submit_lane(lane: list[int]) -> None:
-            lane_outcomes = await self.ops.submit_many([submissions[i] for i in lane])
-            for position, outcome in zip(lane, lane_outcomes, strict=True):
-                outcomes[position] = outcome
-
-        # One idea's submissions share a lane.
-        await asyncio.gather(*(submit_lane(lane) for lane in lanes_by_key([s.idea_id for s in submissions])))
-        for (record, _), outcome in zip(pending, outcomes, strict=True):
-            if isinstance(outcome, RuleViolation | NotFound):
-                await self._reject(record, RejectedEvent.for_rule(outcome))
-
-    async def _reject(self, record: ConsumerRecord[Any, Any], rejected: RejectedEvent) -> None:
-        await dead_letter(self.broker, record, rejected, self.ops.settings.service_name)
-
-
-def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: ServiceSettings) -> None:
-    document_dead_letters(broker, IDEAS_INTAKE)
-    for fact_class in (c for c in EVENT_CLASSES if c.topic == IDEAS_EVENTS):
-        broker.publisher(
-            IDEAS_EVENTS,
-            title=f"{IDEAS_EVENTS}:{fact_class.event_type()}",
-            schema=fact_class,
-            description=(fact_class.__doc__ or "").strip(),
-        )
-    intake = IntakeConsumer(ops, broker)
-    options = {**consumer_options(settings), "max_poll_records": INTAKE_BATCH}
-
-    @broker.subscriber(
-        IDEAS_INTAKE,
-        batch=True,
-        max_records=INTAKE_BATCH,
-        title=f"{IDEAS_INTAKE}:consume",
-        description="CloudEvents from business-unit systems: centricity.idea.submitted.v1, "
-        "centricity.idea.revised.v1, centricity.idea.status_set.v1, centricity.comment.posted.v1, "
-        "centricity.duplicate.flagged.v1, centricity.attestation.given.v1 and "
-        "centricity.campaign.launched.v1 "
-        "(schemas in contracts/schemas). Handled in order, idempotently by source and id; rejected records "
-        "go to ideas.intake.v1.dlq with the reason.",
-        **options,
-    )
-    async def on_intake(msg: KafkaMessage) -> None:
-        await intake.handle(msg.raw_message)
-
-    @broker.subscriber(
-        IDEAS_EVENTS,
-        batch=True,
-        max_records=INTAKE_BATCH,
-        title=f"{IDEAS_EVENTS}:find-duplicates",
-        description="The service's own idea.created facts: finds likely duplicates of ideas taken in "
-        "from Kafka, and publishes centricity.idea.duplicates_suggested.v1.",
-        **{**consumer_options(settings, "duplicates"), "max_poll_records": INTAKE_BATCH},
-    )
-    async def on_ideas_created(msg: KafkaMessage) -> None:
-        created_type = f'"type":"{IdeaCreated.event_type()}"'.encode()
-        records = [r.value for r in msg.raw_message if r.value and created_type in r.value]
-        if records:
-            # Even reading the facts waits: a burst's intake comes first.
-            await ops.intake.lull()
-            await ops.suggest_duplicates([IdeaCreated.model_validate_json(r).data for r in records])
-
-    @broker.subscriber(
-        VOTES_EVENTS,
-        title=f"{VOTES_EVENTS}:consume",
-        description="Who voted on which idea, so that voters may attest delivered ideas.",
-        **consumer_options(settings, "voters"),
-    )
-    async def on_vote_recorded(body: dict[str, Any]) -> None:
-        if body.get("type") == VoteRecorded.event_type():
-            vote = VoteRecorded.model_validate(body).data
-            await ops.store.remember_voter(vote.vote_id, vote.idea_id)
-        elif body.get("type") == VoteMoved.event_type():
-            # A voter whose vote moved with a merge voted on the surviving idea too.
-            move = VoteMoved.model_validate(body).data
-            await ops.store.remember_voter(move.to_vote_id, move.to_idea_id)

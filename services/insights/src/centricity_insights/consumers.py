@@ -1,0 +1,97 @@
+"""Kafka subscribers of the insights service: idea and vote facts in batches, into the projection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker, KafkaMessage
+
+from centricity_contracts.insights import IdeaInsightUpdated, UnitInsightUpdated
+from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, INSIGHTS_UNITS, VOTES_EVENTS
+from centricity_insights.domain import Fact, facts_about
+from centricity_insights.projection import (
+    FACT_BATCH,
+    Carrier,
+    InsightProjection,
+    SnapshotPublisher,
+    parse_fact,
+)
+from centricity_plumbing.broker import RejectedEvent, consumer_options, dead_letter, document_dead_letters
+from centricity_plumbing.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+class FactConsumer:
+    """Reads a batch of fact records: unknown types are skipped, broken ones dead-lettered."""
+
+    def __init__(
+        self, projection: InsightProjection, broker: KafkaBroker, service: str, publisher: SnapshotPublisher
+    ) -> None:
+        self.projection = projection
+        self.broker = broker
+        self.service = service
+        self.publisher = publisher
+
+    async def handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        facts: list[Fact] = []
+        traces: dict[str, Carrier] = {}
+        for record in records:
+            try:
+                fact = parse_fact(record.value)
+            except RejectedEvent as rejection:
+                await dead_letter(self.broker, record, rejection, self.service)
+                continue
+            if fact is not None:
+                facts.append(fact)
+                carrier = trace_carrier(record)
+                for key in facts_about(fact) if carrier else ():
+                    traces.setdefault(key, carrier)
+        if facts:
+            self.publisher.remember_traces(traces)
+            outcome = await self.projection.apply(facts)
+            log.info(
+                "%d facts applied to %d ideas and %d units",
+                outcome.applied,
+                len(outcome.ideas),
+                len(outcome.units),
+            )
+
+
+def trace_carrier(record: ConsumerRecord[Any, Any]) -> Carrier:
+    return {k: v.decode("utf-8", "replace") for k, v in record.headers or () if k in TRACE_HEADERS}
+
+
+def register_subscribers(broker: KafkaBroker, consumer: FactConsumer, settings: ServiceSettings) -> None:
+    document_dead_letters(broker, IDEAS_EVENTS, VOTES_EVENTS)
+    broker.publisher(
+        INSIGHTS_IDEAS,
+        title=f"{INSIGHTS_IDEAS}:publish",
+        schema=IdeaInsightUpdated,
+        description="The latest insight per idea, keyed by idea id (compacted).",
+    )
+    broker.publisher(
+        INSIGHTS_UNITS,
+        title=f"{INSIGHTS_UNITS}:publish",
+        schema=UnitInsightUpdated,
+        description="The latest metrics per unit, keyed by `enterprise`, `businessunit:<id>`, "
+        "`campaign:<id>` or `customer_type:<type>` (compacted).",
+    )
+
+    @broker.subscriber(
+        IDEAS_EVENTS,
+        VOTES_EVENTS,
+        batch=True,
+        max_records=FACT_BATCH,
+        title="facts:consume",
+        description="Idea and vote facts, in batches; types this version does not know are skipped, "
+        "broken ones go to <topic>.dlq with the reason.",
+        **{**consumer_options(settings), "max_poll_records": FACT_BATCH},
+    )
+    async def on_facts(msg: KafkaMessage) -> None:
+        await consumer.handle(msg.raw_message)
