@@ -8,7 +8,7 @@ from typing import ClassVar, Literal, Self
 from pydantic import AwareDatetime, Field, model_validator
 
 from centricity_contracts.envelope import BusinessUnitId, CloudEvent
-from centricity_contracts.model import ContractModel
+from centricity_contracts.model import ContractModel, Timestamp
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
 
 
@@ -34,8 +34,8 @@ class CampaignLaunch(ContractModel):
         default=CampaignScope.BUSINESSUNIT,
         description="businessunit: only the launching unit's ideas; enterprise: every unit's ideas.",
     )
-    opens_at: AwareDatetime
-    closes_at: AwareDatetime
+    opens_at: Timestamp
+    closes_at: Timestamp
     vote_budget: int | None = Field(
         default=None,
         ge=1,

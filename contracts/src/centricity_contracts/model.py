@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 from contextvars import ContextVar
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 STRICT_INPUT_KEY = "strict-input"
@@ -47,3 +47,14 @@ def known_fields(model: type[BaseModel]) -> frozenset[str]:
     names |= {f.alias for f in model.model_fields.values() if f.alias}
     names |= {f.validation_alias for f in model.model_fields.values() if isinstance(f.validation_alias, str)}
     return frozenset(names)
+
+
+def _not_a_number(value: Any) -> Any:
+    # pydantic reads a number as seconds since 1970: `opens_at: 0` would open a campaign in 1970.
+    if isinstance(value, int | float):
+        raise ValueError("a timestamp is an RFC 3339 string with a time zone, e.g. 2026-11-01T00:00:00Z")
+    return value
+
+
+# A moment in time as input: an RFC 3339 string with its offset, never a bare number.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from centricity_plumbing.broker import create_broker
 from centricity_plumbing.health import health_router
+from centricity_plumbing.input import RequestBodyGuard
 from centricity_plumbing.mongo import MongoStore
 from centricity_plumbing.problems import NotFoundProblem, install_problem_handlers
 from centricity_plumbing.ratelimit import WriteLimiter
@@ -135,6 +136,7 @@ def create_service_app(
     app.state.runtime = runtime
     app.state.write_limiter = WriteLimiter(runtime.settings)
     install_problem_handlers(app, runtime.log)
+    app.add_middleware(RequestBodyGuard, max_body_bytes=runtime.settings.http_max_body_bytes)
     app.include_router(health_router({"broker": runtime.broker_ready, "store": runtime.store_ready}))
     app.include_router(asyncapi_router(runtime.broker, title=title, version=version, description=description))
     for router in routers:

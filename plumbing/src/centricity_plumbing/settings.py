@@ -62,6 +62,11 @@ class ServiceSettings(BaseSettings):
         default="200/second",
         description="HTTP writes each business unit may make, per replica, e.g. `100/minute`.",
     )
+    http_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest HTTP request body; a larger one is answered 413 before it is parsed.",
+    )
     event_source: str = Field(
         default="", description="CloudEvents `source` of the facts this service publishes."
     )

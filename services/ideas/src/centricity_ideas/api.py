@@ -26,9 +26,11 @@ from centricity_contracts.ideas import (
     Tags,
     Title,
 )
+from centricity_contracts.model import ContractModel
 from centricity_ideas.domain import Idea
 from centricity_ideas.service import IdeaOperations
 from centricity_ideas.store import IdeaFilter, IdeaSort
+from centricity_plumbing.input import StrictBodyRoute
 from centricity_plumbing.ratelimit import WritingBusinessUnit
 
 STAFF = {"actor_id": "pm-anna", "display_name": "Anna, product manager"}
@@ -69,32 +71,32 @@ class BusinessUnitView(BaseModel):
     enterprise: bool
 
 
-class StatusRequest(BaseModel):
+class StatusRequest(ContractModel):
     status: IdeaStatus
     reason: str | None = Field(default=None, max_length=2000)
     by: Actor
 
 
-class RevisionRequest(BaseModel):
+class RevisionRequest(ContractModel):
     title: Title | None = None
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
     tags: Tags | None = Field(default=None, max_length=TAGS_MAX)
     by: Actor
 
 
-class CommentRequest(BaseModel):
+class CommentRequest(ContractModel):
     body: CommentBody
     author: Customer | None = None
     staff: Actor | None = None
     official: bool = False
 
 
-class MergeRequest(BaseModel):
+class MergeRequest(ContractModel):
     into_idea_id: IdeaId
     by: Actor
 
 
-class AttestationRequest(BaseModel):
+class AttestationRequest(ContractModel):
     customer: Customer
     helped: bool
     comment: str | None = Field(default=None, max_length=2000)
@@ -114,7 +116,7 @@ def examples(**named: dict[str, Any]) -> dict[str, Any]:
 
 
 def ideas_router(ops: IdeaOperations) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=StrictBodyRoute)
 
     @router.get("/businessunits", tags=["business units"], summary="The configured business units")
     async def business_units(request: Request) -> list[BusinessUnitView]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import AwareDatetime, BaseModel, Field
@@ -20,6 +21,7 @@ from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
 from centricity_insights.domain import ENTERPRISE, ratio, unit_key
 from centricity_insights.projection import LiveHub, unit_of_document
 from centricity_insights.store import HOUR_MS, InsightStore, Ranking
+from centricity_plumbing.input import StrictBodyRoute
 from centricity_plumbing.problems import NotFoundProblem, UnprocessableProblem
 
 STATIC = FilePath(str(resources.files("centricity_insights") / "static"))
@@ -80,6 +82,15 @@ def scope_unit(businessunit: str | None, campaign_id: str | None) -> str:
     return ENTERPRISE
 
 
+@dataclass(frozen=True)
+class DashboardScope:
+    """What a dashboard or a leaderboard looks at: one unit, a campaign or the enterprise."""
+
+    unit: str
+    businessunit: str | None
+    campaign_id: str | None
+
+
 def in_scope(insight: IdeaInsight | UnitInsight, unit: str) -> bool:
     """What a dashboard of `unit` shows: its ideas, its own metrics, and for the enterprise every unit."""
     if isinstance(insight, UnitInsight):
@@ -119,7 +130,23 @@ def series_points(docs: list[dict[str, float]], *, bucket: Bucket, since_ms: int
 
 
 def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
-    router = APIRouter(tags=["insights"])
+    router = APIRouter(route_class=StrictBodyRoute, tags=["insights"])
+
+    async def dashboard_scope(
+        request: Request,
+        businessunit: Annotated[BusinessUnitId | None, Query(description="Only this unit's")] = None,
+        campaign_id: Annotated[str | None, Query(max_length=64, description="Only this campaign's")] = None,
+    ) -> DashboardScope:
+        """The scope asked for, checked before anything is answered (a stream cannot answer a
+        problem once it has started): one scope at most, and one that exists."""
+        unit = scope_unit(businessunit, campaign_id)
+        configured = businessunit is not None and businessunit in request.app.state.settings.business_units
+        if unit != ENTERPRISE and not configured and not await store.unit_documents([unit]):
+            raise UnitNotFound(f"No business unit or campaign {unit!r} is known.")
+        return DashboardScope(unit, businessunit, campaign_id)
+
+    # A default, not an Annotated alias: the alias would be local, which FastAPI cannot resolve.
+    in_dashboard_scope = Depends(dashboard_scope)
 
     @router.get("/ideas/top", summary="The best-received ideas")
     async def top_ideas(
@@ -131,11 +158,10 @@ def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
             ),
         ] = Ranking.SCORE,
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
-        businessunit: Annotated[BusinessUnitId | None, Query(description="Only this unit's ideas")] = None,
-        campaign_id: Annotated[str | None, Query(max_length=64, description="Only this campaign's")] = None,
+        scope: DashboardScope = in_dashboard_scope,
     ) -> list[IdeaInsight]:
         return await store.top(
-            ranking=ranking, limit=limit, businessunit=businessunit, campaign_id=campaign_id
+            ranking=ranking, limit=limit, businessunit=scope.businessunit, campaign_id=scope.campaign_id
         )
 
     @router.get(
@@ -184,11 +210,9 @@ def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
         "unit's metrics and its top ideas, then `unit` and `idea` events as they change.",
     )
     async def stream(
-        request: Request,
-        businessunit: Annotated[BusinessUnitId | None, Query()] = None,
-        campaign_id: Annotated[str | None, Query(max_length=64)] = None,
+        request: Request, scope: DashboardScope = in_dashboard_scope
     ) -> AsyncIterable[ServerSentEvent]:
-        unit = scope_unit(businessunit, campaign_id)
+        unit, businessunit, campaign_id = scope.unit, scope.businessunit, scope.campaign_id
         with hub.subscription() as queue:
             for doc in await store.unit_documents(None if unit == ENTERPRISE else [unit]):
                 yield ServerSentEvent(event="unit", data=unit_of_document(doc))

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from centricity_contracts.votes import Ballot, Withdrawal
 from centricity_plumbing.auth import BusinessUnit
+from centricity_plumbing.input import StrictBodyRoute
 from centricity_plumbing.ratelimit import WritingBusinessUnit
 from centricity_votes.domain import StoredVote, UnknownIdea
 from centricity_votes.service import Applied, Cast, Command, VoteLedger, Withdraw
@@ -91,7 +92,7 @@ IdempotencyKey = Annotated[
 
 
 def votes_router(ledger: VoteLedger) -> APIRouter:
-    router = APIRouter(tags=["votes"])
+    router = APIRouter(route_class=StrictBodyRoute, tags=["votes"])
 
     @router.post("/votes", summary="Cast or change a customer's vote on an idea", responses=WRITE_RESPONSES)
     async def cast_vote(
