@@ -12,6 +12,7 @@ from centricity_contracts.ideas import (
     CommentPosting,
     IdeaRevision,
     IdeaStatus,
+    IdeaWithdrawal,
     LikelyDuplicate,
     StatusDecision,
 )
@@ -26,6 +27,7 @@ from centricity_ideas.domain import (
     InvalidMerge,
     NotAParticipant,
     NotDelivered,
+    NotTheAuthor,
     ReasonRequired,
 )
 
@@ -297,3 +299,32 @@ class TestCampaigns:
     def test_a_window_must_close_after_it_opens(self) -> None:
         with pytest.raises(ValueError, match="closes_at"):
             CampaignLaunch(reference="Q1", title="Backwards", opens_at=NOW, closes_at=NOW)
+
+
+class TestWithdrawal:
+    def withdrawal(self, author: Customer | None = None) -> IdeaWithdrawal:
+        return IdeaWithdrawal(idea_id="x", reason="Solved another way", by=STAFF, author=author)
+
+    def test_the_author_or_the_unit_withdraws_an_open_idea_for_good(self) -> None:
+        for author in (AUTHOR, None):
+            withdrawn, change = domain.withdraw(
+                idea(), self.withdrawal(author), businessunit="retail", now=NOW + timedelta(hours=1)
+            )
+            assert (withdrawn.status, change.to_status) == (IdeaStatus.WITHDRAWN, IdeaStatus.WITHDRAWN)
+            assert withdrawn.status_history[-1].reason == "Solved another way"
+            # A withdrawal is not the unit's answer: the first-response clock keeps running.
+            assert (withdrawn.first_response_at, change.first_response_seconds) == (None, None)
+            assert domain.allowed_next(withdrawn.status) == []
+
+    def test_only_its_author_and_its_own_unit_may_and_only_while_it_is_open(self) -> None:
+        other = Customer(customer_id="c-2", customer_type=CustomerType.EXTERNAL)
+        with pytest.raises(NotTheAuthor):
+            domain.withdraw(idea(), self.withdrawal(other), businessunit="retail", now=NOW)
+        with pytest.raises(ForeignBusinessUnit):
+            domain.withdraw(idea(), self.withdrawal(), businessunit="wholesale", now=NOW)
+        with pytest.raises(IllegalTransition):
+            domain.withdraw(delivered(), self.withdrawal(), businessunit="retail", now=NOW)
+
+    def test_a_status_decision_cannot_withdraw(self) -> None:
+        with pytest.raises(IllegalTransition, match="withdrawal"):
+            move(idea(), IdeaStatus.WITHDRAWN)

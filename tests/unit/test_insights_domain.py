@@ -324,3 +324,14 @@ def test_who_took_part_before_the_creation_was_seen_joins_the_unit_once_it_is() 
     assert ("businessunit:retail", "retail:a") in joined
     assert ("campaign:camp", "retail:author") in joined
     assert state.early_participants == []
+
+
+def test_a_withdrawn_idea_is_counted_apart_and_its_demand_is_no_longer_covered() -> None:
+    state = state_after(created(), recorded("a", 1), status("planned"))
+    before = state.contributions()
+    assert before["businessunit:retail"]["covered_demand"] == 1.0
+    state.apply(status("withdrawn"))
+    change = contribution_change(before, state.contributions())
+    assert change["businessunit:retail"] == {"withdrawn": 1, "covered_demand": -1.0}
+    insight = unit_insight("businessunit:retail", {"ideas": 2, "withdrawn": 1}, revision=1, now=NOW)
+    assert insight.withdrawn == 1

@@ -79,6 +79,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "retail",
         {"reference": "CRM-2291", "status": "planned", "reason": "In the Q1 checkout release.", "by": STAFF},
     ),
+    "centricity.idea.withdrawn.v1": _intake(
+        "centricity.idea.withdrawn.v1",
+        "crm-evt-88209",
+        "retail",
+        {"reference": "CRM-2291", "reason": "Solved by the new app.", "by": STAFF, "author": AUTHOR},
+    ),
     "centricity.comment.posted.v1": _intake(
         "centricity.comment.posted.v1",
         "crm-evt-88202",

@@ -78,10 +78,13 @@ class IdeaStatus(StrEnum):
     DELIVERED = "delivered"
     DECLINED = "declined"
     DUPLICATE = "duplicate"
+    WITHDRAWN = "withdrawn"
 
 
-# Voting on an idea closes once it is delivered, declined or merged into another.
-CLOSED_TO_VOTING = frozenset({IdeaStatus.DELIVERED, IdeaStatus.DECLINED, IdeaStatus.DUPLICATE})
+# Voting on an idea closes once it is delivered, declined, merged into another or withdrawn.
+CLOSED_TO_VOTING = frozenset(
+    {IdeaStatus.DELIVERED, IdeaStatus.DECLINED, IdeaStatus.DUPLICATE, IdeaStatus.WITHDRAWN}
+)
 
 
 class LikelyDuplicate(ContractModel):
@@ -157,6 +160,23 @@ class IdeaStatusSet(CloudEvent[StatusDecision]):
 
     topic: ClassVar[str] = IDEAS_INTAKE
     type: Literal["centricity.idea.status_set.v1"]
+
+
+class IdeaWithdrawal(IdeaTarget):
+    """The idea's author, or its unit, takes it back; the fact is a status change to `withdrawn`."""
+
+    reason: str | None = Field(default=None, max_length=2000, description="Shown in the status history.")
+    by: Actor = Field(description="Who recorded the withdrawal in the unit: staff, or the unit's system.")
+    author: Customer | None = Field(
+        default=None, description="Set when the author asked; it must be the idea's author."
+    )
+
+
+class IdeaWithdrawn(CloudEvent[IdeaWithdrawal]):
+    """Intake: the idea's author or its unit withdrew it in the unit's system."""
+
+    topic: ClassVar[str] = IDEAS_INTAKE
+    type: Literal["centricity.idea.withdrawn.v1"]
 
 
 class CommentPosting(IdeaTarget):

@@ -95,6 +95,7 @@ class UnitInsight(ContractModel):
     )
     delivered: int = Field(ge=0, description="Ideas delivered.")
     delivery_rate: float | None = Field(default=None, ge=0, le=1, description="delivered / ideas.")
+    withdrawn: int = Field(default=0, ge=0, description="Ideas their author or unit withdrew.")
     first_responses: int = Field(ge=0, description="Ideas that got a first response (status change).")
     first_response_median_s: float | None = Field(
         default=None, description="Median seconds from submission to first response (±1 %)."

@@ -29,6 +29,7 @@ from centricity_contracts.ideas import (
     IdeaStatusChanged,
     IdeaStatusSet,
     IdeaSubmitted,
+    IdeaWithdrawn,
 )
 from centricity_contracts.insights import IdeaInsightUpdated, UnitInsightUpdated
 from centricity_contracts.votes import (
@@ -45,6 +46,7 @@ EVENT_CLASSES: tuple[type[CloudEvent[Any]], ...] = (
     IdeaSubmitted,
     IdeaRevised,
     IdeaStatusSet,
+    IdeaWithdrawn,
     CommentPosted,
     DuplicateFlagged,
     AttestationGiven,

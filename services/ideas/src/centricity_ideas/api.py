@@ -22,6 +22,7 @@ from centricity_contracts.ideas import (
     IdeaRevision,
     IdeaStatus,
     IdeaSubmission,
+    IdeaWithdrawal,
     StatusDecision,
     Tags,
     Title,
@@ -89,6 +90,12 @@ class CommentRequest(ContractModel):
     author: Customer | None = None
     staff: Actor | None = None
     official: bool = False
+
+
+class WithdrawalRequest(ContractModel):
+    reason: str | None = Field(default=None, max_length=2000)
+    by: Actor
+    author: Customer | None = None
 
 
 class MergeRequest(ContractModel):
@@ -286,6 +293,39 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
     @router.get("/ideas/{idea_id}/comments", tags=["comments"], summary="An idea's comments, oldest first")
     async def comments(idea_id: IdeaIdPath) -> list[Comment]:
         return await ops.comments(idea_id)
+
+    @router.post(
+        "/ideas/{idea_id}/withdrawal",
+        tags=["workflow"],
+        summary="Withdraw an open idea, for its author or by its own unit",
+        description="The idea closes for good, and voting on it with it. Give `author` when the author "
+        "asked: it must be the idea's author.",
+    )
+    async def withdraw(
+        idea_id: IdeaIdPath,
+        request: Annotated[
+            WithdrawalRequest,
+            Body(
+                openapi_examples=examples(
+                    author={
+                        "reason": "Solved by the new app.",
+                        "by": STAFF,
+                        "author": {"customer_id": "c-1042", "customer_type": "external"},
+                    }
+                )
+            ),
+        ],
+        businessunit: WritingBusinessUnit,
+        idempotency_key: IdempotencyKey = None,
+    ) -> IdeaView:
+        withdrawal = IdeaWithdrawal(idea_id=idea_id, **request.model_dump())
+        return view(
+            await ops.withdraw(
+                withdrawal,
+                businessunit=businessunit,
+                request_key=request_key(businessunit, idempotency_key, "withdraw"),
+            )
+        )
 
     @router.post(
         "/ideas/{idea_id}/merge", tags=["workflow"], summary="Close an idea as a duplicate of another"

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from centricity_contracts.campaigns import CampaignLaunched
-from centricity_contracts.envelope import CloudEvent
 from centricity_contracts.ideas import (
-    AttestationGiven,
-    CommentPosted,
-    DuplicateFlagged,
     IdeaCreated,
-    IdeaRevised,
-    IdeaStatusSet,
     IdeaSubmitted,
 )
 from centricity_contracts.registry import events_on, type_list
@@ -38,28 +31,12 @@ from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
 
 
-def use_cases(ops: IdeaOperations) -> dict[type[CloudEvent[Any]], Callable[[Any, str, str], Awaitable[Any]]]:
-    """The use case each intake event type calls, with its data, unit and dedup key.
-
-    A test checks that every intake type of the registry but submissions (stored in bulk) has one.
-    """
-    return {
-        IdeaRevised: lambda data, unit, key: ops.revise(data, businessunit=unit, request_key=key),
-        IdeaStatusSet: lambda data, unit, key: ops.set_status(data, businessunit=unit, request_key=key),
-        CommentPosted: lambda data, unit, key: ops.comment(data, businessunit=unit, request_key=key),
-        DuplicateFlagged: lambda data, unit, key: ops.merge(data, businessunit=unit, request_key=key),
-        AttestationGiven: lambda data, unit, key: ops.attest(data, businessunit=unit, request_key=key),
-        CampaignLaunched: lambda data, unit, _: ops.launch_campaign(data, businessunit=unit),
-    }
-
-
 class IntakeConsumer:
     """Handles a batch of intake records in order; consecutive submissions are stored in bulk."""
 
     def __init__(self, ops: IdeaOperations, broker: KafkaBroker) -> None:
         self.ops = ops
         self.broker = broker
-        self.use_cases = use_cases(ops)
 
     async def handle(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         with self.ops.intake.working():
@@ -75,7 +52,7 @@ class IntakeConsumer:
             await self._submit(pending)
             pending = []
             try:
-                await self.use_cases[type(event)](event.data, event.businessunit, event.dedup_key())
+                await self.ops.apply_intake(event)
             except RuleViolation as error:
                 await self._reject(record, RejectedEvent.for_rule(error))
         await self._submit(pending)

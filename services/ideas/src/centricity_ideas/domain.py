@@ -22,6 +22,7 @@ from centricity_contracts.ideas import (
     IdeaRevision,
     IdeaStatus,
     IdeaSubmission,
+    IdeaWithdrawal,
     LikelyDuplicate,
     Merge,
     StatusChange,
@@ -96,6 +97,12 @@ class CampaignNotAllowed(RuleViolation):
     kind = "campaign-not-allowed"
     status = 403
     title = "Campaign not allowed"
+
+
+class NotTheAuthor(RuleViolation):
+    kind = "not-the-author"
+    status = 403
+    title = "Not the author"
 
 
 class IdeaClosed(RuleViolation):
@@ -247,6 +254,8 @@ def change_status(
     target = decision.status
     if target is IdeaStatus.DUPLICATE:
         raise IllegalTransition("an idea becomes a duplicate by merging it into another idea")
+    if target is IdeaStatus.WITHDRAWN:
+        raise IllegalTransition("an idea is withdrawn with a withdrawal, by its author or its unit")
     if target not in allowed_next(idea.status):
         allowed = ", ".join(allowed_next(idea.status)) or "none: it is closed"
         raise IllegalTransition(
@@ -254,11 +263,39 @@ def change_status(
         )
     if target is IdeaStatus.DECLINED and not (decision.reason or "").strip():
         raise ReasonRequired("declining an idea needs a reason")
-    first_response = idea.first_response_at is None
-    seconds = (now - idea.created_at).total_seconds() if first_response else None
-    entry = StatusEntry(
-        from_status=idea.status, to_status=target, reason=decision.reason, by=decision.by, at=now
+    return moved(idea, target, reason=decision.reason, by=decision.by, now=now)
+
+
+def withdraw(
+    idea: Idea, withdrawal: IdeaWithdrawal, *, businessunit: str, now: datetime
+) -> tuple[Idea, StatusChange]:
+    """The author (through the unit) or the unit takes an open idea back; it is closed for good."""
+    check_owner(idea, businessunit, "withdraw")
+    author = withdrawal.author
+    if author is not None and author.customer_id != idea.author.customer_id:
+        raise NotTheAuthor(f"only the author of idea {idea.idea_id} may ask to withdraw it")
+    if idea.status not in OPEN_STATUSES:
+        raise IllegalTransition(f"idea {idea.idea_id} is {idea.status} and can no longer be withdrawn")
+    # A withdrawal is not the unit answering the idea: the first-response clock is left alone.
+    return moved(
+        idea, IdeaStatus.WITHDRAWN, reason=withdrawal.reason, by=withdrawal.by, now=now, response=False
     )
+
+
+def moved(
+    idea: Idea,
+    target: IdeaStatus,
+    *,
+    reason: str | None,
+    by: Actor,
+    now: datetime,
+    response: bool = True,
+) -> tuple[Idea, StatusChange]:
+    """The idea in its new status, with the entry in its history and the fact saying so; the first
+    `response` from the unit also stops the first-response clock."""
+    first_response = response and idea.first_response_at is None
+    seconds = (now - idea.created_at).total_seconds() if first_response else None
+    entry = StatusEntry(from_status=idea.status, to_status=target, reason=reason, by=by, at=now)
     changed = idea.model_copy(
         update={
             "status": target,
@@ -273,8 +310,8 @@ def change_status(
         businessunit=idea.businessunit,
         from_status=idea.status,
         to_status=target,
-        reason=decision.reason,
-        by=decision.by,
+        reason=reason,
+        by=by,
         changed_at=now,
         first_response_seconds=seconds,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,13 +13,16 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from centricity_contracts.campaigns import CampaignCreated, CampaignLaunch, CampaignRecord
+from centricity_contracts.campaigns import CampaignCreated, CampaignLaunch, CampaignLaunched, CampaignRecord
 from centricity_contracts.envelope import CloudEvent
 from centricity_contracts.ideas import (
+    AttestationGiven,
     AttestationGiving,
     Comment,
+    CommentPosted,
     CommentPosting,
     DuplicateFlag,
+    DuplicateFlagged,
     DuplicateSuggestion,
     IdeaAttested,
     IdeaCommented,
@@ -27,10 +30,14 @@ from centricity_contracts.ideas import (
     IdeaEdited,
     IdeaMerged,
     IdeaRecord,
+    IdeaRevised,
     IdeaRevision,
     IdeaStatusChanged,
+    IdeaStatusSet,
     IdeaSubmission,
     IdeaTarget,
+    IdeaWithdrawal,
+    IdeaWithdrawn,
     LikelyDuplicate,
     StatusDecision,
 )
@@ -112,6 +119,17 @@ class IdeaOperations:
         self.settings = settings
         self.source = settings.fact_source()
         self._indexed_until: datetime | None = None
+        # The use case each intake type calls; submissions are stored in bulk by `submit_many`.
+        # A test checks that every intake type of the registry has one.
+        self.intake_use_cases: dict[type[CloudEvent[Any]], Callable[..., Awaitable[Any]]] = {
+            IdeaRevised: self.revise,
+            IdeaStatusSet: self.set_status,
+            IdeaWithdrawn: self.withdraw,
+            CommentPosted: self.comment,
+            DuplicateFlagged: self.merge,
+            AttestationGiven: self.attest,
+            CampaignLaunched: self.launch_campaign,
+        }
         # Likely duplicates are looked for after intake: in lulls of intake, at a lower CPU priority.
         self.intake = Foreground()
         self.background_work = ThreadPoolExecutor(
@@ -133,6 +151,11 @@ class IdeaOperations:
         return event_class.build(
             id=event_id, source=self.source, businessunit=unit, subject=subject, data=data
         )
+
+    async def apply_intake(self, event: CloudEvent[Any]) -> None:
+        """Apply one intake event other than a submission, idempotently by its `source` + `id`."""
+        use_case = self.intake_use_cases[type(event)]
+        await use_case(event.data, businessunit=event.businessunit, request_key=event.dedup_key())
 
     # Reads ---------------------------------------------------------------------------------
 
@@ -380,6 +403,20 @@ class IdeaOperations:
 
         return await self._change(idea_id, request_key, apply)
 
+    async def withdraw(
+        self, withdrawal: IdeaWithdrawal, *, businessunit: str, request_key: str | None = None
+    ) -> Idea:
+        """The author or the idea's unit takes it back: it closes, and voting on it with it."""
+        idea_id = self.target_id(withdrawal, businessunit)
+
+        def apply(idea: Idea, fact_id: str) -> tuple[Idea, CloudEvent[Any] | None]:
+            changed, change = domain.withdraw(idea, withdrawal, businessunit=businessunit, now=utc_now())
+            return changed, self.fact(
+                IdeaStatusChanged, change, subject=idea_id, event_id=fact_id, unit=idea.businessunit
+            )
+
+        return await self._change(idea_id, request_key, apply)
+
     async def comment(
         self, posting: CommentPosting, *, businessunit: str, request_key: str | None = None
     ) -> Comment:
@@ -469,8 +506,9 @@ class IdeaOperations:
         return await self._change(idea_id, request_key, apply)
 
     async def launch_campaign(
-        self, launch: CampaignLaunch, *, businessunit: str
+        self, launch: CampaignLaunch, *, businessunit: str, request_key: str | None = None
     ) -> tuple[CampaignRecord, bool]:
+        """Launch a campaign, idempotently by the unit's reference (so `request_key` is not needed)."""
         unit = self.settings.business_units[businessunit]
         campaign = domain.launch_campaign(
             launch, businessunit=businessunit, may_launch_enterprise=unit.enterprise, now=utc_now()

@@ -410,6 +410,7 @@ class IdeaState:
         if self.created and of_type(self.author_type):
             counters["ideas"] = 1
             counters["delivered"] = float(self.status == IdeaStatus.DELIVERED)
+            counters["withdrawn"] = float(self.status == IdeaStatus.WITHDRAWN)
             if self.first_response_seconds is not None:
                 counters["first_responses"] = 1
                 counters[first_response_bucket(self.first_response_seconds)] = 1
@@ -545,6 +546,7 @@ def unit_insight(unit: str, counters: dict[str, Any], *, revision: int, now: dat
         coverage=ratio(count("covered_demand"), count("weighted_demand")),
         delivered=round(count("delivered")),
         delivery_rate=ratio(count("delivered"), count("ideas")),
+        withdrawn=round(count("withdrawn")),
         first_responses=round(count("first_responses")),
         first_response_median_s=round(median, 3) if median is not None else None,
         first_response_p90_s=round(p90, 3) if p90 is not None else None,
