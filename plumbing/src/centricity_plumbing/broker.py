@@ -42,6 +42,13 @@ DLQ_SERVICE = "dlq-service"
 DLQ_ORIGINAL_TOPIC = "dlq-original-topic"
 DLQ_ORIGINAL_PARTITION = "dlq-original-partition"
 DLQ_ORIGINAL_OFFSET = "dlq-original-offset"
+DLQ_ORIGINAL_SIZE = "dlq-original-size"
+DLQ_TRUNCATED = "dlq-truncated"
+# The producer refuses records over 1 MB (max_request_size): a larger rejected record is
+# dead-lettered as its first bytes, or its dead letter could never be published and the
+# partition would stall behind it. Copied header values are capped for the same reason.
+DEAD_LETTER_VALUE_MAX = 512 * 1024
+DEAD_LETTER_HEADER_MAX = 4096
 
 
 class RejectedEvent(Exception):
@@ -102,7 +109,10 @@ def dead_letter_headers(
     record: ConsumerRecord[Any, Any], rejection: RejectedEvent, service: str
 ) -> dict[str, str]:
     """The original headers plus why, where from and who rejected it (Kafka Connect style)."""
-    headers = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
+    headers = {k: v[:DEAD_LETTER_HEADER_MAX].decode("utf-8", "replace") for k, v in (record.headers or ())}
+    size = len(record.value or b"")
+    if size > DEAD_LETTER_VALUE_MAX:
+        headers.update({DLQ_TRUNCATED: "true", DLQ_ORIGINAL_SIZE: str(size)})
     headers.update(
         {
             DLQ_REASON: rejection.reason[:2000],
@@ -120,9 +130,10 @@ def dead_letter_headers(
 async def dead_letter(
     broker: KafkaBroker, record: ConsumerRecord[Any, Any], rejection: RejectedEvent, service: str
 ) -> None:
-    """Send a rejected record, unchanged, to `<topic>.dlq` with the reason in its headers."""
+    """Send a rejected record, unchanged (or its first bytes, if large), to `<topic>.dlq` with the
+    reason in its headers."""
     await broker.publish(
-        record.value or b"",
+        (record.value or b"")[:DEAD_LETTER_VALUE_MAX],
         topic=dead_letter_topic(record.topic),
         key=record.key,
         headers=dead_letter_headers(record, rejection, service),
@@ -324,5 +335,7 @@ def document_dead_letters(broker: KafkaBroker, *consumed_topics: str) -> None:
             title=f"{dead_letter_topic(topic)}:publish",
             description=f"Records of {topic} this service rejected, unchanged, with the reason in the "
             f"{DLQ_REASON} header (as a code in {DLQ_CODE}) and the origin in "
-            f"{DLQ_ORIGINAL_TOPIC}/-partition/-offset.",
+            f"{DLQ_ORIGINAL_TOPIC}/-partition/-offset. A record over {DEAD_LETTER_VALUE_MAX} bytes "
+            f"comes as its first {DEAD_LETTER_VALUE_MAX} bytes, with {DLQ_TRUNCATED}: true and its size in "
+            f"{DLQ_ORIGINAL_SIZE}.",
         )
