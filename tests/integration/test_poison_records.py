@@ -47,8 +47,9 @@ async def test_a_2_mb_record_is_dead_lettered_truncated_and_the_records_around_i
             infra.kafka_bootstrap, IDEAS_EVENTS, lambda r: r.key in ids, count=len(ids), timeout=90
         )
         (dead,) = await wait_for_records(
-            infra.kafka_bootstrap, IDEAS_INTAKE_DLQ, lambda r: r.headers.get("dlq-original-offset") is not None
-            and r.key == run,
+            infra.kafka_bootstrap,
+            IDEAS_INTAKE_DLQ,
+            lambda r: r.headers.get("dlq-original-offset") is not None and r.key == run,
             timeout=60,
         )
     assert {r.key for r in stored} == ids

@@ -45,7 +45,7 @@ class ServiceRuntime:
         self.tracer_provider = tracer_provider or create_tracer_provider(settings.service_name)
         # PyMongo's instrumentation only sees clients created after it.
         instrument_pymongo(self.tracer_provider)
-        self.store = MongoStore(settings.mongo_url, settings.database_name())
+        self.store = MongoStore(settings.mongo_url, settings.database_name(), settings.store_timeout_ms)
         self.broker: KafkaBroker = create_broker(settings, self.tracer_provider)
         self.log = logging.getLogger(f"centricity.{settings.service_name}")
 

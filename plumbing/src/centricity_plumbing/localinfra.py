@@ -120,6 +120,16 @@ class LocalInfrastructure:
                     process.wait()
         self._processes.clear()
 
+    def stop_mongo(self) -> None:
+        """Stop the store alone, as an outage would (fault tests); `start_mongo` brings it back."""
+        process = self._processes.pop("nx-27017")
+        process.send_signal(STOP_SIGNALS["nx-27017"])
+        process.wait(timeout=10)
+
+    def start_mongo(self) -> None:
+        self._start_mongo()
+        self._wait_for_mongo()
+
     def __enter__(self) -> LocalInfrastructure:
         return self.start()
 

@@ -13,9 +13,12 @@ from pymongo.errors import DuplicateKeyError
 Document = dict[str, Any]
 
 _clients: dict[str, tuple[AsyncMongoClient[Document], int]] = {}
+# How long an operation waits for a reachable server: PyMongo's 30 s default would hold HTTP
+# requests that long during an outage, where an answer of 503 within seconds is what callers need.
+SERVER_SELECTION_TIMEOUT_MS = 2000
 
 
-def acquire_client(url: str) -> AsyncMongoClient[Document]:
+def acquire_client(url: str, timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS) -> AsyncMongoClient[Document]:
     """The one client of this process for `url`; pair every call with `release_client`.
 
     Services in one process (as in tests) share the client and its pool; the last to
@@ -23,7 +26,7 @@ def acquire_client(url: str) -> AsyncMongoClient[Document]:
     """
     client, users = _clients.get(url, (None, 0))
     if client is None:
-        client = AsyncMongoClient(url, tz_aware=True)
+        client = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=timeout_ms)
     _clients[url] = (client, users + 1)
     return client
 
@@ -40,9 +43,9 @@ async def release_client(url: str) -> None:
 class MongoStore:
     """One service's database on the process's shared client."""
 
-    def __init__(self, url: str, database: str) -> None:
+    def __init__(self, url: str, database: str, timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS) -> None:
         self.url = url
-        self.client = acquire_client(url)
+        self.client = acquire_client(url, timeout_ms)
         self.db: AsyncDatabase[Document] = self.client[database]
 
     async def ping(self) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi_problem.error import (
@@ -18,6 +19,7 @@ from fastapi_problem.error import (
 )
 from fastapi_problem.handler import ExceptionHandler, add_exception_handler, new_exception_handler
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 
 from centricity_plumbing.rules import RuleViolation
 
@@ -64,6 +66,25 @@ def violation_problem(error: RuleViolation) -> Problem:
     )
 
 
+class DependencyUnavailable(Problem):
+    def __init__(self, dependency: str, retry_after_s: int) -> None:
+        super().__init__(
+            "Service unavailable",
+            type_="dependency-unavailable",
+            detail=f"The {dependency} does not answer. Retry in {retry_after_s} s; a write retried with "
+            "the same Idempotency-Key (or an idea with the same reference) takes effect once.",
+            status=503,
+            headers={"Retry-After": str(retry_after_s)},
+        )
+
+
+def _unavailable(dependency: str) -> Callable[[ExceptionHandler, Request, Exception], Problem]:
+    def answer(_: ExceptionHandler, request: Request, __: Exception) -> Problem:
+        return DependencyUnavailable(dependency, request.app.state.settings.unavailable_retry_after_s)
+
+    return answer
+
+
 def _rule_violation(_: ExceptionHandler, __: Request, error: RuleViolation) -> Problem:
     return violation_problem(error)
 
@@ -74,8 +95,13 @@ def install_problem_handlers(app: FastAPI, logger: logging.Logger) -> None:
         logger=logger,
         documentation_uri_template=PROBLEM_TYPE_URI,
         request_validation_handler=_request_validation,
-        handlers={ValidationError: _model_validation, RuleViolation: _rule_violation},
+        handlers={
+            ValidationError: _model_validation,
+            RuleViolation: _rule_violation,
+            ConnectionFailure: _unavailable("store"),
+            KafkaError: _unavailable("broker"),
+        },
     )
     add_exception_handler(app, handler)
-    app.add_exception_handler(ValidationError, handler)
-    app.add_exception_handler(RuleViolation, handler)
+    for error in (ValidationError, RuleViolation, ConnectionFailure, KafkaError):
+        app.add_exception_handler(error, handler)

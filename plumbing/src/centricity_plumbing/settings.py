@@ -62,6 +62,14 @@ class ServiceSettings(BaseSettings):
         default="200/second",
         description="HTTP writes each business unit may make, per replica, e.g. `100/minute`.",
     )
+    store_timeout_ms: int = Field(
+        default=2000,
+        ge=100,
+        description="How long a request waits for an unreachable store before it is answered 503.",
+    )
+    unavailable_retry_after_s: int = Field(
+        default=5, ge=1, description="The Retry-After of a 503 answered while the store or broker is down."
+    )
     http_max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,
