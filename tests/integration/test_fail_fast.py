@@ -4,6 +4,7 @@ hanging (issue #13); once it is back, the retried request takes effect once."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ HANG_S = 10.0
 
 
 @pytest.fixture
-def own_infra(tmp_path: Path) -> LocalInfrastructure:
+def own_infra(tmp_path: Path) -> Iterator[LocalInfrastructure]:
     infra = LocalInfrastructure(
         kafka_port=free_port(), mongo_port=free_port(), mongo_data_dir=tmp_path / "mongo", run_dir=tmp_path
     )
