@@ -23,6 +23,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 
 from centricity_contracts.envelope import CloudEvent
+from centricity_contracts.posting import SIGNATURE_HEADER as SIGNATURE_HEADER
 from centricity_contracts.registry import event_adapter
 from centricity_contracts.topics import DEAD_LETTER_SUFFIX, dead_letter_topic
 from centricity_plumbing.rules import RuleViolation
@@ -141,9 +142,6 @@ async def dead_letter(
     log.warning(
         "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, rejection.reason
     )
-
-
-SIGNATURE_HEADER = "centricity-signature"
 
 
 def intake_signature(payload: bytes, api_key: str) -> str:

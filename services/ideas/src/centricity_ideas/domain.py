@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -28,10 +26,12 @@ from centricity_contracts.ideas import (
     StatusChange,
     StatusDecision,
 )
-from centricity_plumbing.rules import RuleViolation
 
-# Fixed forever: ids derive from it, so changing it would fork every idea's identity.
-IDEA_NAMESPACE = uuid.UUID("0b4f3c5e-9a57-4f7e-8d3b-6c1e2a9f4d10")
+# Re-exported: the rules of ideas name ideas by these ids, which the contracts define.
+from centricity_contracts.ids import IDEA_NAMESPACE as IDEA_NAMESPACE
+from centricity_contracts.ids import campaign_id_for as campaign_id_for
+from centricity_contracts.ids import idea_id_for as idea_id_for
+from centricity_plumbing.rules import RuleViolation
 
 MAIN_LINE = (
     IdeaStatus.SUBMITTED,
@@ -155,19 +155,6 @@ class Idea(IdeaRecord):
     @property
     def did_not_help_count(self) -> int:
         return sum(1 for a in self.attestations.values() if not a.helped)
-
-
-@functools.lru_cache(maxsize=4096)
-def idea_id_for(businessunit: str, reference: str) -> str:
-    """An idea's id, derived from its business unit and that unit's own reference.
-
-    Deriving it makes a resubmission land on the same document, so it cannot create a twin.
-    """
-    return str(uuid.uuid5(IDEA_NAMESPACE, f"{businessunit}\x1f{reference}"))
-
-
-def campaign_id_for(businessunit: str, reference: str) -> str:
-    return str(uuid.uuid5(IDEA_NAMESPACE, f"campaign\x1f{businessunit}\x1f{reference}"))
 
 
 def launch_campaign(

@@ -1,0 +1,37 @@
+"""How a business unit's system posts intake events: keys, the signature header, and the ids it
+may compute itself. Rendered at the top of EVENTS.md, so the contract needs no other document."""
+
+from __future__ import annotations
+
+from centricity_contracts.ids import IDS_DOC
+from centricity_contracts.topics import IDEAS_INTAKE, VOTES_INTAKE, dead_letter_topic
+
+SIGNATURE_HEADER = "centricity-signature"
+
+POSTING_DOC = f"""## Posting intake events
+
+Any Kafka client in any language can post. Each record's value is one CloudEvent 1.0 in
+structured JSON mode (UTF-8), with the extension attribute `businessunit`; the record's header
+`content-type` may say `application/cloudevents+json`.
+
+- **Topics.** Ideas, comments, merges, attestations, withdrawals and campaigns go to
+  `{IDEAS_INTAKE}`, keyed by the unit's reference (or the idea id); votes and withdrawals of
+  votes go to `{VOTES_INTAKE}`, keyed by idea id, so that one idea's votes keep their order;
+  customer values go there too, keyed by customer id.
+- **Idempotency.** `source` + `id` identify an event: sending the same pair again changes nothing.
+- **Strict input.** A field the event's schema does not know is refused, as is any other invalid
+  event: the record goes, unchanged, to `<topic>.dlq` (`{dead_letter_topic(IDEAS_INTAKE)}`,
+  `{dead_letter_topic(VOTES_INTAKE)}`) with the reason in its `dlq-reason` header and a stable
+  code in `dlq-code` (`not-json`, `invalid-event`, `unknown-businessunit`, `unauthorised`, or the
+  rule broken, such as `idea-closed`).
+- **Signature.** Kafka does not say who produced a record, so each event proves its unit with the
+  header `{SIGNATURE_HEADER}: sha256=<hex>`, where `<hex>` is the lowercase hexadecimal
+  HMAC-SHA256 of the exact record value (its bytes, as sent), keyed with the unit's API key (its
+  UTF-8 bytes). Deployments require it; an event without it, or with a wrong one, is dead-lettered
+  as `unauthorised`. With openssl:
+  `printf '%s' "$EVENT" | openssl dgst -sha256 -hmac "$API_KEY" -r | cut -d' ' -f1`.
+- **Facts and snapshots** are read from `ideas.events.v1`, `votes.events.v1` (keyed by idea id),
+  `insights.ideas.v1` and `insights.units.v1` (compacted, latest value per key). A reader ignores
+  fields and types it does not know: facts may gain optional fields and new types.
+
+{IDS_DOC}"""
