@@ -75,10 +75,16 @@ async def test_the_same_reference_posted_twice_is_one_idea_and_one_fact(
 
 
 async def test_the_business_unit_comes_from_the_key_not_the_body(make_settings: SettingsFactory) -> None:
-    body = {**submission_body(unique("CRM")), "businessunit": "retail"}
+    body = submission_body(unique("CRM"))
     async with running(create_app(make_settings(IdeasSettings))) as client:
         answer = await client.post("/ideas", json=body, headers={"X-API-Key": API_KEYS["wholesale"]})
+        # Input is as strict as its schema (issue #18): a body cannot even name a unit.
+        claimed = await client.post(
+            "/ideas", json={**body, "businessunit": "retail"}, headers={"X-API-Key": API_KEYS["wholesale"]}
+        )
     assert answer.json()["businessunit"] == "wholesale"
+    assert claimed.status_code == 422
+    assert "businessunit" in claimed.text
 
 
 async def test_a_write_without_a_valid_key_gets_401_problem(make_settings: SettingsFactory) -> None:

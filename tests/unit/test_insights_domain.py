@@ -335,3 +335,24 @@ def test_a_withdrawn_idea_is_counted_apart_and_its_demand_is_no_longer_covered()
     assert change["businessunit:retail"] == {"withdrawn": 1, "covered_demand": -1.0}
     insight = unit_insight("businessunit:retail", {"ideas": 2, "withdrawn": 1}, revision=1, now=NOW)
     assert insight.withdrawn == 1
+
+
+def test_a_merged_duplicate_no_longer_counts_as_an_idea_of_its_own() -> None:
+    merge = fact(
+        "centricity.idea.merged.v1",
+        {
+            "idea_id": IDEA,
+            "into_idea_id": "survivor",
+            "businessunit": "retail",
+            "by": {"actor_id": "pm"},
+            "merged_at": NOW.isoformat(),
+        },
+        event_id="m",
+    )
+    state = state_after(created())
+    before = state.contributions()
+    assert before["businessunit:retail"]["ideas"] == 1
+    state.apply(merge)
+    change = contribution_change(before, state.contributions())
+    assert change["businessunit:retail"]["ideas"] == -1
+    assert change[ENTERPRISE]["ideas"] == -1

@@ -408,9 +408,11 @@ class IdeaState:
 
         counters: Counters = {}
         if self.created and of_type(self.author_type):
-            counters["ideas"] = 1
-            counters["delivered"] = float(self.status == IdeaStatus.DELIVERED)
-            counters["withdrawn"] = float(self.status == IdeaStatus.WITHDRAWN)
+            # A merged duplicate counts once, as the idea it went into: not as an idea of its own.
+            if self.status != IdeaStatus.DUPLICATE:
+                counters["ideas"] = 1
+                counters["delivered"] = float(self.status == IdeaStatus.DELIVERED)
+                counters["withdrawn"] = float(self.status == IdeaStatus.WITHDRAWN)
             if self.first_response_seconds is not None:
                 counters["first_responses"] = 1
                 counters[first_response_bucket(self.first_response_seconds)] = 1
