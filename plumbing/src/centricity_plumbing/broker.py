@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from centricity_contracts.envelope import CloudEvent
 from centricity_contracts.posting import SIGNATURE_HEADER as SIGNATURE_HEADER
-from centricity_contracts.registry import event_adapter
+from centricity_contracts.registry import event_adapter, events_on, type_list
 from centricity_contracts.topics import DEAD_LETTER_SUFFIX, dead_letter_topic
 from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
@@ -337,3 +337,23 @@ def document_dead_letters(broker: KafkaBroker, *consumed_topics: str) -> None:
             f"comes as its first {DEAD_LETTER_VALUE_MAX} bytes, with {DLQ_TRUNCATED}: true and its size in "
             f"{DLQ_ORIGINAL_SIZE}.",
         )
+
+
+def document_facts(broker: KafkaBroker, topic: str) -> None:
+    """Show in the AsyncAPI document every fact type this service publishes on `topic`."""
+    for fact_class in events_on(topic):
+        broker.publisher(
+            topic,
+            title=f"{topic}:{fact_class.event_type()}",
+            schema=fact_class,
+            description=(fact_class.__doc__ or "").strip(),
+        )
+
+
+def intake_description(topic: str, keys: str) -> str:
+    """What an intake subscriber takes, from the registry, for the AsyncAPI document."""
+    return (
+        f"CloudEvents from business-unit systems: {type_list(events_on(topic))} (schemas in "
+        f"contracts/schemas). {keys} Handled in order, idempotently by source and id; rejected records "
+        f"go to {dead_letter_topic(topic)} with the reason."
+    )

@@ -13,8 +13,7 @@ from centricity_contracts.ideas import (
     IdeaCreated,
     IdeaSubmitted,
 )
-from centricity_contracts.registry import events_on, type_list
-from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_EVENTS, dead_letter_topic
+from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_EVENTS
 from centricity_contracts.votes import VoteMoved, VoteRecorded
 from centricity_ideas.domain import Idea
 from centricity_ideas.service import INTAKE_BATCH, IdeaOperations, Submission
@@ -23,6 +22,8 @@ from centricity_plumbing.broker import (
     consumer_options,
     dead_letter,
     document_dead_letters,
+    document_facts,
+    intake_description,
     parse_intake,
 )
 from centricity_plumbing.facts import dead_letter_all, decode_event, decode_records
@@ -80,13 +81,7 @@ class IntakeConsumer:
 
 def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: ServiceSettings) -> None:
     document_dead_letters(broker, IDEAS_INTAKE)
-    for fact_class in events_on(IDEAS_EVENTS):
-        broker.publisher(
-            IDEAS_EVENTS,
-            title=f"{IDEAS_EVENTS}:{fact_class.event_type()}",
-            schema=fact_class,
-            description=(fact_class.__doc__ or "").strip(),
-        )
+    document_facts(broker, IDEAS_EVENTS)
     intake = IntakeConsumer(ops, broker)
     options = {**consumer_options(settings), "max_poll_records": INTAKE_BATCH}
 
@@ -95,9 +90,7 @@ def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: Ser
         batch=True,
         max_records=INTAKE_BATCH,
         title=f"{IDEAS_INTAKE}:consume",
-        description=f"CloudEvents from business-unit systems: {type_list(events_on(IDEAS_INTAKE))} "
-        "(schemas in contracts/schemas). Handled in order, idempotently by source and id; rejected records "
-        f"go to {dead_letter_topic(IDEAS_INTAKE)} with the reason.",
+        description=intake_description(IDEAS_INTAKE, "Key them by the unit's reference."),
         **options,
     )
     async def on_intake(msg: KafkaMessage) -> None:

@@ -14,14 +14,15 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry.sdk.trace import TracerProvider
 
-from centricity_contracts.registry import events_on, type_list
-from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE, dead_letter_topic
+from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import CustomerValued, VoteCast, VoteWithdrawn
 from centricity_plumbing.broker import (
     RejectedEvent,
     consumer_options,
     dead_letter,
     document_dead_letters,
+    document_facts,
+    intake_description,
     parse_intake,
 )
 from centricity_plumbing.facts import dead_letter_all, decode_event, decode_records
@@ -159,13 +160,7 @@ def register_subscribers(
     unknown_idea_grace_s: float,
 ) -> IntakeConsumer:
     document_dead_letters(broker, VOTES_INTAKE)
-    for fact_class in events_on(VOTES_EVENTS):
-        broker.publisher(
-            VOTES_EVENTS,
-            title=f"{VOTES_EVENTS}:{fact_class.event_type()}",
-            schema=fact_class,
-            description=(fact_class.__doc__ or "").strip(),
-        )
+    document_facts(broker, VOTES_EVENTS)
     intake = IntakeConsumer(ledger, broker, settings, unknown_idea_grace_s)
 
     @broker.subscriber(
@@ -190,9 +185,10 @@ def register_subscribers(
         batch=True,
         max_records=INTAKE_BATCH,
         title=f"{VOTES_INTAKE}:consume",
-        description=f"CloudEvents from business-unit systems: {type_list(events_on(VOTES_INTAKE))}. Key "
-        "votes and withdrawals by idea id to keep their order, customer values by customer id. Rejected "
-        f"records go to {dead_letter_topic(VOTES_INTAKE)} with the reason.",
+        description=intake_description(
+            VOTES_INTAKE,
+            "Key votes and withdrawals by idea id to keep their order, customer values by customer id.",
+        ),
         **{**consumer_options(settings), "max_poll_records": INTAKE_BATCH},
     )
     async def on_intake(msg: KafkaMessage) -> None:
