@@ -134,7 +134,7 @@ def create_service_app(
     app = FastAPIOffline(title=title, description=description, version=version, lifespan=lifespan)
     app.state.settings = runtime.settings
     app.state.runtime = runtime
-    app.state.write_limiter = WriteLimiter(runtime.settings)
+    app.state.write_limiter = WriteLimiter(runtime.settings, runtime.store.db["rate_limits"])
     install_problem_handlers(app, runtime.log)
     app.add_middleware(RequestBodyGuard, max_body_bytes=runtime.settings.http_max_body_bytes)
     app.include_router(health_router({"broker": runtime.broker_ready, "store": runtime.store_ready}))

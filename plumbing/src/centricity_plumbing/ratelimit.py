@@ -1,8 +1,8 @@
 """Per-business-unit limits on HTTP writes, answered with 429 and Retry-After.
 
-Counts live in the process (a moving window from the `limits` library), so each replica
-enforces the limit on its own share of the traffic; with N replicas a unit may write up to N
-times the limit. Kafka intake is not limited here: the consumer's pace is its own back-pressure.
+Counts live in the service's database (fixed windows of the `limits` library, on a storage of
+our own over PyMongo), so every replica of a service counts against the same limit: two replicas
+do not double it. Kafka intake is not limited here: the consumer's pace is its own back-pressure.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import FixedWindowRateLimiter
+from pymongo.asynchronous.collection import AsyncCollection
 
 from centricity_plumbing.auth import authenticated_business_unit
+from centricity_plumbing.mongo import Document
 from centricity_plumbing.problems import Problem
+from centricity_plumbing.ratestore import MongoCounterStorage
 from centricity_plumbing.settings import ServiceSettings
 
 
@@ -34,16 +36,17 @@ class RateLimited(Problem):
 
 
 class WriteLimiter:
-    """A moving-window limit per business unit; a unit may have its own limit in the settings."""
+    """A fixed-window limit per business unit, shared by the service's replicas; a unit may have its
+    own limit in the settings."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, counters: AsyncCollection[Document]) -> None:
         self.default = parse(settings.http_write_rate_limit)
         self.per_unit = {
             unit_id: parse(unit.write_rate_limit)
             for unit_id, unit in settings.business_units.items()
             if unit.write_rate_limit
         }
-        self.strategy = MovingWindowRateLimiter(MemoryStorage())
+        self.strategy = FixedWindowRateLimiter(MongoCounterStorage(counters))
 
     async def admit(self, businessunit: str) -> None:
         limit = self.per_unit.get(businessunit, self.default)

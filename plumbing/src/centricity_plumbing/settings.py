@@ -60,7 +60,8 @@ class ServiceSettings(BaseSettings):
     )
     http_write_rate_limit: str = Field(
         default="200/second",
-        description="HTTP writes each business unit may make, per replica, e.g. `100/minute`.",
+        description="HTTP writes each business unit may make to a service, all replicas together, e.g. "
+        "`100/minute`.",
     )
     store_timeout_ms: int = Field(
         default=2000,
