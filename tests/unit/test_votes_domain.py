@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -185,3 +185,19 @@ def test_a_voter_on_both_ideas_keeps_one_vote_on_the_target() -> None:
     assert new_source.value == 0
     assert (fact.outcome, fact.value, fact.revision) == ("kept_target", 1, target.revision)
     assert domain.moved_fact(fact, source="s").id == f"{source.vote_id}:moved"
+
+
+def test_a_vote_counts_as_late_only_if_recorded_after_the_idea_closed() -> None:
+    closed_at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    vote = StoredVote(
+        vote_id="i:retail:c",
+        idea_id="i",
+        voter=Customer(customer_id="c", customer_type=CustomerType.EXTERNAL),
+        voter_businessunit="retail",
+        value=1,
+        recorded_at=closed_at + timedelta(seconds=1),
+    )
+    assert domain.cast_after(vote, closed_at)
+    assert not domain.cast_after(vote.model_copy(update={"recorded_at": closed_at}), closed_at)
+    assert not domain.cast_after(vote.model_copy(update={"value": 0}), closed_at)
+    assert not domain.cast_after(vote.model_copy(update={"recorded_at": None}), closed_at)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from centricity_contracts.customers import Actor, Customer
 from centricity_contracts.ideas import CLOSED_TO_VOTING
@@ -106,6 +106,9 @@ class StoredVote(BaseModel):
     campaign_id: str | None = None
     revision: int = 0
     moved_to: str | None = None
+    recorded_at: AwareDatetime | None = Field(
+        default=None, description="When this service recorded the vote's current value."
+    )
 
     @property
     def voter_key(self) -> str:
@@ -208,6 +211,7 @@ def cast(
         proxy=ballot.proxy,
         campaign_id=idea.campaign_id,
         revision=(current.revision if current is not None else 0) + 1,
+        recorded_at=now,
     )
     record = VoteRecord(
         vote_id=vote.vote_id,
@@ -226,6 +230,16 @@ def cast(
         campaign_id=idea.campaign_id,
     )
     return vote, record
+
+
+def cast_after(vote: StoredVote, closed_at: datetime) -> bool:
+    """Whether a vote was recorded after its idea closed, before this service heard of it.
+
+    Such a vote is taken back when the closing fact arrives: voting closes at the moment the idea
+    did, not at the moment this service learned of it. Votes recorded before this field existed
+    carry no time, and stand.
+    """
+    return vote.value != NO_VOTE and vote.recorded_at is not None and vote.recorded_at > closed_at
 
 
 def withdraw(

@@ -18,7 +18,13 @@ from typing import Any
 
 from centricity_contracts.campaigns import CampaignCreated
 from centricity_contracts.envelope import CloudEvent
-from centricity_contracts.ideas import IdeaCreated, IdeaMerged, IdeaStatus, IdeaStatusChanged
+from centricity_contracts.ideas import (
+    CLOSED_TO_VOTING,
+    IdeaCreated,
+    IdeaMerged,
+    IdeaStatus,
+    IdeaStatusChanged,
+)
 from centricity_contracts.topics import VOTES_EVENTS
 from centricity_contracts.votes import Ballot, CustomerValued, Withdrawal
 from centricity_plumbing.clock import utc_now
@@ -411,6 +417,7 @@ class VoteLedger:
         ideas: dict[str, Document] = {}
         campaigns: dict[str, int | None] = {}
         created: list[str] = []
+        closed: list[tuple[str, datetime, str]] = []
         new_campaigns = 0
         for fact in facts:
             match fact:
@@ -421,7 +428,10 @@ class VoteLedger:
                     )
                     created.append(record.idea_id)
                 case IdeaStatusChanged():
-                    ideas.setdefault(fact.data.idea_id, {}).update({"status": str(fact.data.to_status)})
+                    change = fact.data
+                    ideas.setdefault(change.idea_id, {}).update({"status": str(change.to_status)})
+                    if change.to_status in CLOSED_TO_VOTING:
+                        closed.append((change.idea_id, change.changed_at, f"close {fact.id}"))
                 case IdeaMerged():
                     merge = fact.data
                     ideas.setdefault(merge.idea_id, {}).update(
@@ -435,6 +445,8 @@ class VoteLedger:
                     campaigns[fact.data.campaign_id] = fact.data.vote_budget
                     new_campaigns += 1
         await self.store.record(ideas, campaigns)
+        for idea_id, closed_at, key in closed:
+            await self.retract_late_votes(idea_id, closed_at, key=key)
         for merged_id, into_idea_id, key in await self.store.merges_waiting_for(created):
             await self.move_votes(merged_id, into_idea_id, key=key)
             await self.store.record({merged_id: {"merge_pending": None}}, {})
@@ -454,6 +466,43 @@ class VoteLedger:
         return await self.store.campaign_budget(campaign_id), await self.store.allocations(
             campaign_id, voter_key
         )
+
+    async def retract_late_votes(self, idea_id: str, closed_at: datetime, *, key: str) -> int:
+        """Take back the votes recorded after the idea closed; returns how many facts say so.
+
+        Keyed by the closing fact, so a redelivery changes nothing and republishes what it kept.
+        """
+        retracted = 0
+        for doc in await self.store.votes_on(idea_id):
+            vote = stored_vote(doc)
+            if vote is None or not (domain.cast_after(vote, closed_at) or key in seen_keys(doc)):
+                continue
+            after = await self.store.change(self.store.votes, vote.vote_id, self._retracted_late(key))
+            if vote.campaign_id is not None:
+                # Its points go back to the voter's budget.
+                released = IdeaView(vote.idea_id, str(IdeaStatus.DELIVERED), vote.campaign_id)
+                await self._reserve(vote.voter_key, released, 0, check=False)
+            if (entry := recent_entry(after, key)) is not None:
+                await self._publish([(vote.vote_id, entry)], pending=False)
+                retracted += 1
+        return retracted
+
+    def _retracted_late(self, key: str) -> Any:
+        def next_document(doc: Document | None) -> Document | None:
+            current = stored_vote(doc)
+            if current is None or key in seen_keys(doc):
+                return None
+            withdrawal = Withdrawal(idea_id=current.idea_id, voter=current.voter)
+            withdrawn = domain.withdraw(withdrawal, current=current, now=utc_now())
+            if withdrawn is None:
+                return None
+            vote, retraction = withdrawn
+            entry = outbox_entry(
+                domain.retracted_fact(retraction, source=self.source), topic=VOTES_EVENTS, key=vote.idea_id
+            )
+            return vote_document(vote, doc, key=key, entry=entry, pending=False)
+
+        return next_document
 
     async def _merge(self, idea_id: str, into_idea_id: str, *, key: str) -> None:
         if await self.store.idea_view(into_idea_id) is None:
