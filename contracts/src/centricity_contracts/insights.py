@@ -81,6 +81,10 @@ class UnitInsight(ContractModel):
     )
     kind: UnitKind
     name: str = Field(description="The unit's id within its kind (`enterprise` for the enterprise).")
+    title: str | None = Field(
+        default=None,
+        description="What people call it: a campaign's title, a business unit's configured name.",
+    )
     ideas: int = Field(ge=0, description="Ideas submitted.")
     participants: int = Field(
         ge=0, description="Distinct customers who submitted, voted, commented or attested."

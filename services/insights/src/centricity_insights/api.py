@@ -40,6 +40,7 @@ SERIES_COUNTERS = (
     "cross_bu_engagement",
 )
 LEADERBOARD_SIZE = 10
+NAVIGABLE = frozenset({UnitKind.BUSINESSUNIT, UnitKind.CAMPAIGN})
 
 
 class InsightNotFound(NotFoundProblem):
@@ -94,7 +95,8 @@ class DashboardScope:
 def in_scope(insight: IdeaInsight | UnitInsight, unit: str) -> bool:
     """What a dashboard of `unit` shows: its ideas, its own metrics, and for the enterprise every unit."""
     if isinstance(insight, UnitInsight):
-        return unit == ENTERPRISE or insight.unit == unit
+        # Every view offers the way to the other units and campaigns, so it gets their metrics too.
+        return unit in (ENTERPRISE, insight.unit) or insight.kind in NAVIGABLE
     if insight.businessunit is None:
         return False
     return unit in (
@@ -214,8 +216,9 @@ def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
     ) -> AsyncIterable[ServerSentEvent]:
         unit, businessunit, campaign_id = scope.unit, scope.businessunit, scope.campaign_id
         with hub.subscription() as queue:
-            for doc in await store.unit_documents(None if unit == ENTERPRISE else [unit]):
-                yield ServerSentEvent(event="unit", data=unit_of_document(doc))
+            for doc in await store.unit_documents():
+                if in_scope(insight := unit_of_document(doc), unit):
+                    yield ServerSentEvent(event="unit", data=insight)
             top = await store.top(
                 ranking=Ranking.SCORE,
                 limit=LEADERBOARD_SIZE,

@@ -17,6 +17,7 @@ from typing import Any
 
 from ddsketch.mapping import LogarithmicMapping
 
+from centricity_contracts.campaigns import CampaignCreated
 from centricity_contracts.customers import Customer
 from centricity_contracts.ideas import (
     IdeaAttested,
@@ -51,7 +52,8 @@ EPSILON = 1e-9
 EARLY_PARTICIPANTS_KEPT = 1000
 
 Fact = (
-    IdeaCreated
+    CampaignCreated
+    | IdeaCreated
     | IdeaEdited
     | IdeaStatusChanged
     | IdeaCommented
@@ -63,6 +65,7 @@ Fact = (
     | VoteReweighted
 )
 FACT_CLASSES: tuple[type[Fact], ...] = (
+    CampaignCreated,
     IdeaCreated,
     IdeaEdited,
     IdeaStatusChanged,
@@ -487,6 +490,8 @@ def add_into(total: UnitCounters, change: UnitCounters) -> None:
 
 def facts_about(fact: Fact) -> list[str]:
     """The ideas a fact changes: one, or for a moved vote the source and the target."""
+    if isinstance(fact, CampaignCreated):
+        return []  # it names a unit, and changes no idea
     if isinstance(fact, VoteMoved):
         return [fact.data.from_idea_id, fact.data.to_idea_id]
     return [fact.data.idea_id]
@@ -495,6 +500,8 @@ def facts_about(fact: Fact) -> list[str]:
 def fact_time(fact: Fact) -> datetime:
     """When the fact happened, from its data, so a replay buckets it as the live run did."""
     match fact:
+        case CampaignCreated():
+            return fact.data.created_at
         case IdeaCreated():
             return fact.data.created_at
         case IdeaEdited():
@@ -537,6 +544,7 @@ def unit_insight(unit: str, counters: dict[str, Any], *, revision: int, now: dat
     }
     median, p90 = bucket_quantile(buckets, 0.5), bucket_quantile(buckets, 0.9)
     return UnitInsight(
+        title=counters.get("title"),
         unit=unit,
         kind=kind,
         name=name,

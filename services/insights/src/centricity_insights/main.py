@@ -6,8 +6,10 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import Field
 
+from centricity_contracts.insights import UnitKind
 from centricity_insights.api import insights_router
 from centricity_insights.consumers import FactConsumer, register_subscribers
+from centricity_insights.domain import ENTERPRISE, unit_key
 from centricity_insights.projection import InsightProjection, LiveHub, SnapshotPublisher
 from centricity_insights.store import InsightStore
 from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
@@ -47,10 +49,18 @@ def create_app(
         "(/dashboard).",
         version="0.2.0",
         routers=[insights_router(store, hub)],
-        before_start=[store.ensure_indexes],
+        before_start=[store.ensure_indexes, lambda: store.name_units(configured_titles(settings))],
         after_start=[publisher.recover],
         background=[publisher.run],
     )
+
+
+def configured_titles(settings: InsightsSettings) -> dict[str, str]:
+    """The enterprise's and each configured business unit's title, as people call them."""
+    units = {
+        unit_key(UnitKind.BUSINESSUNIT, unit): config.name for unit, config in settings.business_units.items()
+    }
+    return {ENTERPRISE: "Enterprise", **units}
 
 
 def run() -> None:

@@ -15,7 +15,14 @@ from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
-from centricity_contracts.insights import IdeaInsight, IdeaInsightUpdated, UnitInsight, UnitInsightUpdated
+from centricity_contracts.campaigns import CampaignCreated
+from centricity_contracts.insights import (
+    IdeaInsight,
+    IdeaInsightUpdated,
+    UnitInsight,
+    UnitInsightUpdated,
+    UnitKind,
+)
 from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, INSIGHTS_UNITS, VOTES_EVENTS
 from centricity_insights.domain import (
     FACT_CLASSES,
@@ -31,6 +38,7 @@ from centricity_insights.domain import (
     participants_of,
     series_counters,
     unit_insight,
+    unit_key,
     unit_snapshot,
 )
 from centricity_insights.store import (
@@ -89,7 +97,7 @@ class InsightProjection:
             except ConcurrentUpdateError as error:
                 log.info("retrying a batch: %s", error)
                 continue
-            if self.on_change and outcome.applied:
+            if self.on_change and (outcome.applied or outcome.units):
                 self.on_change(outcome)
             return outcome
         raise ConcurrentUpdateError(f"a batch of {len(facts)} facts kept conflicting")
@@ -104,6 +112,9 @@ class InsightProjection:
         first_hour: dict[tuple[str, str], int] = {}
         contributions: dict[str, UnitCounters] = {}
         for fact in facts:
+            if isinstance(fact, CampaignCreated):
+                changes.titles[unit_key(UnitKind.CAMPAIGN, fact.data.campaign_id)] = fact.data.title
+                continue
             key, hour = fact.dedup_key(), hour_of(fact_time(fact))
             for idea_id in facts_about(fact):
                 if key in seen[idea_id]:
@@ -133,7 +144,7 @@ class InsightProjection:
                 IdeaWrite(document, stored[idea_id]["revision"] if idea_id in stored else None)
             )
         await self.store.commit(changes, now_ms=int(now.timestamp() * 1000))
-        return BatchOutcome(sum(applied.values()), changed, set(changes.units))
+        return BatchOutcome(sum(applied.values()), changed, set(changes.units) | set(changes.titles))
 
     @staticmethod
     def _record_change(changes: BatchChanges, change: UnitCounters, hour: int) -> None:

@@ -58,6 +58,7 @@ class BatchChanges:
     units: UnitCounters = field(default_factory=dict)
     series: dict[tuple[str, int], Counters] = field(default_factory=dict)
     participants: list[tuple[str, str]] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)
 
 
 def participant_id(unit: str, customer_key: str) -> str:
@@ -126,6 +127,8 @@ class InsightStore:
                     ordered=False,
                     session=session,
                 )
+            if changes.titles:
+                await self.name_units(changes.titles, session=session)
             if changes.series:
                 await self.series.bulk_write(
                     [
@@ -139,6 +142,17 @@ class InsightStore:
                     ordered=False,
                     session=session,
                 )
+
+    async def name_units(self, titles: dict[str, str], *, session: Any = None) -> None:
+        """Give units their titles (a unit named before its first counter exists with zeros)."""
+        await self.units.bulk_write(
+            [
+                UpdateOne({"_id": unit}, {"$set": {"title": title, PENDING_SNAPSHOT: True}}, upsert=True)
+                for unit, title in titles.items()
+            ],
+            ordered=False,
+            session=session,
+        )
 
     async def _write_ideas(self, writes: list[IdeaWrite], session: Any) -> None:
         if not writes:

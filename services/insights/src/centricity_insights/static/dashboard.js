@@ -119,7 +119,7 @@ function renderUnits() {
     const name = document.createElement("a");
     name.className = "name";
     name.href = "?businessunit=" + encodeURIComponent(u.name);
-    name.textContent = u.name;
+    name.textContent = u.title || u.name;
     const bars = document.createElement("div");
     bars.className = "triple";
     for (const [cls, value, label] of [["coverage", u.coverage, "coverage"], ["helpfulness", u.helpfulness, "helped"], ["cross", u.cross_bu_share, "cross-BU"]]) {
@@ -136,9 +136,14 @@ function renderUnits() {
 
 function renderScopes() {
   const nav = $("scopes");
-  const names = [...state.units.values()].filter((u) => u.kind === "businessunit").map((u) => u.name).sort();
-  const links = [["Enterprise", ""], ...names.map((n) => [n, "businessunit=" + encodeURIComponent(n)])];
-  if (scope.unit.startsWith("campaign:")) links.push(["campaign " + scope.unit.slice(9, 17), scope.query]);
+  const byTitle = (a, b) => (a.title || a.name).localeCompare(b.title || b.name);
+  const units = [...state.units.values()].filter((u) => u.kind === "businessunit").sort(byTitle);
+  const campaigns = [...state.units.values()].filter((u) => u.kind === "campaign").sort(byTitle);
+  const links = [
+    ["Enterprise", ""],
+    ...units.map((u) => [u.title || u.name, "businessunit=" + encodeURIComponent(u.name)]),
+    ...campaigns.map((u) => [u.title || "campaign " + u.name.slice(0, 8), "campaign_id=" + encodeURIComponent(u.name)]),
+  ];
   nav.replaceChildren(...links.map(([label, query]) => {
     const a = document.createElement("a");
     a.href = query ? "?" + query : location.pathname;
