@@ -19,8 +19,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from centricity_contracts.envelope import BusinessUnitId
 from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
 from centricity_insights.domain import ENTERPRISE, ratio, unit_key
-from centricity_insights.projection import LiveHub, unit_of_document
-from centricity_insights.store import HOUR_MS, InsightStore, Ranking
+from centricity_insights.service import InsightQueries
+from centricity_insights.store import HOUR_MS, Ranking
 from centricity_plumbing.input import StrictBodyRoute
 from centricity_plumbing.problems import NotFoundProblem, UnprocessableProblem
 
@@ -131,7 +131,7 @@ def series_points(docs: list[dict[str, float]], *, bucket: Bucket, since_ms: int
     return list(points.values())
 
 
-def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
+def insights_router(queries: InsightQueries) -> APIRouter:
     router = APIRouter(route_class=StrictBodyRoute, tags=["insights"])
 
     async def dashboard_scope(
@@ -143,7 +143,7 @@ def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
         problem once it has started): one scope at most, and one that exists."""
         unit = scope_unit(businessunit, campaign_id)
         configured = businessunit is not None and businessunit in request.app.state.settings.business_units
-        if unit != ENTERPRISE and not configured and not await store.unit_documents([unit]):
+        if unit != ENTERPRISE and not configured and await queries.unit(unit) is None:
             raise UnitNotFound(f"No business unit or campaign {unit!r} is known.")
         return DashboardScope(unit, businessunit, campaign_id)
 
@@ -162,7 +162,7 @@ def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
         scope: DashboardScope = in_dashboard_scope,
     ) -> list[IdeaInsight]:
-        return await store.top(
+        return await queries.top(
             ranking=ranking, limit=limit, businessunit=scope.businessunit, campaign_id=scope.campaign_id
         )
 
@@ -172,15 +172,14 @@ def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
         responses={404: {"description": "No facts seen for it"}},
     )
     async def idea_insight(idea_id: Annotated[str, Path(max_length=64)]) -> IdeaInsight:
-        insight = await store.get(idea_id)
+        insight = await queries.idea(idea_id)
         if insight is None:
             raise InsightNotFound(f"No fact about idea {idea_id!r} has been seen.")
         return insight
 
     @router.get("/units", summary="Metrics of every unit, or of one kind")
     async def units(kind: Annotated[UnitKind | None, Query()] = None) -> list[UnitInsight]:
-        found = [unit_of_document(doc) for doc in await store.unit_documents()]
-        return sorted((u for u in found if kind is None or u.kind is kind), key=lambda u: u.unit)
+        return await queries.units(kind)
 
     @router.get(
         "/units/{unit}",
@@ -189,10 +188,10 @@ def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
         responses={404: {"description": "No fact about this unit has been seen"}},
     )
     async def unit_metrics(unit: Annotated[str, Path(max_length=100)]) -> UnitInsight:
-        docs = await store.unit_documents([unit])
-        if not docs:
+        found = await queries.unit(unit)
+        if found is None:
             raise UnitNotFound(f"No fact about unit {unit!r} has been seen.")
-        return unit_of_document(docs[0])
+        return found
 
     @router.get("/units/{unit}/series", summary="A unit's metrics over time, per hour or per day")
     async def unit_series(
@@ -201,7 +200,7 @@ def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
         days: Annotated[int, Query(ge=1, le=366, description="How far back")] = 30,
     ) -> list[SeriesPoint]:
         since = datetime.now(UTC) - timedelta(days=days)
-        docs = await store.hourly(unit, 0)
+        docs = await queries.hourly(unit)
         return series_points(docs, bucket=bucket, since_ms=int(since.timestamp() * 1000))
 
     @router.get(
@@ -215,11 +214,11 @@ def insights_router(store: InsightStore, hub: LiveHub) -> APIRouter:
         request: Request, scope: DashboardScope = in_dashboard_scope
     ) -> AsyncIterable[ServerSentEvent]:
         unit, businessunit, campaign_id = scope.unit, scope.businessunit, scope.campaign_id
-        with hub.subscription() as queue:
-            for doc in await store.unit_documents():
-                if in_scope(insight := unit_of_document(doc), unit):
-                    yield ServerSentEvent(event="unit", data=insight)
-            top = await store.top(
+        with queries.live_updates() as queue:
+            for known in await queries.units():
+                if in_scope(known, unit):
+                    yield ServerSentEvent(event="unit", data=known)
+            top = await queries.top(
                 ranking=Ranking.SCORE,
                 limit=LEADERBOARD_SIZE,
                 businessunit=businessunit,

@@ -11,6 +11,7 @@ from centricity_insights.api import insights_router
 from centricity_insights.consumers import FactConsumer, register_subscribers
 from centricity_insights.domain import ENTERPRISE, unit_key
 from centricity_insights.projection import InsightProjection, LiveHub, SnapshotPublisher
+from centricity_insights.service import InsightQueries
 from centricity_insights.store import InsightStore
 from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
 from centricity_plumbing.settings import ServiceSettings
@@ -48,7 +49,7 @@ def create_app(
         "type and the enterprise, served over HTTP, server-sent events, Kafka and a live dashboard "
         "(/dashboard).",
         version="0.2.0",
-        routers=[insights_router(store, hub)],
+        routers=[insights_router(InsightQueries(store, hub))],
         before_start=[store.ensure_indexes, lambda: store.name_units(configured_titles(settings))],
         after_start=[publisher.recover],
         background=[publisher.run],

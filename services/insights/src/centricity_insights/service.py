@@ -1,0 +1,46 @@
+"""The insights service's use cases: what dashboards and BU systems read. The projection
+(projection.py) is what writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
+from centricity_insights.projection import LiveHub, unit_of_document
+from centricity_insights.store import InsightStore, Ranking
+
+
+class InsightQueries:
+    def __init__(self, store: InsightStore, hub: LiveHub) -> None:
+        self.store = store
+        self.hub = hub
+
+    async def top(
+        self, *, ranking: Ranking, limit: int, businessunit: str | None, campaign_id: str | None
+    ) -> list[IdeaInsight]:
+        return await self.store.top(
+            ranking=ranking, limit=limit, businessunit=businessunit, campaign_id=campaign_id
+        )
+
+    async def idea(self, idea_id: str) -> IdeaInsight | None:
+        return await self.store.get(idea_id)
+
+    async def units(self, kind: UnitKind | None = None) -> list[UnitInsight]:
+        found = [unit_of_document(doc) for doc in await self.store.unit_documents()]
+        return sorted((u for u in found if kind is None or u.kind is kind), key=lambda u: u.unit)
+
+    async def unit(self, unit: str) -> UnitInsight | None:
+        docs = await self.store.unit_documents([unit])
+        return unit_of_document(docs[0]) if docs else None
+
+    async def hourly(self, unit: str) -> list[dict[str, Any]]:
+        """Every hour's counter changes of a unit, oldest first."""
+        return await self.store.hourly(unit, 0)
+
+    @contextmanager
+    def live_updates(self) -> Iterator[Any]:
+        """A queue of every snapshot this process publishes from now on."""
+        with self.hub.subscription() as queue:
+            yield queue
