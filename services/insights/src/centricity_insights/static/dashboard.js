@@ -82,7 +82,7 @@ function renderLeaderboard() {
     title.className = "title";
     title.textContent = idea.title || idea.idea_id;
     const meta = document.createElement("small");
-    meta.textContent = idea.businessunit + " · " + idea.voters + " voters · " + idea.comments + " comments";
+    meta.textContent = idea.businessunit + " · " + count(idea.voters, "voter") + " · " + count(idea.comments, "comment");
     title.append(meta);
     if (idea.status) {
       const pill = document.createElement("span");
@@ -132,6 +132,10 @@ function renderUnits() {
     row.append(name, bars);
     box.append(row);
   }
+}
+
+function count(n, noun) {
+  return n + " " + noun + (n === 1 ? "" : "s");
 }
 
 function renderScopes() {
