@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -394,17 +394,26 @@ class VoteLedger:
         return reweighted
 
     def _reweighed(self, weight: float, key: str) -> Any:
+        def reweigh(current: StoredVote) -> tuple[StoredVote, domain.Fact] | None:
+            change = domain.reweigh(current, weight, now=utc_now())
+            return (change[0], domain.reweighted_fact(change[1], source=self.source)) if change else None
+
+        return self._once_per_key(key, reweigh)
+
+    def _once_per_key(
+        self, key: str, change: Callable[[StoredVote], tuple[StoredVote, domain.Fact] | None]
+    ) -> Callable[[Document | None], Document | None]:
+        """The next document of a stored vote that `change` moves, once per `key`, with its fact."""
+
         def next_document(doc: Document | None) -> Document | None:
             current = stored_vote(doc)
             if current is None or key in seen_keys(doc):
                 return None
-            change = domain.reweigh(current, weight, now=utc_now())
-            if change is None:
+            changed = change(current)
+            if changed is None:
                 return None
-            vote, reweight = change
-            entry = outbox_entry(
-                domain.reweighted_fact(reweight, source=self.source), topic=VOTES_EVENTS, key=vote.idea_id
-            )
+            vote, fact = changed
+            entry = outbox_entry(fact, topic=VOTES_EVENTS, key=vote.idea_id)
             return vote_document(vote, doc, key=key, entry=entry, pending=False)
 
         return next_document
@@ -488,21 +497,14 @@ class VoteLedger:
         return retracted
 
     def _retracted_late(self, key: str) -> Any:
-        def next_document(doc: Document | None) -> Document | None:
-            current = stored_vote(doc)
-            if current is None or key in seen_keys(doc):
-                return None
+        def retract(current: StoredVote) -> tuple[StoredVote, domain.Fact] | None:
             withdrawal = Withdrawal(idea_id=current.idea_id, voter=current.voter)
             withdrawn = domain.withdraw(withdrawal, current=current, now=utc_now())
-            if withdrawn is None:
-                return None
-            vote, retraction = withdrawn
-            entry = outbox_entry(
-                domain.retracted_fact(retraction, source=self.source), topic=VOTES_EVENTS, key=vote.idea_id
+            return (
+                (withdrawn[0], domain.retracted_fact(withdrawn[1], source=self.source)) if withdrawn else None
             )
-            return vote_document(vote, doc, key=key, entry=entry, pending=False)
 
-        return next_document
+        return self._once_per_key(key, retract)
 
     async def _merge(self, idea_id: str, into_idea_id: str, *, key: str) -> None:
         if await self.store.idea_view(into_idea_id) is None:
