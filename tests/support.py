@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 30.0
+# Fields that say when or how often a document was written, not what it counts.
+INSIGHT_BOOKKEEPING = {
+    "_id",
+    "seen",
+    "revision",
+    "pending_snapshot",
+    "updated_ms",
+    "updated_at",
+    "effects",
+    "applied",
+    "guarded_ms",
+}
 
 
 async def eventually(
@@ -197,3 +210,18 @@ async def wait_for_records(
         return found if len(found) >= count else None
 
     return await eventually(probe, timeout=timeout, what=f"{count} matching records on {topic}")
+
+
+def insight_figures(doc: dict[str, Any]) -> dict[str, Any]:
+    """What a document counts, with sums of floats rounded: batches add them in another order."""
+
+    def rounded(value: Any) -> Any:
+        if isinstance(value, float):
+            return float(f"{value:.9g}") if math.isfinite(value) else value
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [rounded(v) for v in value]
+        return value
+
+    return {k: rounded(v) for k, v in doc.items() if k not in INSIGHT_BOOKKEEPING}

@@ -10,10 +10,10 @@ has already applied (a redelivery) changes no unit either.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from ddsketch.mapping import LogarithmicMapping
 
@@ -80,6 +80,7 @@ FACT_CLASSES: tuple[type[Fact], ...] = (
 
 Counters = dict[str, float]
 UnitCounters = dict[str, Counters]
+Key = TypeVar("Key")
 
 
 def wilson_lower_bound(up: int, down: int, z: float = WILSON_Z_80) -> float:
@@ -481,7 +482,8 @@ def contribution_change(before: UnitCounters, after: UnitCounters) -> UnitCounte
     return change
 
 
-def add_into(total: UnitCounters, change: UnitCounters) -> None:
+def add_into(total: dict[Key, Counters], change: Mapping[Key, Counters]) -> None:
+    """Add each key's counters of `change` into `total` (the counters of `change` are not shared)."""
     for unit, counters in change.items():
         target = total.setdefault(unit, {})
         for name, value in counters.items():

@@ -50,9 +50,13 @@ def create_app(
         "(/dashboard).",
         version="0.2.0",
         routers=[insights_router(InsightQueries(store, hub))],
-        before_start=[store.ensure_indexes, lambda: store.name_units(configured_titles(settings))],
+        before_start=[
+            store.ensure_indexes,
+            lambda: store.name_units(configured_titles(settings)),
+            projection.recover_all,
+        ],
         after_start=[publisher.recover],
-        background=[publisher.run],
+        background=[publisher.run, projection.forget_applied],
     )
 
 

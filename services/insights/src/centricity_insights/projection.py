@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,25 +30,23 @@ from centricity_insights.domain import (
     Fact,
     IdeaState,
     UnitCounters,
-    add_into,
     contribution_change,
     fact_time,
     facts_about,
     hour_of,
     idea_snapshot,
     participants_of,
-    series_counters,
     unit_insight,
     unit_key,
     unit_snapshot,
 )
 from centricity_insights.store import (
+    EFFECTS,
     PENDING_SNAPSHOT,
     SEEN_KEYS_KEPT,
-    BatchChanges,
     IdeaWrite,
     InsightStore,
-    participant_id,
+    UnitEffects,
     seen_keys,
 )
 from centricity_plumbing.broker import enqueue_payload
@@ -60,7 +59,7 @@ log = logging.getLogger(__name__)
 FACT_BATCH = 1000
 Carrier = dict[str, str]
 COMMIT_ATTEMPTS = 20
-INTERNAL_FIELDS = ("_id", "seen", PENDING_SNAPSHOT, "updated_ms", "revision")
+FORGET_EVERY_S = 30.0
 
 
 def parse_fact(raw: bytes | None) -> Fact | None:
@@ -105,15 +104,19 @@ class InsightProjection:
     async def _apply_once(self, facts: Sequence[Fact]) -> BatchOutcome:
         idea_ids = list(dict.fromkeys(idea_id for fact in facts for idea_id in facts_about(fact)))
         stored = await self.store.load_ideas(idea_ids)
+        # Effects a crashed or concurrent writer left on these ideas go first: this batch's
+        # redelivered facts are skipped by the ideas, so only those effects move their units.
+        left_over = {doc[EFFECTS]["tag"] for doc in stored.values() if doc.get(EFFECTS)}
+        recovered = [await self.recover(tag) for tag in sorted(left_over)]
         states = {idea_id: IdeaState.from_document(idea_id, stored.get(idea_id)) for idea_id in idea_ids}
         seen = {idea_id: seen_keys(stored.get(idea_id)) for idea_id in idea_ids}
         applied = {idea_id: 0 for idea_id in idea_ids}
-        changes = BatchChanges()
-        first_hour: dict[tuple[str, str], int] = {}
+        effects = {idea_id: UnitEffects() for idea_id in idea_ids}
+        titles: dict[str, str] = {}
         contributions: dict[str, UnitCounters] = {}
         for fact in facts:
             if isinstance(fact, CampaignCreated):
-                changes.titles[unit_key(UnitKind.CAMPAIGN, fact.data.campaign_id)] = fact.data.title
+                titles[unit_key(UnitKind.CAMPAIGN, fact.data.campaign_id)] = fact.data.title
                 continue
             key, hour = fact.dedup_key(), hour_of(fact_time(fact))
             for idea_id in facts_about(fact):
@@ -123,46 +126,76 @@ class InsightProjection:
                 before = contributions.get(idea_id) or state.contributions()
                 took_part = state.apply(fact)
                 after = contributions[idea_id] = state.contributions()
-                self._record_change(changes, contribution_change(before, after), hour)
+                effects[idea_id].add(contribution_change(before, after), hour)
                 for pair in participants_of(state, took_part):
-                    first_hour.setdefault(pair, hour)
+                    effects[idea_id].participants.setdefault(pair, hour)
                 seen[idea_id] = remember(seen[idea_id], key, SEEN_KEYS_KEPT)
                 applied[idea_id] += 1
-        await self._count_new_participants(changes, first_hour)
         now = self.clock()
-        changed = {idea_id for idea_id, count in applied.items() if count}
+        now_ms = int(now.timestamp() * 1000)
+        tag = uuid.uuid4().hex
+        changed = [idea_id for idea_id, count in applied.items() if count]
+        writes = [
+            self._idea_write(states[i], stored.get(i), seen[i], applied[i], effects[i], tag, now)
+            for i in changed
+        ]
+        if titles:
+            await self.store.name_units(titles)
+        await self.store.write_ideas(writes)
+        batch = UnitEffects()
         for idea_id in changed:
-            revision = stored.get(idea_id, {}).get("revision", 0) + applied[idea_id]
-            document = {
-                **states[idea_id].to_document(),
-                **states[idea_id].insight(revision=revision, now=now).model_dump(mode="json"),
-                "_id": idea_id,
-                "seen": seen[idea_id],
-                PENDING_SNAPSHOT: True,
-            }
-            changes.ideas.append(
-                IdeaWrite(document, stored[idea_id]["revision"] if idea_id in stored else None)
-            )
-        await self.store.commit(changes, now_ms=int(now.timestamp() * 1000))
-        return BatchOutcome(sum(applied.values()), changed, set(changes.units) | set(changes.titles))
+            batch.merge(effects[idea_id])
+        await self.store.apply_effects(tag, [i for i in changed if effects[i]], batch, now_ms=now_ms)
+        units = set(batch.units) | set(titles) | {unit for done in recovered for unit in done}
+        return BatchOutcome(sum(applied.values()), set(changed), units)
 
     @staticmethod
-    def _record_change(changes: BatchChanges, change: UnitCounters, hour: int) -> None:
-        add_into(changes.units, change)
-        for unit, counters in change.items():
-            series = changes.series.setdefault((unit, hour), {})
-            for name, value in series_counters(counters).items():
-                series[name] = series.get(name, 0) + value
+    def _idea_write(
+        state: IdeaState,
+        stored: Document | None,
+        seen: list[str],
+        applied: int,
+        effects: UnitEffects,
+        tag: str,
+        now: datetime,
+    ) -> IdeaWrite:
+        revision = (stored or {}).get("revision", 0) + applied
+        document = {
+            **state.to_document(),
+            **state.insight(revision=revision, now=now).model_dump(mode="json"),
+            "_id": state.idea_id,
+            "seen": seen,
+            PENDING_SNAPSHOT: True,
+        }
+        if effects:
+            # At most one batch's effects: this batch applied any others it found first.
+            document[EFFECTS] = effects.to_document(tag)
+        return IdeaWrite(document, stored["revision"] if stored else None)
 
-    async def _count_new_participants(
-        self, changes: BatchChanges, first_hour: dict[tuple[str, str], int]
-    ) -> None:
-        known = await self.store.known_participants(participant_id(u, k) for u, k in first_hour)
-        for (unit, key), hour in first_hour.items():
-            if participant_id(unit, key) in known:
-                continue
-            changes.participants.append((unit, key))
-            self._record_change(changes, {unit: {"participants": 1}}, hour)
+    async def recover(self, tag: str) -> set[str]:
+        """Apply the effects some writer left pending under `tag`; the units they moved."""
+        ideas, effects = await self.store.pending_effects(tag)
+        if ideas:
+            log.info("applying the unit effects of batch %s, left pending on %d ideas", tag, len(ideas))
+            await self.store.apply_effects(tag, ideas, effects, now_ms=int(self.clock().timestamp() * 1000))
+        return set(effects.units) | {unit for unit, _ in effects.participants}
+
+    async def recover_all(self) -> None:
+        """At start: apply every batch's effects that a previous run left pending."""
+        units: set[str] = set()
+        for tag in sorted(await self.store.pending_tags()):
+            units |= await self.recover(tag)
+        if units and self.on_change:
+            self.on_change(BatchOutcome(0, set(), units))
+
+    async def forget_applied(self) -> None:
+        """Now and then, drop batch tags from units old enough that no writer still applies them."""
+        while True:
+            try:
+                await self.store.forget_applied(now_ms=int(self.clock().timestamp() * 1000))
+            except Exception:  # the tags stay a little longer; nothing is wrong with the counts
+                log.exception("forgetting applied batch tags failed; retrying")
+            await asyncio.sleep(FORGET_EVERY_S)
 
 
 class LiveHub:

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS
 from centricity_insights.domain import Fact
-from centricity_insights.main import InsightsSettings
+from centricity_insights.main import InsightsSettings, configured_titles
 from centricity_insights.projection import FACT_BATCH, InsightProjection, parse_fact
 from centricity_insights.store import InsightStore
 from centricity_plumbing.broker import RejectedEvent
@@ -54,6 +54,7 @@ async def rebuild(settings: InsightsSettings, *, database: str) -> RebuildReport
         if await store.ideas.find_one({}) or await store.units.find_one({}):
             raise NotFresh(f"database {database!r} already holds insights; rebuild into a fresh one")
         await store.ensure_indexes()
+        await store.name_units(configured_titles(settings))
         return await _replay(settings, InsightProjection(store))
     finally:
         await mongo.close()

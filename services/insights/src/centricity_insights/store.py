@@ -1,9 +1,17 @@
 """Insights in MongoDB: one document per idea, per unit, per unit and hour, per unit and participant.
 
-A batch of facts lands in one transaction: the ideas it changed (each with the fact keys it has
-applied), the unit counters those changes moved, the hourly series and the new participants. A
-crash either keeps all of it or none of it, so a redelivered fact is skipped by its idea and
-moves no unit twice.
+A batch of facts is written in two steps, neither of which needs a multi-document transaction:
+
+1. Each changed idea is written in one single-document write (checked against its revision)
+   with the fact keys it has applied and the batch's effects on its units, under a tag.
+2. The effects of the tag are then applied to the units, their hourly series and the
+   participants, each document at most once per tag (`centricity_plumbing.once`), and cleared
+   from the ideas.
+
+A crash between or within the steps leaves the effects in the ideas; whoever touches one of
+those ideas next, or the service at start, applies them again, and documents that already hold
+the tag stay as they are. So a redelivered fact is skipped by its idea and still moves every
+unit exactly once.
 """
 
 from __future__ import annotations
@@ -19,13 +27,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from centricity_contracts.insights import IdeaInsight
-from centricity_insights.domain import Counters, UnitCounters
+from centricity_insights.domain import Counters, UnitCounters, add_into, series_counters
 from centricity_plumbing.mongo import ConcurrentUpdateError, Document
+from centricity_plumbing.once import DUPLICATE_KEY, forget_applied, update_once
 
 # How many recent fact keys each idea remembers, to drop redeliveries. Kafka redelivers at most
 # the records after the last commit, a few hundred at most per partition.
 SEEN_KEYS_KEPT = 512
 PENDING_SNAPSHOT = "pending_snapshot"
+EFFECTS = "effects"
 HOUR_MS = 3_600_000
 
 
@@ -53,12 +63,46 @@ class IdeaWrite:
 
 
 @dataclass
-class BatchChanges:
-    ideas: list[IdeaWrite] = field(default_factory=list)
+class UnitEffects:
+    """What one idea's changes in a batch do to units: counters, hourly series, participants.
+
+    Participants are candidates: a customer counts for a unit only in the batch whose tag first
+    claims the participant document.
+    """
+
     units: UnitCounters = field(default_factory=dict)
     series: dict[tuple[str, int], Counters] = field(default_factory=dict)
-    participants: list[tuple[str, str]] = field(default_factory=list)
-    titles: dict[str, str] = field(default_factory=dict)
+    participants: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.units or self.series or self.participants)
+
+    def add(self, change: UnitCounters, hour: int) -> None:
+        add_into(self.units, change)
+        for unit, counters in change.items():
+            add_into(self.series, {(unit, hour): series_counters(counters)})
+
+    def merge(self, other: UnitEffects) -> None:
+        add_into(self.units, other.units)
+        add_into(self.series, other.series)
+        for pair, hour in other.participants.items():
+            self.participants[pair] = min(hour, self.participants.get(pair, hour))
+
+    def to_document(self, tag: str) -> Document:
+        return {
+            "tag": tag,
+            "units": [[unit, counters] for unit, counters in self.units.items()],
+            "series": [[unit, hour, counters] for (unit, hour), counters in self.series.items()],
+            "participants": [[unit, key, hour] for (unit, key), hour in self.participants.items()],
+        }
+
+    @classmethod
+    def from_document(cls, doc: Document) -> UnitEffects:
+        return cls(
+            units={unit: counters for unit, counters in doc.get("units", [])},
+            series={(unit, hour): counters for unit, hour, counters in doc.get("series", [])},
+            participants={(unit, key): hour for unit, key, hour in doc.get("participants", [])},
+        )
 
 
 def participant_id(unit: str, customer_key: str) -> str:
@@ -74,11 +118,13 @@ class InsightStore:
         self.participants: AsyncCollection[Document] = db["unit_participants"]
 
     async def ensure_indexes(self) -> None:
-        # Only the rankings are indexed: every index is rewritten with each idea's change, and the
-        # per-fact cost must not grow with the number of ideas. Pending snapshots of ideas are
-        # looked for once, at start.
+        # Only the rankings are indexed, and the tag of effects not yet applied: every index is
+        # rewritten with each idea's change, and the per-fact cost must not grow with the number
+        # of ideas. Pending snapshots of ideas are looked for once, at start. (An idea carries at
+        # most one tag, never a list: nx-27017 answers lookups on multikey indexes wrongly.)
         for name in ("score", "wilson_lower_bound", "trending", "weighted_score"):
             await self.ideas.create_index([(name, DESCENDING)])
+        await self.ideas.create_index([(f"{EFFECTS}.tag", ASCENDING)])
         await self.units.create_index([(PENDING_SNAPSHOT, ASCENDING)])
         await self.series.create_index([("unit", ASCENDING), ("hour_ms", ASCENDING)])
 
@@ -88,60 +134,105 @@ class InsightStore:
         ids = list(idea_ids)
         return {doc["_id"]: doc async for doc in self.ideas.find({"_id": {"$in": ids}})}
 
-    async def known_participants(self, ids: Iterable[str]) -> set[str]:
-        wanted = list(ids)
-        if not wanted:
-            return set()
-        cursor = self.participants.find({"_id": {"$in": wanted}}, projection={"_id": 1})
-        return {doc["_id"] async for doc in cursor}
+    async def write_ideas(self, writes: list[IdeaWrite]) -> None:
+        """Write ideas, each only if unchanged since read; ConcurrentUpdateError if any had changed.
 
-    async def commit(self, changes: BatchChanges, *, now_ms: int) -> None:
-        """Write a batch's changes atomically; ConcurrentUpdateError if an idea changed meanwhile."""
-        async with self.db.client.start_session() as session, await session.start_transaction():
-            try:
-                await self._write_ideas(changes.ideas, session)
-                if changes.participants:
-                    await self.participants.insert_many(
-                        [
-                            {"_id": participant_id(unit, key), "unit": unit}
-                            for unit, key in changes.participants
-                        ],
-                        ordered=False,
-                        session=session,
-                    )
-            except (BulkWriteError, DuplicateKeyError) as error:
-                raise ConcurrentUpdateError(f"another writer got there first: {error}") from error
-            if changes.units:
-                await self.units.bulk_write(
-                    [
-                        UpdateOne(
-                            {"_id": unit},
-                            {
-                                "$inc": {**counters, "revision": 1},
-                                "$set": {PENDING_SNAPSHOT: True, "updated_ms": now_ms},
-                            },
-                            upsert=True,
-                        )
-                        for unit, counters in changes.units.items()
-                    ],
-                    ordered=False,
-                    session=session,
-                )
-            if changes.titles:
-                await self.name_units(changes.titles, session=session)
-            if changes.series:
-                await self.series.bulk_write(
-                    [
-                        UpdateOne(
-                            {"_id": f"{unit}|{hour_ms}"},
-                            {"$inc": counters, "$set": {"unit": unit, "hour_ms": hour_ms}},
-                            upsert=True,
-                        )
-                        for (unit, hour_ms), counters in changes.series.items()
-                    ],
-                    ordered=False,
-                    session=session,
-                )
+        The ideas that were unchanged are written even then: their effects are applied by the
+        retry, which finds them pending.
+        """
+        if not writes:
+            return
+        operations: list[InsertOne[Document] | ReplaceOne[Document]] = [
+            InsertOne(write.document)
+            if write.stored_revision is None
+            # The replacement names its _id: nx-27017 does not take it from the filter.
+            else ReplaceOne({"_id": write.document["_id"], "revision": write.stored_revision}, write.document)
+            for write in writes
+        ]
+        try:
+            result = await self.ideas.bulk_write(operations, ordered=False)
+        except (BulkWriteError, DuplicateKeyError) as error:
+            raise ConcurrentUpdateError(f"another writer created an idea first: {error}") from error
+        replaced = sum(write.stored_revision is not None for write in writes)
+        if result.matched_count != replaced:
+            raise ConcurrentUpdateError(f"{replaced - result.matched_count} ideas changed under the batch")
+
+    async def pending_effects(self, tag: str) -> tuple[list[str], UnitEffects]:
+        """The ideas that still carry `tag`'s effects, and those effects together."""
+        ideas: list[str] = []
+        effects = UnitEffects()
+        async for doc in self.ideas.find({f"{EFFECTS}.tag": tag}, projection={EFFECTS: 1}):
+            ideas.append(doc["_id"])
+            effects.merge(UnitEffects.from_document(doc[EFFECTS]))
+        return ideas, effects
+
+    async def pending_tags(self) -> set[str]:
+        cursor = self.ideas.find({f"{EFFECTS}.tag": {"$exists": True}}, projection={EFFECTS: 1})
+        return {doc[EFFECTS]["tag"] async for doc in cursor}
+
+    async def apply_effects(self, tag: str, ideas: list[str], effects: UnitEffects, *, now_ms: int) -> None:
+        """Move units, series and participants by `effects`, once for `tag`, then clear it from ideas."""
+        totals = UnitEffects()
+        totals.merge(effects)
+        for unit, hour in await self._claim_participants(tag, effects.participants):
+            totals.add({unit: {"participants": 1}}, hour)
+        await self._move_units(tag, totals.units, now_ms=now_ms)
+        await self._move_series(tag, totals.series, now_ms=now_ms)
+        await self._clear_effects(tag, ideas)
+
+    async def _move_units(self, tag: str, units: UnitCounters, *, now_ms: int) -> None:
+        await update_once(
+            self.units,
+            tag,
+            {
+                unit: {
+                    "$inc": {**counters, "revision": 1},
+                    "$set": {PENDING_SNAPSHOT: True, "updated_ms": now_ms},
+                }
+                for unit, counters in units.items()
+            },
+            now_ms=now_ms,
+        )
+
+    async def _move_series(self, tag: str, series: dict[tuple[str, int], Counters], *, now_ms: int) -> None:
+        await update_once(
+            self.series,
+            tag,
+            {
+                f"{unit}|{hour_ms}": {"$inc": counters, "$set": {"unit": unit, "hour_ms": hour_ms}}
+                for (unit, hour_ms), counters in series.items()
+            },
+            now_ms=now_ms,
+        )
+
+    async def _clear_effects(self, tag: str, ideas: list[str]) -> None:
+        if ideas:
+            await self.ideas.update_many(
+                {"_id": {"$in": ideas}, f"{EFFECTS}.tag": tag}, {"$unset": {EFFECTS: ""}}
+            )
+
+    async def _claim_participants(
+        self, tag: str, candidates: dict[tuple[str, str], int]
+    ) -> list[tuple[str, int]]:
+        """Each candidate participant's unit and hour, for those this tag is the first to claim."""
+        if not candidates:
+            return []
+        documents = [
+            {"_id": participant_id(unit, key), "unit": unit, "tag": tag, "hour_ms": hour}
+            for (unit, key), hour in candidates.items()
+        ]
+        try:
+            await self.participants.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+        claimed = self.participants.find({"_id": {"$in": [d["_id"] for d in documents]}, "tag": tag})
+        return [(doc["unit"], doc["hour_ms"]) async for doc in claimed]
+
+    async def forget_applied(self, *, now_ms: int) -> int:
+        return await forget_applied(self.units, now_ms=now_ms) + await forget_applied(
+            self.series, now_ms=now_ms
+        )
 
     async def name_units(self, titles: dict[str, str], *, session: Any = None) -> None:
         """Give units their titles (a unit named before its first counter exists with zeros)."""
@@ -153,21 +244,6 @@ class InsightStore:
             ordered=False,
             session=session,
         )
-
-    async def _write_ideas(self, writes: list[IdeaWrite], session: Any) -> None:
-        if not writes:
-            return
-        operations: list[InsertOne[Document] | ReplaceOne[Document]] = [
-            InsertOne(write.document)
-            if write.stored_revision is None
-            # The replacement names its _id: nx-27017 does not take it from the filter.
-            else ReplaceOne({"_id": write.document["_id"], "revision": write.stored_revision}, write.document)
-            for write in writes
-        ]
-        result = await self.ideas.bulk_write(operations, ordered=False, session=session)
-        replaced = sum(write.stored_revision is not None for write in writes)
-        if result.matched_count != replaced:
-            raise ConcurrentUpdateError(f"{replaced - result.matched_count} ideas changed under the batch")
 
     async def clear_pending(self, collection: AsyncCollection[Document], revisions: dict[str, int]) -> None:
         """Mark snapshots as published, unless the document moved on since (it is then still due)."""
