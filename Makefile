@@ -9,7 +9,8 @@ SOURCES := contracts/src plumbing/src services/ideas/src services/votes/src serv
 .PHONY: help install run demo test test-unit test-integration test-e2e lint format schemas bench constraints clean
 
 help:
-	@echo "make run     start Kafka, MongoDB and every service locally (Ctrl-C stops all)"
+	@echo "make run     start Kafka, MongoDB and every service locally (Ctrl-C stops all);"
+	@echo "             make run REPLICAS=2 starts two of each"
 	@echo "make demo    post a day of four business units' activity to the system 'make run' started"
 	@echo "make test    run unit, integration and end-to-end tests"
 	@echo "make lint    ruff and mypy"
@@ -26,7 +27,7 @@ $(STAMP): constraints.txt pyproject.toml contracts/pyproject.toml plumbing/pypro
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m centricity_plumbing.localrun
+	$(PY) -m centricity_plumbing.localrun --replicas $(or $(REPLICAS),1)
 
 # Needs `make run` in another terminal; then open the dashboard it prints.
 demo: $(STAMP)

@@ -17,7 +17,11 @@ from tests.e2e.kcat import Kcat, librdkafka_dir
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
     data = tmp_path_factory.mktemp("system")
     infra = LocalInfrastructure(
-        kafka_port=free_port(), mongo_port=free_port(), mongo_data_dir=data / "mongo", run_dir=data / "run"
+        kafka_port=free_port(),
+        mongo_port=free_port(),
+        oidc_port=free_port(),
+        mongo_data_dir=data / "mongo",
+        run_dir=data / "run",
     )
     services = {"ideas": free_port(), "votes": free_port(), "insights": free_port()}
     running = LocalSystem(infra, services=services).start()

@@ -105,7 +105,10 @@ def test_an_idea_and_its_kafka_votes_show_up_in_the_insight_stream(system: Local
     assert dead["headers"]["dlq-original-topic"] == VOTES_INTAKE
 
     top = httpx.get(
-        f"{system.url('insights')}/ideas/top", params={"businessunit": "retail"}, timeout=10
+        f"{system.url('insights')}/ideas/top",
+        params={"businessunit": "retail"},
+        headers={"X-API-Key": DEV_BUSINESS_UNITS["retail"]["api_key"]},
+        timeout=10,
     ).json()
     assert idea_id in [idea["idea_id"] for idea in top]
 

@@ -102,6 +102,9 @@ def test_votes_change_the_dashboard_live(
     idea_id = submit_idea(system, campaign_id)
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     page.goto(f"{system.url('insights')}/dashboard?campaign_id={campaign_id}")
+    # Not signed in: the enterprise's provider (here the local one) asks who is signing in.
+    page.locator('form[aria-labelledby="heading-auth-predefined"] button[value="analyst"]').click()
+    page.wait_for_url(f"{system.url('insights')}/dashboard?campaign_id={campaign_id}", timeout=WAIT_MS)
     row = page.locator(f'#leaderboard li[data-idea-id="{idea_id}"]')
     row.wait_for(timeout=WAIT_MS)
     assert row.get_attribute("data-score") == "0"
@@ -125,3 +128,12 @@ def test_votes_change_the_dashboard_live(
     page.screenshot(path=str(shot), full_page=True)
     print(f"dashboard screenshot: {shot}")
     page.close()
+
+
+def test_the_dashboard_and_its_stream_need_a_signed_in_person(system: LocalSystem) -> None:
+    page = httpx.get(f"{system.url('insights')}/dashboard", params={"businessunit": "retail"}, timeout=10)
+    stream = httpx.get(f"{system.url('insights')}/stream", timeout=10)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/signin?next=/dashboard%3Fbusinessunit%3Dretail"
+    assert stream.status_code == 401
+    assert stream.headers["content-type"] == "application/problem+json"

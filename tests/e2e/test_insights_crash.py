@@ -58,21 +58,17 @@ def insights_db(client: MongoClient[dict[str, Any]], name: str | None = None) ->
 
 
 def crash_when_written(system: LocalSystem, collection: str) -> int:
-    """Restart insights on a waiting burst and SIGKILL it as soon as `collection` grows."""
+    """Start insights (stopped) on a waiting burst and SIGKILL it as soon as `collection` grows."""
     client: MongoClient[dict[str, Any]]
     with MongoClient(system.infra.mongo_url) as client:
         documents = insights_db(client)[collection]
         before = documents.count_documents({})
         system.restart_service("insights", wait_until_ready=False)
-        try:
-            deadline = time.monotonic() + TIMEOUT_S
-            while documents.count_documents({}) == before:
-                assert time.monotonic() < deadline, "insights did not start on the burst"
-                time.sleep(0.005)
-            system.kill_service("insights")
-        finally:
-            if not system.is_running("insights"):
-                system.restart_service("insights", wait_until_ready=False)
+        deadline = time.monotonic() + TIMEOUT_S
+        while documents.count_documents({}) == before:
+            assert time.monotonic() < deadline, "insights did not start on the burst"
+            time.sleep(0.005)
+        system.kill_service("insights")
         return documents.count_documents({}) - before
 
 
@@ -119,8 +115,11 @@ def test_insights_killed_twice_mid_burst_agrees_with_a_rebuild(system: LocalSyst
     kcat.produce_lines(IDEAS_EVENTS, created)
     kcat.produce_lines(VOTES_EVENTS, votes)
 
-    first = crash_when_written(system, "idea_insights")
-    second = crash_when_written(system, "unit_participants")
+    try:
+        first = crash_when_written(system, "idea_insights")
+        second = crash_when_written(system, "unit_participants")
+    finally:
+        system.restart_service("insights", wait_until_ready=False)
     assert first < IDEAS or second < IDEAS * VOTES_PER_IDEA, "both crashes came after the burst"
 
     client: MongoClient[dict[str, Any]]

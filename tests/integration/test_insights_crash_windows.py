@@ -9,6 +9,7 @@ same facts again, as Kafka redelivers them.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from tests.integration.conftest import unique
 from tests.integration.test_insights_units import Keyed, a_units_day, commented, created, voted
 from tests.support import insight_figures
 
-STEPS = ("ideas", "participants", "units", "series", "clear")
+STEPS = ("begin", "ideas", "participants", "units", "series", "finish")
 
 
 class Killed(BaseException):
@@ -64,9 +65,13 @@ class KilledAfter(InsightStore):
         await super()._move_series(tag, series, now_ms=now_ms)
         self._maybe_die("series")
 
-    async def _clear_effects(self, tag: str, ideas: list[str]) -> None:
-        await super()._clear_effects(tag, ideas)
-        self._maybe_die("clear")
+    async def begin(self, tag: str, *, now_ms: int) -> None:
+        await super().begin(tag, now_ms=now_ms)
+        self._maybe_die("begin")
+
+    async def _finish(self, tag: str) -> None:
+        await super()._finish(tag)
+        self._maybe_die("finish")
 
 
 def a_day_of_facts() -> list[Fact]:
@@ -114,6 +119,9 @@ async def test_a_batch_killed_at_any_step_counts_once(
         await restarted.apply(facts)  # Kafka redelivers the batch that was not committed
         await restarted.apply(facts[:3])  # and a few more times, for good measure
 
+        assert await everything(InsightStore(mongo.db)) == await everything(reference)
+        # A batch killed before it wrote any idea is left to the periodic sweep of stale ones.
+        await restarted.recover_stale(now_ms=int(time.time() * 1000) + 10 * 60_000)
         assert await everything(InsightStore(mongo.db)) == await everything(reference)
         assert not await InsightStore(mongo.db).pending_tags()
     finally:

@@ -19,13 +19,16 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI, get_asyncapi_html
 from opentelemetry.sdk.trace import TracerProvider
 
+from centricity_plumbing.auth import TokenVerifier
 from centricity_plumbing.broker import create_broker
 from centricity_plumbing.health import health_router
 from centricity_plumbing.input import RequestBodyGuard
 from centricity_plumbing.mongo import MongoStore
 from centricity_plumbing.problems import NotFoundProblem, install_problem_handlers
+from centricity_plumbing.quarantine import QUARANTINE_COLLECTION, Quarantine, attach_quarantine
 from centricity_plumbing.ratelimit import WriteLimiter
 from centricity_plumbing.settings import ServiceSettings
+from centricity_plumbing.signin import install_sessions, signin_router
 from centricity_plumbing.telemetry import (
     create_tracer_provider,
     install_global,
@@ -47,6 +50,8 @@ class ServiceRuntime:
         instrument_pymongo(self.tracer_provider)
         self.store = MongoStore(settings.mongo_url, settings.database_name(), settings.store_timeout_ms)
         self.broker: KafkaBroker = create_broker(settings, self.tracer_provider)
+        self.quarantine = Quarantine(self.store.db[QUARANTINE_COLLECTION])
+        attach_quarantine(self.broker, self.quarantine)
         self.log = logging.getLogger(f"centricity.{settings.service_name}")
 
     async def broker_ready(self) -> bool:
@@ -135,9 +140,17 @@ def create_service_app(
     app.state.settings = runtime.settings
     app.state.runtime = runtime
     app.state.write_limiter = WriteLimiter(runtime.settings, runtime.store.db["rate_limits"])
+    app.state.token_verifier = TokenVerifier(runtime.settings)
     install_problem_handlers(app, runtime.log)
     app.add_middleware(RequestBodyGuard, max_body_bytes=runtime.settings.http_max_body_bytes)
-    app.include_router(health_router({"broker": runtime.broker_ready, "store": runtime.store_ready}))
+    install_sessions(app, runtime.settings)
+    app.include_router(signin_router(runtime.settings))
+    app.include_router(
+        health_router(
+            {"broker": runtime.broker_ready, "store": runtime.store_ready},
+            {"quarantined": runtime.quarantine.count},
+        )
+    )
     app.include_router(asyncapi_router(runtime.broker, title=title, version=version, description=description))
     for router in routers:
         app.include_router(router)

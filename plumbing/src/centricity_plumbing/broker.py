@@ -26,6 +26,7 @@ from centricity_contracts.envelope import CloudEvent
 from centricity_contracts.posting import SIGNATURE_HEADER as SIGNATURE_HEADER
 from centricity_contracts.registry import event_adapter, events_on, type_list
 from centricity_contracts.topics import DEAD_LETTER_SUFFIX, dead_letter_topic
+from centricity_plumbing.quarantine import quarantine_of
 from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
 
@@ -50,6 +51,11 @@ DLQ_TRUNCATED = "dlq-truncated"
 # partition would stall behind it. Copied header values are capped for the same reason.
 DEAD_LETTER_VALUE_MAX = 512 * 1024
 DEAD_LETTER_HEADER_MAX = 4096
+# A dead-letter publish is tried this often, 0.2 s, 0.4 s... apart, before the record is
+# quarantined in the store: about 6 s, so that a broker blip does not quarantine anything.
+DEAD_LETTER_ATTEMPTS = 5
+DEAD_LETTER_BACKOFF_S = 0.2
+DEAD_LETTER_TIMEOUT_S = 5.0
 
 
 class RejectedEvent(Exception):
@@ -132,15 +138,45 @@ async def dead_letter(
     broker: KafkaBroker, record: ConsumerRecord[Any, Any], rejection: RejectedEvent, service: str
 ) -> None:
     """Send a rejected record, unchanged (or its first bytes, if large), to `<topic>.dlq` with the
-    reason in its headers."""
-    await broker.publish(
-        (record.value or b"")[:DEAD_LETTER_VALUE_MAX],
-        topic=dead_letter_topic(record.topic),
-        key=record.key,
-        headers=dead_letter_headers(record, rejection, service),
-    )
-    log.warning(
-        "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, rejection.reason
+    reason in its headers; if that keeps failing, quarantine it in the store instead.
+
+    Either way the record is accounted for and the records after it go on; only if the store
+    fails too does the error propagate, and the batch is redelivered.
+    """
+    headers = dead_letter_headers(record, rejection, service)
+    failure: BaseException | None = None
+    for attempt in range(DEAD_LETTER_ATTEMPTS):
+        try:
+            await asyncio.wait_for(
+                broker.publish(
+                    (record.value or b"")[:DEAD_LETTER_VALUE_MAX],
+                    topic=dead_letter_topic(record.topic),
+                    key=record.key,
+                    headers=headers,
+                ),
+                DEAD_LETTER_TIMEOUT_S,
+            )
+        except Exception as error:  # noqa: BLE001 - any publish failure counts as a failed try
+            failure = error
+            await asyncio.sleep(DEAD_LETTER_BACKOFF_S * 2**attempt)
+            continue
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, rejection.reason
+        )
+        return
+    assert failure is not None
+    quarantine = quarantine_of(broker)
+    if quarantine is None:
+        raise failure
+    await quarantine.keep(record, headers, failure)
+    log.error(
+        "quarantined %s[%d]@%d after %d failed dead-letter publishes (%r): %s",
+        record.topic,
+        record.partition,
+        record.offset,
+        DEAD_LETTER_ATTEMPTS,
+        failure,
+        rejection.reason,
     )
 
 

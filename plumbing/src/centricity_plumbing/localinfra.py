@@ -1,4 +1,5 @@
-"""Local stand-ins for production infrastructure: Tansu for Kafka, nx-27017 for MongoDB.
+"""Local stand-ins for production infrastructure: Tansu for Kafka, nx-27017 for MongoDB, and
+oidc-provider-mock for the enterprise's OpenID provider.
 
 Both are real servers speaking the production wire protocols, started as subprocesses on
 loopback, so services and tests use exactly the clients they use in production. The same
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -17,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,15 +32,17 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from centricity_contracts.topics import ALL_TOPICS, TopicSpec
+from centricity_plumbing.devusers import DEV_USERS
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_KAFKA_PORT = 19092
 DEFAULT_MONGO_PORT = 37017
+DEFAULT_OIDC_PORT = 9400
 START_TIMEOUT_S = 30.0
 # Tansu waits 5 s for clients on SIGTERM but stops at once on SIGINT.
-STOP_SIGNALS = {"tansu": signal.SIGINT, "nx-27017": signal.SIGTERM}
+STOP_SIGNALS = {"tansu": signal.SIGINT, "nx-27017": signal.SIGTERM, "oidc-provider": signal.SIGTERM}
 
 
 class InfrastructureError(RuntimeError):
@@ -86,6 +91,7 @@ class LocalInfrastructure:
     mongo_port: int = DEFAULT_MONGO_PORT
     mongo_data_dir: Path | None = None
     run_dir: Path = field(default_factory=lambda: Path(".local/run"))
+    oidc_port: int | None = None
     topics: Iterable[TopicSpec] = ALL_TOPICS
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
 
@@ -97,13 +103,24 @@ class LocalInfrastructure:
     def mongo_url(self) -> str:
         return f"mongodb://{LOOPBACK}:{self.mongo_port}/?directConnection=true"
 
+    @property
+    def oidc_issuer(self) -> str:
+        """The local OpenID provider's issuer URL (its discovery document is below it)."""
+        if self.oidc_port is None:
+            raise InfrastructureError("this infrastructure runs no OpenID provider (oidc_port=None)")
+        return f"http://{LOOPBACK}:{self.oidc_port}"
+
     def start(self) -> LocalInfrastructure:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_kafka()
             self._start_mongo()
+            if self.oidc_port is not None:
+                self._start_oidc(self.oidc_port)
             asyncio.run(self._create_topics())
             self._wait_for_mongo()
+            if self.oidc_port is not None:
+                self._wait_for_oidc()
         except BaseException:
             self.stop()
             raise
@@ -191,6 +208,29 @@ class LocalInfrastructure:
                 os.devnull,
             ],
         )
+
+    def _start_oidc(self, port: int) -> None:
+        """PyPI oidc-provider-mock: discovery, JWKS, authorization code and refresh, a login form
+        that offers the development users, and tokens signed with a key of its own."""
+        users = [arg for user in DEV_USERS for arg in ("--user-claims", json.dumps(user))]
+        self._spawn(
+            "oidc-provider",
+            [sys.executable, "-m", "oidc_provider_mock", "--host", LOOPBACK, "--port", str(port), *users],
+        )
+
+    def _wait_for_oidc(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        discovery = f"{self.oidc_issuer}/.well-known/openid-configuration"
+        while True:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(discovery, timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError as error:
+                if time.monotonic() > deadline:
+                    raise InfrastructureError(f"OpenID provider at {discovery}: {error}") from error
+                time.sleep(0.1)
 
     def _check_alive(self) -> None:
         for name, process in self._processes.items():

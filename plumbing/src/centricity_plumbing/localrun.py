@@ -20,9 +20,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from centricity_plumbing.devusers import DEV_OIDC_CLIENT_ID, DEV_OIDC_CLIENT_SECRET, DEV_USERS
 from centricity_plumbing.localinfra import (
     DEFAULT_KAFKA_PORT,
     DEFAULT_MONGO_PORT,
+    DEFAULT_OIDC_PORT,
     LOOPBACK,
     InfrastructureError,
     LocalInfrastructure,
@@ -37,6 +39,28 @@ DEV_BUSINESS_UNITS: dict[str, dict[str, Any]] = {
     "hq": {"name": "Group headquarters", "api_key": "dev-key-hq", "enterprise": True},
 }
 READY_TIMEOUT_S = 90.0
+# Shared by the replicas of `make run`, so a session started on one is good on the others.
+DEV_SESSION_SECRET = "dev-session-secret-not-for-production"
+# Replica n (from 2) of a service listens on its port + (n - 1) * REPLICA_PORT_STEP.
+REPLICA_PORT_STEP = 10
+
+
+def replica_name(service: str, replica: int) -> str:
+    return service if replica == 1 else f"{service}-{replica}"
+
+
+def service_of(instance: str) -> str:
+    """The service an instance runs: `insights-2` runs insights."""
+    return instance.split("-", 1)[0]
+
+
+def with_replicas(services: dict[str, int], replicas: int) -> dict[str, int]:
+    """Each service `replicas` times, on one broker and one store, each on a port of its own."""
+    return {
+        replica_name(service, n): port + (n - 1) * REPLICA_PORT_STEP
+        for service, port in services.items()
+        for n in range(1, replicas + 1)
+    }
 
 
 @dataclass
@@ -62,8 +86,13 @@ class LocalSystem:
                 # Tansu holds a group's first join for half the session timeout.
                 f"{ENV_PREFIX}KAFKA_SESSION_TIMEOUT_MS": "2000",
                 f"{ENV_PREFIX}KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+                f"{ENV_PREFIX}SESSION_SECRET": DEV_SESSION_SECRET,
             }
         )
+        if self.infra.oidc_port is not None:
+            env[f"{ENV_PREFIX}OIDC_ISSUER"] = self.infra.oidc_issuer
+            env[f"{ENV_PREFIX}OIDC_CLIENT_ID"] = DEV_OIDC_CLIENT_ID
+            env[f"{ENV_PREFIX}OIDC_CLIENT_SECRET"] = DEV_OIDC_CLIENT_SECRET
         return env
 
     def start(self) -> LocalSystem:
@@ -125,9 +154,11 @@ class LocalSystem:
         return None
 
     def _start_service(self, service: str) -> None:
+        if self.is_running(service):
+            raise InfrastructureError(f"{service} is already running (pid {self.pid(service)})")
         log_file = self.log_path(service).open("ab")
         self._processes[service] = subprocess.Popen(
-            [sys.executable, "-m", f"centricity_{service}.main"],
+            [sys.executable, "-m", f"centricity_{service_of(service)}.main"],
             env=self.service_env(service),
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -157,10 +188,10 @@ def banner(system: LocalSystem) -> str:
     lines = ["", "Centricity is running.", ""]
     for service in system.services:
         url = system.url(service)
-        lines.append(f"  {service:<9} {url}   docs {url}/docs   events {url}/asyncapi")
-    if "insights" in system.services:
-        dashboard = f"{system.url('insights')}/dashboard"
-        lines += ["", f"  Dashboard {dashboard}   (live; `make demo` posts a day of activity)"]
+        lines.append(f"  {service:<10} {url}   docs {url}/docs   events {url}/asyncapi")
+    dashboards = [f"{system.url(i)}/dashboard" for i in system.services if service_of(i) == "insights"]
+    if dashboards:
+        lines += ["", f"  Dashboard {'  '.join(dashboards)}   (live; `make demo` posts a day of activity)"]
     lines += [
         "",
         f"  Kafka     {system.infra.kafka_bootstrap}   (Tansu, in memory)",
@@ -170,6 +201,13 @@ def banner(system: LocalSystem) -> str:
         "  Business units and their API keys (header X-API-Key):",
     ]
     lines += [f"    {unit:<10} {cfg['api_key']}" for unit, cfg in system.business_units.items()]
+    if system.infra.oidc_port is not None:
+        lines += [
+            "",
+            f"  Sign-in   {system.infra.oidc_issuer}   (OpenID provider: oidc-provider-mock; pick a user)",
+            "  Development users (README: Sign-in and roles):",
+        ]
+        lines += [f"    {user['sub']:<20} {user['name']}" for user in DEV_USERS]
     lines += ["", "Press Ctrl-C to stop everything.", ""]
     return "\n".join(lines)
 
@@ -179,15 +217,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=Path(".local"))
     parser.add_argument("--kafka-port", type=int, default=DEFAULT_KAFKA_PORT)
     parser.add_argument("--mongo-port", type=int, default=DEFAULT_MONGO_PORT)
+    parser.add_argument("--oidc-port", type=int, default=DEFAULT_OIDC_PORT)
+    parser.add_argument(
+        "--replicas", type=int, default=1, help="how many processes of each service (consumer groups share)"
+    )
     args = parser.parse_args(argv)
 
     system = LocalSystem(
         LocalInfrastructure(
             kafka_port=args.kafka_port,
             mongo_port=args.mongo_port,
+            oidc_port=args.oidc_port,
             mongo_data_dir=args.data_dir / "mongo",
             run_dir=args.data_dir / "run",
-        )
+        ),
+        services=with_replicas(DEFAULT_SERVICES, max(1, args.replicas)),
     )
     stopping = False
 

@@ -66,14 +66,17 @@ async def update_once(
     )
 
 
-async def forget_applied(collection: AsyncCollection[Document], *, now_ms: int) -> int:
-    """Drop tags older than FORGET_AFTER_MS from the documents that hold any; returns how many."""
+async def forget_applied(
+    collection: AsyncCollection[Document], *, now_ms: int, keep: set[str] | frozenset[str] = frozenset()
+) -> int:
+    """Drop tags older than FORGET_AFTER_MS from the documents that hold any, except those in
+    `keep` (changes that may still be applied again); returns how many."""
     before = now_ms - FORGET_AFTER_MS
     forgotten = 0
     cursor = collection.find({GUARDED_MS: {"$gte": 0}}, projection={APPLIED: 1, GUARDED_MS: 1})
     async for doc in cursor:
         applied: dict[str, Any] = doc.get(APPLIED) or {}
-        old = [tag for tag, at in applied.items() if at < before]
+        old = [tag for tag, at in applied.items() if at < before and tag not in keep]
         if not old:
             continue
         unset = {f"{APPLIED}.{tag}": "" for tag in old}

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Annotated
 
-from fastapi import Depends, Request
 from limits import RateLimitItem, parse
 from limits.aio.strategies import FixedWindowRateLimiter
 from pymongo.asynchronous.collection import AsyncCollection
 
-from centricity_plumbing.auth import authenticated_business_unit
 from centricity_plumbing.mongo import Document
 from centricity_plumbing.problems import Problem
 from centricity_plumbing.ratestore import MongoCounterStorage
@@ -54,15 +51,3 @@ class WriteLimiter:
             return
         stats = await self.strategy.get_window_stats(limit, "writes", businessunit)
         raise RateLimited(businessunit, limit, max(1, math.ceil(stats.reset_time - time.time())))
-
-
-async def limited_business_unit(
-    request: Request, businessunit: Annotated[str, Depends(authenticated_business_unit)]
-) -> str:
-    limiter: WriteLimiter = request.app.state.write_limiter
-    await limiter.admit(businessunit)
-    return businessunit
-
-
-# A writing business unit, authenticated and within its rate limit.
-WritingBusinessUnit = Annotated[str, Depends(limited_business_unit)]

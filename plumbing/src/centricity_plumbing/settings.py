@@ -76,6 +76,31 @@ class ServiceSettings(BaseSettings):
         ge=1024,
         description="Largest HTTP request body; a larger one is answered 413 before it is parsed.",
     )
+    oidc_issuer: str = Field(
+        default="",
+        description="The OpenID Connect provider whose JWTs sign people in (its discovery document is "
+        "below it); empty: only API keys are accepted.",
+    )
+    oidc_audience: str = Field(default="centricity", description="The `aud` a token must carry.")
+    oidc_jwks_url: str = Field(default="", description="The provider's JWKS; from discovery when empty.")
+    oidc_jwks_cache_s: int = Field(default=300, ge=1, description="How long signing keys are cached.")
+    oidc_leeway_s: int = Field(default=30, ge=0, le=300, description="Clock skew allowed on exp and iat.")
+    oidc_client_id: str = Field(default="centricity", description="This platform's client at the provider.")
+    oidc_client_secret: SecretStr = Field(default=SecretStr(""), description="Its secret (sign-in pages).")
+    oidc_roles_claim: str = "centricity_roles"
+    oidc_businessunit_claim: str = "centricity_businessunit"
+    oidc_customer_id_claim: str = "centricity_customer_id"
+    oidc_customer_type_claim: str = "centricity_customer_type"
+    session_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs the session cookies of sign-in pages; set the same one on every replica. "
+        "Empty: a random one per process (sessions end with it).",
+    )
+    pseudonym_secret: SecretStr = Field(
+        default=SecretStr("dev-pseudonyms"),
+        description="Keys the stable pseudonyms under which customers appear to those who may not see "
+        "them; set a secret of your own, the same on every service and replica.",
+    )
     event_source: str = Field(
         default="", description="CloudEvents `source` of the facts this service publishes."
     )

@@ -31,8 +31,9 @@ from centricity_contracts.model import ContractModel
 from centricity_ideas.domain import Idea
 from centricity_ideas.service import IdeaOperations
 from centricity_ideas.store import IdeaFilter, IdeaSort
+from centricity_plumbing.auth import Principal
 from centricity_plumbing.input import StrictBodyRoute
-from centricity_plumbing.ratelimit import WritingBusinessUnit
+from centricity_plumbing.permissions import Action, actor_for, as_themselves, permitted
 
 STAFF = {"actor_id": "pm-anna", "display_name": "Anna, product manager"}
 SUBMISSION_EXAMPLE = {
@@ -47,6 +48,10 @@ IdempotencyKey = Annotated[
     Header(max_length=200, description="Send the same key again to retry safely: the change happens once."),
 ]
 IdeaIdPath = Annotated[str, Path(max_length=64)]
+BY = (
+    "Who acted, as a business unit's system names them; a signed-in person is always recorded as "
+    "themselves, and a system that names nobody as itself."
+)
 
 
 class IdeaView(Idea):
@@ -75,14 +80,14 @@ class BusinessUnitView(BaseModel):
 class StatusRequest(ContractModel):
     status: IdeaStatus
     reason: str | None = Field(default=None, max_length=2000)
-    by: Actor
+    by: Actor | None = Field(default=None, description=BY)
 
 
 class RevisionRequest(ContractModel):
     title: Title | None = None
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
     tags: Tags | None = Field(default=None, max_length=TAGS_MAX)
-    by: Actor
+    by: Actor | None = Field(default=None, description=BY)
 
 
 class CommentRequest(ContractModel):
@@ -94,13 +99,13 @@ class CommentRequest(ContractModel):
 
 class WithdrawalRequest(ContractModel):
     reason: str | None = Field(default=None, max_length=2000)
-    by: Actor
+    by: Actor | None = Field(default=None, description=BY)
     author: Customer | None = None
 
 
 class MergeRequest(ContractModel):
     into_idea_id: IdeaId
-    by: Actor
+    by: Actor | None = Field(default=None, description=BY)
 
 
 class AttestationRequest(ContractModel):
@@ -122,10 +127,34 @@ def examples(**named: dict[str, Any]) -> dict[str, Any]:
     return {name: {"value": value} for name, value in named.items()}
 
 
+READS = permitted(Action.READ)
+
+
+def unit_of(principal: Principal) -> str:
+    """The unit a write acts for (`authorise` refused writes of principals without one)."""
+    assert principal.businessunit is not None
+    return principal.businessunit
+
+
+def commenter(principal: Principal, posting: CommentRequest) -> dict[str, Any]:
+    """A comment's author: a customer themselves; staff signed in as themselves."""
+    values = posting.model_dump()
+    if posting.author is not None:
+        as_themselves(principal, posting.author.customer_id, posting.author.customer_type)
+    if posting.staff is not None or principal.kind.value == "staff":
+        values["staff"] = actor_for(principal, posting.staff).model_dump()
+    return values
+
+
 def ideas_router(ops: IdeaOperations) -> APIRouter:
     router = APIRouter(route_class=StrictBodyRoute)
 
-    @router.get("/businessunits", tags=["business units"], summary="The configured business units")
+    @router.get(
+        "/businessunits",
+        tags=["business units"],
+        summary="The configured business units",
+        dependencies=[READS],
+    )
     async def business_units(request: Request) -> list[BusinessUnitView]:
         units = request.app.state.settings.business_units
         return [
@@ -149,21 +178,23 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 )
             ),
         ],
-        businessunit: WritingBusinessUnit,
+        principal: Annotated[Principal, permitted(Action.LAUNCH_CAMPAIGN)],
         response: Response,
     ) -> CampaignRecord:
-        campaign, created = await ops.launch_campaign(launch, businessunit=businessunit)
+        campaign, created = await ops.launch_campaign(launch, businessunit=unit_of(principal))
         if not created:
             response.status_code = status.HTTP_200_OK
         return campaign
 
-    @router.get("/campaigns", tags=["campaigns"], summary="Campaigns open to a unit (or all)")
+    @router.get(
+        "/campaigns", tags=["campaigns"], summary="Campaigns open to a unit (or all)", dependencies=[READS]
+    )
     async def campaigns(
         businessunit: Annotated[BusinessUnitId | None, Query()] = None,
     ) -> list[CampaignRecord]:
         return await ops.campaigns(businessunit)
 
-    @router.get("/campaigns/{campaign_id}", tags=["campaigns"], summary="One campaign")
+    @router.get("/campaigns/{campaign_id}", tags=["campaigns"], summary="One campaign", dependencies=[READS])
     async def campaign(campaign_id: Annotated[str, Path(max_length=64)]) -> CampaignRecord:
         return await ops.campaign(campaign_id)
 
@@ -178,17 +209,20 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
     )
     async def submit_idea(
         submission: Annotated[IdeaSubmission, Body(openapi_examples=examples(idea=SUBMISSION_EXAMPLE))],
-        businessunit: WritingBusinessUnit,
+        principal: Annotated[Principal, permitted(Action.SUBMIT_IDEA)],
         request: Request,
         response: Response,
     ) -> IdeaView:
-        idea, created = await ops.submit(submission, businessunit=businessunit)
+        as_themselves(principal, submission.author.customer_id, submission.author.customer_type)
+        idea, created = await ops.submit(submission, businessunit=unit_of(principal))
         response.headers["Location"] = str(request.url_for("get_idea", idea_id=idea.idea_id))
         if not created:
             response.status_code = status.HTTP_200_OK
         return view(idea)
 
-    @router.get("/ideas", tags=["ideas"], summary="List ideas: filter, sort, page with cursors")
+    @router.get(
+        "/ideas", tags=["ideas"], summary="List ideas: filter, sort, page with cursors", dependencies=[READS]
+    )
     async def list_ideas(
         businessunit: Annotated[BusinessUnitId | None, Query()] = None,
         campaign_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -203,14 +237,19 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         ideas, next_cursor = await ops.page(where=where, sort=sort, limit=limit, cursor=cursor)
         return IdeaPage(items=[view(i) for i in ideas], next_cursor=next_cursor)
 
-    @router.get("/ideas/search", tags=["ideas"], summary="Full-text search over titles and descriptions")
+    @router.get(
+        "/ideas/search",
+        tags=["ideas"],
+        summary="Full-text search over titles and descriptions",
+        dependencies=[READS],
+    )
     async def search(
         q: Annotated[str, Query(min_length=2, max_length=500)],
         limit: Annotated[int, Query(ge=1, le=50)] = 10,
     ) -> list[SearchHit]:
         return [SearchHit(score=score, idea=view(idea)) for idea, score in await ops.search(q, limit=limit)]
 
-    @router.get("/ideas/{idea_id}", tags=["ideas"], summary="One idea and its story")
+    @router.get("/ideas/{idea_id}", tags=["ideas"], summary="One idea and its story", dependencies=[READS])
     async def get_idea(idea_id: IdeaIdPath) -> IdeaView:
         return view(await ops.idea(idea_id))
 
@@ -223,10 +262,13 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
             RevisionRequest,
             Body(openapi_examples=examples(retitle={"title": "Save my basket across devices", "by": STAFF})),
         ],
-        businessunit: WritingBusinessUnit,
+        principal: Annotated[Principal, permitted(Action.REVISE_IDEA)],
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
-        change = IdeaRevision(idea_id=idea_id, **revision.model_dump())
+        businessunit = unit_of(principal)
+        change = IdeaRevision(
+            idea_id=idea_id, **{**revision.model_dump(), "by": actor_for(principal, revision.by).model_dump()}
+        )
         return view(
             await ops.revise(
                 change,
@@ -251,10 +293,13 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 )
             ),
         ],
-        businessunit: WritingBusinessUnit,
+        principal: Annotated[Principal, permitted(Action.CHANGE_STATUS)],
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
-        change = StatusDecision(idea_id=idea_id, **decision.model_dump())
+        businessunit = unit_of(principal)
+        change = StatusDecision(
+            idea_id=idea_id, **{**decision.model_dump(), "by": actor_for(principal, decision.by).model_dump()}
+        )
         return view(
             await ops.set_status(
                 change,
@@ -280,17 +325,23 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 )
             ),
         ],
-        businessunit: WritingBusinessUnit,
+        principal: Annotated[Principal, permitted(Action.COMMENT)],
         idempotency_key: IdempotencyKey = None,
     ) -> Comment:
-        change = CommentPosting(idea_id=idea_id, **posting.model_dump())
+        businessunit = unit_of(principal)
+        change = CommentPosting(idea_id=idea_id, **commenter(principal, posting))
         return await ops.comment(
             change,
             businessunit=businessunit,
             request_key=request_key(businessunit, idempotency_key, "comment"),
         )
 
-    @router.get("/ideas/{idea_id}/comments", tags=["comments"], summary="An idea's comments, oldest first")
+    @router.get(
+        "/ideas/{idea_id}/comments",
+        tags=["comments"],
+        summary="An idea's comments, oldest first",
+        dependencies=[READS],
+    )
     async def comments(idea_id: IdeaIdPath) -> list[Comment]:
         return await ops.comments(idea_id)
 
@@ -315,10 +366,13 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 )
             ),
         ],
-        businessunit: WritingBusinessUnit,
+        principal: Annotated[Principal, permitted(Action.WITHDRAW_IDEA)],
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
-        withdrawal = IdeaWithdrawal(idea_id=idea_id, **request.model_dump())
+        businessunit = unit_of(principal)
+        withdrawal = IdeaWithdrawal(
+            idea_id=idea_id, **{**request.model_dump(), "by": actor_for(principal, request.by).model_dump()}
+        )
         return view(
             await ops.withdraw(
                 withdrawal,
@@ -340,10 +394,13 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 )
             ),
         ],
-        businessunit: WritingBusinessUnit,
+        principal: Annotated[Principal, permitted(Action.MERGE_IDEAS)],
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
-        flag = DuplicateFlag(idea_id=idea_id, **request.model_dump())
+        businessunit = unit_of(principal)
+        flag = DuplicateFlag(
+            idea_id=idea_id, **{**request.model_dump(), "by": actor_for(principal, request.by).model_dump()}
+        )
         return view(
             await ops.merge(
                 flag,
@@ -373,9 +430,11 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 )
             ),
         ],
-        businessunit: WritingBusinessUnit,
+        principal: Annotated[Principal, permitted(Action.ATTEST)],
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
+        businessunit = unit_of(principal)
+        as_themselves(principal, attestation.customer.customer_id, attestation.customer.customer_type)
         giving = AttestationGiving(idea_id=idea_id, **attestation.model_dump())
         return view(
             await ops.attest(

@@ -10,9 +10,10 @@ from enum import StrEnum
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -21,7 +22,9 @@ from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
 from centricity_insights.domain import ENTERPRISE, ratio, unit_key
 from centricity_insights.service import InsightQueries
 from centricity_insights.store import HOUR_MS, Ranking
+from centricity_plumbing.auth import session_token
 from centricity_plumbing.input import StrictBodyRoute
+from centricity_plumbing.permissions import Action, permitted
 from centricity_plumbing.problems import NotFoundProblem, UnprocessableProblem
 
 STATIC = FilePath(str(resources.files("centricity_insights") / "static"))
@@ -133,6 +136,7 @@ def series_points(docs: list[dict[str, float]], *, bucket: Bucket, since_ms: int
 
 def insights_router(queries: InsightQueries) -> APIRouter:
     router = APIRouter(route_class=StrictBodyRoute, tags=["insights"])
+    metrics = [permitted(Action.READ_INSIGHTS)]
 
     async def dashboard_scope(
         request: Request,
@@ -150,7 +154,7 @@ def insights_router(queries: InsightQueries) -> APIRouter:
     # A default, not an Annotated alias: the alias would be local, which FastAPI cannot resolve.
     in_dashboard_scope = Depends(dashboard_scope)
 
-    @router.get("/ideas/top", summary="The best-received ideas")
+    @router.get("/ideas/top", summary="The best-received ideas", dependencies=metrics)
     async def top_ideas(
         ranking: Annotated[
             Ranking,
@@ -170,6 +174,7 @@ def insights_router(queries: InsightQueries) -> APIRouter:
         "/ideas/{idea_id}",
         summary="One idea's insight",
         responses={404: {"description": "No facts seen for it"}},
+        dependencies=[permitted(Action.READ)],
     )
     async def idea_insight(idea_id: Annotated[str, Path(max_length=64)]) -> IdeaInsight:
         insight = await queries.idea(idea_id)
@@ -177,7 +182,7 @@ def insights_router(queries: InsightQueries) -> APIRouter:
             raise InsightNotFound(f"No fact about idea {idea_id!r} has been seen.")
         return insight
 
-    @router.get("/units", summary="Metrics of every unit, or of one kind")
+    @router.get("/units", summary="Metrics of every unit, or of one kind", dependencies=metrics)
     async def units(kind: Annotated[UnitKind | None, Query()] = None) -> list[UnitInsight]:
         return await queries.units(kind)
 
@@ -186,6 +191,7 @@ def insights_router(queries: InsightQueries) -> APIRouter:
         summary="One unit's metrics",
         description="`enterprise`, `businessunit:<id>`, `campaign:<id>` or `customer_type:<type>`.",
         responses={404: {"description": "No fact about this unit has been seen"}},
+        dependencies=metrics,
     )
     async def unit_metrics(unit: Annotated[str, Path(max_length=100)]) -> UnitInsight:
         found = await queries.unit(unit)
@@ -193,7 +199,11 @@ def insights_router(queries: InsightQueries) -> APIRouter:
             raise UnitNotFound(f"No fact about unit {unit!r} has been seen.")
         return found
 
-    @router.get("/units/{unit}/series", summary="A unit's metrics over time, per hour or per day")
+    @router.get(
+        "/units/{unit}/series",
+        summary="A unit's metrics over time, per hour or per day",
+        dependencies=metrics,
+    )
     async def unit_series(
         unit: Annotated[str, Path(max_length=100)],
         bucket: Annotated[Bucket, Query()] = Bucket.DAY,
@@ -209,6 +219,7 @@ def insights_router(queries: InsightQueries) -> APIRouter:
         summary="Live updates for a dashboard (server-sent events)",
         description="For one business unit, one campaign, or the enterprise (no parameter). First the "
         "unit's metrics and its top ideas, then `unit` and `idea` events as they change.",
+        dependencies=metrics,
     )
     async def stream(
         request: Request, scope: DashboardScope = in_dashboard_scope
@@ -235,8 +246,16 @@ def insights_router(queries: InsightQueries) -> APIRouter:
                     kind = "unit" if isinstance(insight, UnitInsight) else "idea"
                     yield ServerSentEvent(event=kind, data=insight)
 
-    @router.get("/dashboard", response_class=HTMLResponse, summary="The live dashboard (a page)")
-    async def dashboard() -> HTMLResponse:
+    @router.get(
+        "/dashboard",
+        response_class=HTMLResponse,
+        summary="The live dashboard (a page); sends people who have not signed in to sign in",
+        responses={303: {"description": "Sign in first"}},
+    )
+    async def dashboard(request: Request) -> Response:
+        if session_token(request) is None:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
         return HTMLResponse((STATIC / "dashboard.html").read_text())
 
     @router.get("/dashboard/static/{name}", include_in_schema=False)

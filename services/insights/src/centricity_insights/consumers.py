@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from centricity_contracts.insights import IdeaInsightUpdated, UnitInsightUpdated
+from centricity_contracts.insights import IdeaInsight, IdeaInsightUpdated, UnitInsight, UnitInsightUpdated
 from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, INSIGHTS_UNITS, VOTES_EVENTS
 from centricity_insights.domain import Fact, facts_about
 from centricity_insights.projection import (
     FACT_BATCH,
     Carrier,
     InsightProjection,
+    LiveHub,
     SnapshotPublisher,
     parse_fact,
 )
 from centricity_plumbing.broker import RejectedEvent, consumer_options, dead_letter, document_dead_letters
+from centricity_plumbing.facts import decode_event
 from centricity_plumbing.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -67,7 +70,26 @@ def trace_carrier(record: ConsumerRecord[Any, Any]) -> Carrier:
     return {k: v.decode("utf-8", "replace") for k, v in record.headers or () if k in TRACE_HEADERS}
 
 
-def register_subscribers(broker: KafkaBroker, consumer: FactConsumer, settings: ServiceSettings) -> None:
+def follow_snapshots(hub: LiveHub) -> Callable[[Sequence[ConsumerRecord[Any, Any]]], None]:
+    """Feed this replica's live streams from the snapshot topics, which carry every replica's."""
+
+    def on_snapshots(records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        insights: list[IdeaInsight | UnitInsight] = []
+        for record in records:
+            try:
+                snapshot = decode_event(record.value, INSIGHTS_IDEAS, INSIGHTS_UNITS)
+            except RejectedEvent:
+                continue  # not ours to dead-letter: only this service writes these topics
+            if isinstance(snapshot, IdeaInsightUpdated | UnitInsightUpdated):
+                insights.append(snapshot.data)
+        hub.publish(insights)
+
+    return on_snapshots
+
+
+def register_subscribers(
+    broker: KafkaBroker, consumer: FactConsumer, hub: LiveHub, settings: ServiceSettings
+) -> None:
     document_dead_letters(broker, IDEAS_EVENTS, VOTES_EVENTS)
     broker.publisher(
         INSIGHTS_IDEAS,
@@ -95,3 +117,21 @@ def register_subscribers(broker: KafkaBroker, consumer: FactConsumer, settings: 
     )
     async def on_facts(msg: KafkaMessage) -> None:
         await consumer.handle(msg.raw_message)
+
+    on_snapshots = follow_snapshots(hub)
+
+    # No consumer group: every replica reads every partition, from now on, so each replica's
+    # /stream shows every idea's changes whichever replica applied them.
+    @broker.subscriber(
+        INSIGHTS_IDEAS,
+        INSIGHTS_UNITS,
+        batch=True,
+        max_records=FACT_BATCH,
+        auto_offset_reset="latest",
+        ack_policy=AckPolicy.MANUAL,  # never acknowledged: nothing to commit without a group
+        title="snapshots:follow",
+        description="Every replica's snapshots, read by each replica without a consumer group, for "
+        "its live streams (/stream, the dashboard).",
+    )
+    async def on_snapshot_records(msg: KafkaMessage) -> None:
+        on_snapshots(msg.raw_message)

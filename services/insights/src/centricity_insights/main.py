@@ -35,13 +35,12 @@ def create_app(
     publisher = SnapshotPublisher(
         store,
         runtime.broker,
-        hub,
         source=settings.fact_source(),
         window_s=settings.snapshot_window_ms / 1000,
     )
     projection = InsightProjection(store, on_change=publisher.mark)
     consumer = FactConsumer(projection, runtime.broker, settings.service_name, publisher)
-    register_subscribers(runtime.broker, consumer, settings)
+    register_subscribers(runtime.broker, consumer, hub, settings)
     return create_service_app(
         runtime,
         title="Centricity insights",
@@ -56,7 +55,7 @@ def create_app(
             projection.recover_all,
         ],
         after_start=[publisher.recover],
-        background=[publisher.run, projection.forget_applied],
+        background=[publisher.run, projection.tend],
     )
 
 

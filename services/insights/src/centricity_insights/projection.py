@@ -59,7 +59,9 @@ log = logging.getLogger(__name__)
 FACT_BATCH = 1000
 Carrier = dict[str, str]
 COMMIT_ATTEMPTS = 20
-FORGET_EVERY_S = 30.0
+FORGET_EVERY_S = 15.0
+# A batch still unfinished this long after it began is applied by whoever notices.
+STALE_BATCH_MS = 30_000
 
 
 def parse_fact(raw: bytes | None) -> Fact | None:
@@ -106,8 +108,8 @@ class InsightProjection:
         stored = await self.store.load_ideas(idea_ids)
         # Effects a crashed or concurrent writer left on these ideas go first: this batch's
         # redelivered facts are skipped by the ideas, so only those effects move their units.
-        left_over = {doc[EFFECTS]["tag"] for doc in stored.values() if doc.get(EFFECTS)}
-        recovered = [await self.recover(tag) for tag in sorted(left_over)]
+        tags = {doc[EFFECTS]["tag"] for doc in stored.values() if doc.get(EFFECTS)}
+        recovered = [await self.recover(tag) for tag in sorted(await self.store.unfinished(tags))]
         states = {idea_id: IdeaState.from_document(idea_id, stored.get(idea_id)) for idea_id in idea_ids}
         seen = {idea_id: seen_keys(stored.get(idea_id)) for idea_id in idea_ids}
         applied = {idea_id: 0 for idea_id in idea_ids}
@@ -141,11 +143,14 @@ class InsightProjection:
         ]
         if titles:
             await self.store.name_units(titles)
+        if writes:
+            await self.store.begin(tag, now_ms=now_ms)
         await self.store.write_ideas(writes)
         batch = UnitEffects()
         for idea_id in changed:
             batch.merge(effects[idea_id])
-        await self.store.apply_effects(tag, [i for i in changed if effects[i]], batch, now_ms=now_ms)
+        if writes:
+            await self.store.apply_effects(tag, batch, now_ms=now_ms)
         units = set(batch.units) | set(titles) | {unit for done in recovered for unit in done}
         return BatchOutcome(sum(applied.values()), set(changed), units)
 
@@ -175,9 +180,8 @@ class InsightProjection:
     async def recover(self, tag: str) -> set[str]:
         """Apply the effects some writer left pending under `tag`; the units they moved."""
         ideas, effects = await self.store.pending_effects(tag)
-        if ideas:
-            log.info("applying the unit effects of batch %s, left pending on %d ideas", tag, len(ideas))
-            await self.store.apply_effects(tag, ideas, effects, now_ms=int(self.clock().timestamp() * 1000))
+        log.info("applying the unit effects of batch %s, left pending on %d ideas", tag, len(ideas))
+        await self.store.apply_effects(tag, effects, now_ms=int(self.clock().timestamp() * 1000))
         return set(effects.units) | {unit for unit, _ in effects.participants}
 
     async def recover_all(self) -> None:
@@ -188,14 +192,24 @@ class InsightProjection:
         if units and self.on_change:
             self.on_change(BatchOutcome(0, set(), units))
 
-    async def forget_applied(self) -> None:
-        """Now and then, drop batch tags from units old enough that no writer still applies them."""
+    async def recover_stale(self, *, now_ms: int) -> None:
+        """Apply batches a writer began long enough ago that it must have died (a replica that
+        crashed and whose ideas nobody touched since)."""
+        for tag in sorted(await self.store.stale_tags(started_before_ms=now_ms - STALE_BATCH_MS)):
+            units = await self.recover(tag)
+            if units and self.on_change:
+                self.on_change(BatchOutcome(0, set(), units))
+
+    async def tend(self) -> None:
+        """Now and then: apply stale batches, and forget the tags of finished ones from units."""
         while True:
-            try:
-                await self.store.forget_applied(now_ms=int(self.clock().timestamp() * 1000))
-            except Exception:  # the tags stay a little longer; nothing is wrong with the counts
-                log.exception("forgetting applied batch tags failed; retrying")
             await asyncio.sleep(FORGET_EVERY_S)
+            now_ms = int(self.clock().timestamp() * 1000)
+            try:
+                await self.recover_stale(now_ms=now_ms)
+                await self.store.forget_applied(now_ms=now_ms)
+            except Exception:  # both are tried again; the counts are not affected meanwhile
+                log.exception("tending batch tags failed; retrying")
 
 
 class LiveHub:
@@ -230,12 +244,9 @@ class SnapshotPublisher:
     snapshots a crash kept from going out are published at the next start.
     """
 
-    def __init__(
-        self, store: InsightStore, broker: KafkaBroker, hub: LiveHub, *, source: str, window_s: float
-    ) -> None:
+    def __init__(self, store: InsightStore, broker: KafkaBroker, *, source: str, window_s: float) -> None:
         self.store = store
         self.broker = broker
-        self.hub = hub
         self.source = source
         self.window_s = window_s
         self._ideas: set[str] = set()
@@ -300,7 +311,6 @@ class SnapshotPublisher:
             raise
         await self.store.clear_pending(self.store.ideas, {d["_id"]: d["revision"] for d in idea_docs})
         await self.store.clear_pending(self.store.units, {d["_id"]: d["revision"] for d in unit_docs})
-        self.hub.publish([*unit_insights, *idea_insights])
         return len(queued)
 
     async def _enqueue(

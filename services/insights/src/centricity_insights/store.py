@@ -5,12 +5,12 @@ A batch of facts is written in two steps, neither of which needs a multi-documen
 1. Each changed idea is written in one single-document write (checked against its revision)
    with the fact keys it has applied and the batch's effects on its units, under a tag.
 2. The effects of the tag are then applied to the units, their hourly series and the
-   participants, each document at most once per tag (`centricity_plumbing.once`), and cleared
-   from the ideas.
+   participants, each document at most once per tag (`centricity_plumbing.once`).
 
-A crash between or within the steps leaves the effects in the ideas; whoever touches one of
-those ideas next, or the service at start, applies them again, and documents that already hold
-the tag stay as they are. So a redelivered fact is skipped by its idea and still moves every
+A small document per batch (`unapplied_batches`) is written before step 1 and deleted after
+step 2. A crash between or within the steps leaves it, and the effects in the ideas; whoever
+touches one of those ideas next, or the service at start, applies them again, and documents that
+already hold the tag stay as they are. So a redelivered fact is skipped by its idea and still moves every
 unit exactly once.
 """
 
@@ -116,6 +116,8 @@ class InsightStore:
         self.units: AsyncCollection[Document] = db["unit_insights"]
         self.series: AsyncCollection[Document] = db["unit_series"]
         self.participants: AsyncCollection[Document] = db["unit_participants"]
+        # One small document per batch whose effects are not yet applied everywhere.
+        self.batches: AsyncCollection[Document] = db["unapplied_batches"]
 
     async def ensure_indexes(self) -> None:
         # Only the rankings are indexed, and the tag of effects not yet applied: every index is
@@ -167,18 +169,30 @@ class InsightStore:
         return ideas, effects
 
     async def pending_tags(self) -> set[str]:
-        cursor = self.ideas.find({f"{EFFECTS}.tag": {"$exists": True}}, projection={EFFECTS: 1})
-        return {doc[EFFECTS]["tag"] async for doc in cursor}
+        """Every batch whose effects may not have been applied everywhere yet."""
+        return {doc["_id"] async for doc in self.batches.find({}, projection={"_id": 1})}
 
-    async def apply_effects(self, tag: str, ideas: list[str], effects: UnitEffects, *, now_ms: int) -> None:
-        """Move units, series and participants by `effects`, once for `tag`, then clear it from ideas."""
+    async def unfinished(self, tags: Iterable[str]) -> set[str]:
+        """Which of these batches have not finished applying their effects."""
+        wanted = list(tags)
+        if not wanted:
+            return set()
+        cursor = self.batches.find({"_id": {"$in": wanted}}, projection={"_id": 1})
+        return {doc["_id"] async for doc in cursor}
+
+    async def begin(self, tag: str, *, now_ms: int) -> None:
+        """Note a batch before its ideas are written: until it finishes, its effects are pending."""
+        await self.batches.insert_one({"_id": tag, "started_ms": now_ms})
+
+    async def apply_effects(self, tag: str, effects: UnitEffects, *, now_ms: int) -> None:
+        """Move units, series and participants by `effects`, once for `tag`; then the batch is done."""
         totals = UnitEffects()
         totals.merge(effects)
         for unit, hour in await self._claim_participants(tag, effects.participants):
             totals.add({unit: {"participants": 1}}, hour)
         await self._move_units(tag, totals.units, now_ms=now_ms)
         await self._move_series(tag, totals.series, now_ms=now_ms)
-        await self._clear_effects(tag, ideas)
+        await self._finish(tag)
 
     async def _move_units(self, tag: str, units: UnitCounters, *, now_ms: int) -> None:
         await update_once(
@@ -205,11 +219,11 @@ class InsightStore:
             now_ms=now_ms,
         )
 
-    async def _clear_effects(self, tag: str, ideas: list[str]) -> None:
-        if ideas:
-            await self.ideas.update_many(
-                {"_id": {"$in": ideas}, f"{EFFECTS}.tag": tag}, {"$unset": {EFFECTS: ""}}
-            )
+    async def _finish(self, tag: str) -> None:
+        # The ideas keep the effects (a next change of each replaces them): without the batch's
+        # document they are known to be applied, and rewriting every idea again would double
+        # the cost of a batch.
+        await self.batches.delete_one({"_id": tag})
 
     async def _claim_participants(
         self, tag: str, candidates: dict[tuple[str, str], int]
@@ -230,9 +244,14 @@ class InsightStore:
         return [(doc["unit"], doc["hour_ms"]) async for doc in claimed]
 
     async def forget_applied(self, *, now_ms: int) -> int:
-        return await forget_applied(self.units, now_ms=now_ms) + await forget_applied(
-            self.series, now_ms=now_ms
-        )
+        """Forget the tags of finished batches: an unfinished one may still be applied again."""
+        keep = await self.pending_tags()
+        units = await forget_applied(self.units, now_ms=now_ms, keep=keep)
+        return units + await forget_applied(self.series, now_ms=now_ms, keep=keep)
+
+    async def stale_tags(self, *, started_before_ms: int) -> set[str]:
+        cursor = self.batches.find({"started_ms": {"$lt": started_before_ms}}, projection={"_id": 1})
+        return {doc["_id"] async for doc in cursor}
 
     async def name_units(self, titles: dict[str, str], *, session: Any = None) -> None:
         """Give units their titles (a unit named before its first counter exists with zeros)."""

@@ -6,13 +6,23 @@ import asyncio
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Header, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from centricity_contracts.customers import Actor
 from centricity_contracts.votes import Ballot, Withdrawal
-from centricity_plumbing.auth import BusinessUnit
+from centricity_plumbing.auth import Principal, PrincipalKind
 from centricity_plumbing.input import StrictBodyRoute
-from centricity_plumbing.ratelimit import WritingBusinessUnit
+from centricity_plumbing.permissions import (
+    Action,
+    NotPermitted,
+    actor_for,
+    as_themselves,
+    is_themselves,
+    permitted,
+    sees_customers_of,
+)
+from centricity_plumbing.pseudonyms import pseudonymous
 from centricity_votes.domain import StoredVote, UnknownIdea
 from centricity_votes.service import Applied, Cast, Command, VoteLedger, Withdraw
 
@@ -46,7 +56,8 @@ BALLOT_EXAMPLES = {
     },
 }
 WRITE_RESPONSES: dict[int | str, dict[str, str]] = {
-    401: {"description": "Missing or invalid API key"},
+    401: {"description": "Missing or invalid credentials"},
+    403: {"description": "The principal may not vote, or not for this customer"},
     404: {"description": "No such idea"},
     409: {
         "description": "Voting has closed, a proxy tried to replace the customer's own vote, or over budget"
@@ -91,15 +102,47 @@ IdempotencyKey = Annotated[
 ]
 
 
+def unit_of(principal: Principal) -> str:
+    assert principal.businessunit is not None  # writes of principals without a unit are refused
+    return principal.businessunit
+
+
+def proxy_for(principal: Principal, named: Actor | None) -> Actor | None:
+    """A customer votes only as themselves; staff signed in always vote as a proxy, as themselves."""
+    if principal.kind is PrincipalKind.CUSTOMER:
+        if named is not None:
+            raise NotPermitted("Customers vote as themselves, never as a proxy.")
+        return None
+    if principal.kind is PrincipalKind.STAFF:
+        return actor_for(principal, named)
+    return named
+
+
+def shown_to(principal: Principal, vote: StoredVote, secret: str) -> StoredVote:
+    unit = vote.voter_businessunit
+    if sees_customers_of(principal, unit) or is_themselves(principal, unit, vote.voter.customer_id):
+        return vote
+    return vote.model_copy(
+        update={
+            "voter": pseudonymous(secret, unit, vote.voter),
+            "vote_id": f"{vote.idea_id}:{unit}:{pseudonymous(secret, unit, vote.voter).customer_id}",
+            "proxy": None,
+        }
+    )
+
+
 def votes_router(ledger: VoteLedger) -> APIRouter:
     router = APIRouter(route_class=StrictBodyRoute, tags=["votes"])
 
     @router.post("/votes", summary="Cast or change a customer's vote on an idea", responses=WRITE_RESPONSES)
     async def cast_vote(
         ballot: Annotated[Ballot, Body(openapi_examples=BALLOT_EXAMPLES)],
-        businessunit: WritingBusinessUnit,
+        principal: Annotated[Principal, permitted(Action.VOTE)],
         idempotency_key: IdempotencyKey = None,
     ) -> VoteOutcome:
+        businessunit = unit_of(principal)
+        as_themselves(principal, ballot.voter.customer_id, ballot.voter.customer_type)
+        ballot = ballot.model_copy(update={"proxy": proxy_for(principal, ballot.proxy)})
         applied = await apply_when_known(
             ledger, Cast(ballot, businessunit, request_key(businessunit, idempotency_key))
         )
@@ -109,23 +152,44 @@ def votes_router(ledger: VoteLedger) -> APIRouter:
         "/votes/withdrawals", summary="Take a customer's vote on an idea back", responses=WRITE_RESPONSES
     )
     async def withdraw_vote(
-        withdrawal: Withdrawal, businessunit: WritingBusinessUnit, idempotency_key: IdempotencyKey = None
+        withdrawal: Withdrawal,
+        principal: Annotated[Principal, permitted(Action.VOTE)],
+        idempotency_key: IdempotencyKey = None,
     ) -> VoteOutcome:
+        businessunit = unit_of(principal)
+        as_themselves(principal, withdrawal.voter.customer_id, withdrawal.voter.customer_type)
+        withdrawal = withdrawal.model_copy(update={"proxy": proxy_for(principal, withdrawal.proxy)})
         command = Withdraw(withdrawal, businessunit, request_key(businessunit, idempotency_key))
         applied = await apply_when_known(ledger, command)
         return VoteOutcome(outcome="retracted" if applied.changed else "unchanged", vote=applied.vote)
 
-    @router.get("/ideas/{idea_id}/votes", summary="The current votes on an idea")
-    async def votes_on_idea(idea_id: str, businessunit: BusinessUnit) -> list[StoredVote]:
-        return await ledger.votes_on(idea_id)
+    @router.get(
+        "/ideas/{idea_id}/votes",
+        summary="The current votes on an idea",
+        description="Voters of other units than the caller's appear under stable pseudonyms; a customer "
+        "sees only themselves by name.",
+    )
+    async def votes_on_idea(
+        idea_id: Annotated[str, Path(max_length=64)],
+        principal: Annotated[Principal, permitted(Action.READ_VOTERS)],
+        request: Request,
+    ) -> list[StoredVote]:
+        secret = request.app.state.settings.pseudonym_secret.get_secret_value()
+        return [shown_to(principal, vote, secret) for vote in await ledger.votes_on(idea_id)]
 
     @router.get(
         "/customers/{customer_id}/allocation",
         summary="How many of a campaign's vote points a customer of the calling unit has used",
     )
     async def allocation(
-        customer_id: str, businessunit: BusinessUnit, campaign_id: Annotated[str, Query(max_length=64)]
+        customer_id: Annotated[str, Path(max_length=200)],
+        principal: Annotated[Principal, permitted(Action.READ_VOTERS)],
+        campaign_id: Annotated[str, Query(max_length=64)],
     ) -> Allocation:
+        as_themselves(principal, customer_id)
+        if principal.businessunit is None:
+            raise NotPermitted("A budget belongs to a customer of a unit: sign in for that unit.")
+        businessunit = principal.businessunit
         budget, allocated = await ledger.allocation(campaign_id, f"{businessunit}:{customer_id}")
         remaining = None if budget is None else budget - sum(allocated.values())
         return Allocation(campaign_id=campaign_id, budget=budget, allocated=allocated, remaining=remaining)

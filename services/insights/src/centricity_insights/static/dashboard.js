@@ -183,8 +183,15 @@ function addTrendPoint(u) {
   t.t.push(now); t.votes.push(u.votes); t.ideas.push(u.ideas); t.coverage.push(u.coverage === null ? null : u.coverage * 100);
 }
 
+// A session that has expired answers 401: sign in again, then come back here.
+async function signedFetch(url) {
+  const answer = await fetch(url);
+  if (answer.status === 401) location.assign("/signin?next=" + encodeURIComponent(location.pathname + location.search));
+  return answer;
+}
+
 async function loadHistory() {
-  const answer = await fetch("/units/" + encodeURIComponent(scope.unit) + "/series?bucket=hour&days=7");
+  const answer = await signedFetch("/units/" + encodeURIComponent(scope.unit) + "/series?bucket=hour&days=7");
   if (!answer.ok) return;
   const t = state.trend;
   let votes = 0, ideas = 0, coverage = null;
@@ -201,7 +208,7 @@ async function loadHistory() {
 }
 
 async function loadRanking() {
-  const answer = await fetch("/ideas/top?limit=10&ranking=" + state.ranking + (scope.query ? "&" + scope.query : ""));
+  const answer = await signedFetch("/ideas/top?limit=10&ranking=" + state.ranking + (scope.query ? "&" + scope.query : ""));
   if (answer.ok) for (const idea of await answer.json()) state.ideas.set(idea.idea_id, idea);
   renderLeaderboard();
 }

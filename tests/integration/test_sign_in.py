@@ -1,0 +1,326 @@
+"""People sign in with the enterprise's OpenID provider (#14): the permission matrix, cell by cell,
+and the OWASP API Security Top 10 boundaries, on the three services and the real local provider.
+
+Tokens come from the provider's own authorization form and token endpoint (`sign_in`); only the
+negative tests forge tokens, to show they are refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from centricity_ideas.main import IdeasSettings
+from centricity_ideas.main import create_app as create_ideas
+from centricity_insights.main import InsightsSettings
+from centricity_insights.main import create_app as create_insights
+from centricity_plumbing.devusers import DEV_USERS
+from centricity_plumbing.localinfra import LocalInfrastructure, free_port
+from centricity_plumbing.permissions import GRANTEES, PERMISSIONS, SYSTEM, Action, Grant, permission_table
+from centricity_votes.main import VotesSettings
+from centricity_votes.main import create_app as create_votes
+from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
+from tests.support import sign_in
+
+ROOT = Path(__file__).resolve().parents[2]
+# The development user who holds each grant (README: Sign-in and roles).
+HOLDER: dict[Grant, str] = {
+    "admin": "retail-admin",
+    "moderator": "retail-moderator",
+    "viewer": "retail-viewer",
+    "enterprise_admin": "enterprise-admin",
+    "analyst": "analyst",
+    "customer": "alice",
+}
+ALICE = {"customer_id": "alice", "customer_type": "external"}
+SOMEONE = {"customer_id": "c-1", "customer_type": "external"}
+NO_IDEA = "00000000-0000-5000-8000-000000000000"
+
+
+@dataclass
+class Services:
+    ideas: httpx.AsyncClient
+    votes: httpx.AsyncClient
+    insights: httpx.AsyncClient
+
+
+@pytest.fixture
+async def services(make_settings: SettingsFactory) -> AsyncIterator[Services]:
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(running(create(make_settings(settings)), reader=None))
+            for create, settings in (
+                (create_ideas, IdeasSettings),
+                (create_votes, VotesSettings),
+                (create_insights, InsightsSettings),
+            )
+        ]
+        yield Services(*clients)
+
+
+def credentials(infra: LocalInfrastructure, grant: Grant, tokens: dict[str, str]) -> dict[str, str]:
+    if grant == SYSTEM:
+        return {"X-API-Key": API_KEYS["retail"]}
+    user = HOLDER[grant]
+    if user not in tokens:
+        tokens[user] = sign_in(infra.oidc_issuer, user)
+    return {"Authorization": f"Bearer {tokens[user]}"}
+
+
+def me(grant: Grant) -> dict[str, str]:
+    return ALICE if grant == "customer" else SOMEONE
+
+
+async def attempt(
+    services: Services, action: Action, grant: Grant, headers: dict[str, str]
+) -> httpx.Response:
+    """One request that takes `action`; its target need not exist (refusals come first)."""
+    idea = f"/ideas/{NO_IDEA}"
+    calls: dict[Action, tuple[httpx.AsyncClient, str, str, dict[str, Any] | None]] = {
+        Action.READ: (services.ideas, "GET", "/ideas", None),
+        Action.READ_VOTERS: (services.votes, "GET", f"{idea}/votes", None),
+        Action.READ_INSIGHTS: (services.insights, "GET", "/units", None),
+        Action.SUBMIT_IDEA: (
+            services.ideas,
+            "POST",
+            "/ideas",
+            {"reference": unique("R"), "title": "A signed-in idea", "author": me(grant)},
+        ),
+        Action.REVISE_IDEA: (services.ideas, "PATCH", idea, {"title": "Better title"}),
+        Action.CHANGE_STATUS: (services.ideas, "POST", f"{idea}/status", {"status": "planned"}),
+        Action.MERGE_IDEAS: (services.ideas, "POST", f"{idea}/merge", {"into_idea_id": NO_IDEA}),
+        Action.WITHDRAW_IDEA: (services.ideas, "POST", f"{idea}/withdrawal", {}),
+        Action.COMMENT: (services.ideas, "POST", f"{idea}/comments", {"body": "Me too", "author": me(grant)}),
+        Action.ATTEST: (
+            services.ideas,
+            "PUT",
+            f"{idea}/attestation",
+            {"customer": me(grant), "helped": True},
+        ),
+        Action.LAUNCH_CAMPAIGN: (
+            services.ideas,
+            "POST",
+            "/campaigns",
+            {
+                "reference": unique("C"),
+                "title": "A campaign",
+                "goal": "Learn",
+                "scope": "businessunit",
+                "opens_at": "2026-11-01T00:00:00Z",
+                "closes_at": "2027-11-01T00:00:00Z",
+            },
+        ),
+        Action.VOTE: (services.votes, "POST", "/votes", {"idea_id": NO_IDEA, "voter": me(grant), "value": 1}),
+    }
+    client, method, path, body = calls[action]
+    return await client.request(method, path, json=body, headers=headers)
+
+
+async def test_every_cell_of_the_permission_matrix(services: Services, infra: LocalInfrastructure) -> None:
+    tokens: dict[str, str] = {}
+    wrong: list[str] = []
+    for action in Action:
+        for grant in GRANTEES:
+            answer = await attempt(services, action, grant, credentials(infra, grant, tokens))
+            allowed = grant in PERMISSIONS[action]
+            if answer.status_code == 401 or (answer.status_code == 403) == allowed:
+                wrong.append(f"{action.name} by {grant}: {answer.status_code} {answer.text[:200]}")
+    assert wrong == []
+
+
+def test_the_readme_shows_the_permission_matrix_the_code_enforces() -> None:
+    assert permission_table() in (ROOT / "README.md").read_text()
+
+
+def test_every_grant_has_a_development_user() -> None:
+    users = {user["sub"]: user for user in DEV_USERS}
+    for grant, user in HOLDER.items():
+        assert grant in users[user]["centricity_roles"]
+
+
+async def test_customers_act_only_as_themselves(services: Services, infra: LocalInfrastructure) -> None:
+    alice = {"Authorization": f"Bearer {sign_in(infra.oidc_issuer, 'alice')}"}
+    as_bob = await services.ideas.post(
+        "/ideas", json={"reference": unique("R"), "title": "Not mine", "author": SOMEONE}, headers=alice
+    )
+    as_alice = await services.ideas.post(
+        "/ideas", json={"reference": unique("R"), "title": "Mine, signed in", "author": ALICE}, headers=alice
+    )
+    proxy = await services.votes.post(
+        "/votes",
+        json={"idea_id": NO_IDEA, "voter": ALICE, "value": 1, "proxy": {"actor_id": "me"}},
+        headers=alice,
+    )
+    budget_of_other = await services.votes.get(
+        "/customers/c-1/allocation", params={"campaign_id": "x"}, headers=alice
+    )
+    assert as_bob.status_code == 403
+    assert as_bob.json()["detail"] == "Customers act only as themselves."
+    assert as_alice.status_code == 201, as_alice.text
+    assert as_alice.json()["businessunit"] == "retail", "a customer's unit comes from their token"
+    assert proxy.status_code == 403
+    assert budget_of_other.status_code == 403
+
+
+async def test_staff_act_in_their_own_unit_and_are_recorded_as_themselves(
+    services: Services, infra: LocalInfrastructure
+) -> None:
+    retail_key = {"X-API-Key": API_KEYS["retail"]}
+    submitted = await services.ideas.post(
+        "/ideas",
+        json={"reference": unique("R"), "title": "Retail's idea", "author": SOMEONE},
+        headers=retail_key,
+    )
+    idea_id = submitted.json()["idea_id"]
+    wholesale = {"Authorization": f"Bearer {sign_in(infra.oidc_issuer, 'wholesale-moderator')}"}
+    retail = {"Authorization": f"Bearer {sign_in(infra.oidc_issuer, 'retail-moderator')}"}
+    viewer = {"Authorization": f"Bearer {sign_in(infra.oidc_issuer, 'retail-viewer')}"}
+    by_wholesale = await services.ideas.post(
+        f"/ideas/{idea_id}/status", json={"status": "under_review"}, headers=wholesale
+    )
+    by_viewer = await services.ideas.post(
+        f"/ideas/{idea_id}/status", json={"status": "under_review"}, headers=viewer
+    )
+    by_retail = await services.ideas.post(
+        f"/ideas/{idea_id}/status",
+        json={"status": "under_review", "by": {"actor_id": "someone-else"}},
+        headers=retail,
+    )
+    assert by_wholesale.status_code in (403, 409), by_wholesale.text
+    assert by_viewer.status_code == 403
+    assert by_retail.status_code == 200, by_retail.text
+    change = by_retail.json()["status_history"][-1]
+    assert change["by"]["actor_id"] == "staff:retail-moderator", (
+        "the actor comes from the token, not the body"
+    )
+
+
+async def test_other_units_voters_appear_under_stable_pseudonyms(
+    services: Services, infra: LocalInfrastructure
+) -> None:
+    retail_key, wholesale_key = ({"X-API-Key": API_KEYS[u]} for u in ("retail", "wholesale"))
+    submitted = await services.ideas.post(
+        "/ideas",
+        json={"reference": unique("R"), "title": "Voted from afar", "author": SOMEONE},
+        headers=retail_key,
+    )
+    idea_id = submitted.json()["idea_id"]
+    cast = await services.votes.post(
+        "/votes",
+        json={"idea_id": idea_id, "voter": {"customer_id": "w-42", "customer_type": "partner"}, "value": 1},
+        headers=wholesale_key,
+    )
+    assert cast.status_code in (200, 201), cast.text
+    seen_by_retail = (await services.votes.get(f"/ideas/{idea_id}/votes", headers=retail_key)).json()
+    again = (await services.votes.get(f"/ideas/{idea_id}/votes", headers=retail_key)).json()
+    seen_by_wholesale = (await services.votes.get(f"/ideas/{idea_id}/votes", headers=wholesale_key)).json()
+    assert [v["voter"]["customer_id"] for v in seen_by_wholesale] == ["w-42"]
+    (pseudonymous,) = seen_by_retail
+    assert pseudonymous["voter"]["customer_id"].startswith("anon-")
+    assert "w-42" not in json.dumps(seen_by_retail)
+    assert again == seen_by_retail, "the pseudonym is stable"
+
+
+def forged(claims: dict[str, Any], *, key: Any = None, algorithm: str = "RS256") -> str:
+    signer = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode(claims, signer, algorithm=algorithm)
+
+
+def claims_for(infra: LocalInfrastructure, **overrides: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "iss": infra.oidc_issuer,
+        "aud": "centricity",
+        "sub": "retail-admin",
+        "iat": now,
+        "exp": now + timedelta(minutes=5),
+        "centricity_roles": ["admin"],
+        "centricity_businessunit": "retail",
+        **overrides,
+    }
+
+
+async def test_bad_tokens_get_401_saying_what_is_wrong(
+    services: Services, infra: LocalInfrastructure
+) -> None:
+    unsigned = jwt.encode(claims_for(infra), key="", algorithm="none")
+    symmetric = jwt.encode(claims_for(infra), "a-shared-secret-of-32-bytes-or-more!!", algorithm="HS256")
+    other_audience = sign_in(infra.oidc_issuer, "retail-admin", client_id="another-app")
+    cases = {
+        "forged": forged(claims_for(infra)),
+        "alg none": unsigned,
+        "HS256 with a guessed key": symmetric,
+        "another audience": other_audience,
+        "garbage": "not.a.token",
+    }
+    answers = {
+        name: await services.ideas.get("/ideas", headers={"Authorization": f"Bearer {token}"})
+        for name, token in cases.items()
+    }
+    for name, answer in answers.items():
+        assert answer.status_code == 401, f"{name}: {answer.status_code}"
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert answers["another audience"].json()["detail"] == "The token is not meant for this service."
+    nobody = await services.ideas.get("/ideas")
+    assert nobody.status_code == 401
+
+
+@pytest.fixture
+def short_lived_provider() -> Iterator[str]:
+    """A second local provider whose tokens live 3 s."""
+    port = free_port()
+    users = [arg for user in DEV_USERS[:1] for arg in ("--user-claims", json.dumps(user))]
+    provider = subprocess.Popen(
+        [sys.executable, "-m", "oidc_provider_mock", "--port", str(port), "--token-max-age", "3", *users],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    issuer = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield issuer
+    finally:
+        provider.terminate()
+        provider.wait()
+
+
+async def test_an_expired_token_gets_401(make_settings: SettingsFactory, short_lived_provider: str) -> None:
+    settings = make_settings(IdeasSettings, oidc_issuer=short_lived_provider, oidc_leeway_s=0)
+    async with running(create_ideas(settings), reader=None) as ideas:
+        token = await asyncio.to_thread(sign_in, short_lived_provider, DEV_USERS[0]["sub"])
+        fresh = await ideas.get("/ideas", headers={"Authorization": f"Bearer {token}"})
+        await asyncio.sleep(4)
+        stale = await ideas.get("/ideas", headers={"Authorization": f"Bearer {token}"})
+    assert fresh.status_code == 200, fresh.text
+    assert stale.status_code == 401
+    assert stale.json()["detail"] == "The token has expired."
+
+
+async def test_mass_assignment_of_unit_or_status_is_refused(
+    services: Services, infra: LocalInfrastructure
+) -> None:
+    alice = {"Authorization": f"Bearer {sign_in(infra.oidc_issuer, 'alice')}"}
+    body = {"reference": unique("R"), "title": "Sneaky", "author": ALICE}
+    for extra in ({"businessunit": "wholesale"}, {"status": "delivered"}, {"by": {"actor_id": "x"}}):
+        answer = await services.ideas.post("/ideas", json={**body, **extra}, headers=alice)
+        assert answer.status_code == 422, (extra, answer.status_code)
