@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
 
-from centricity_contracts.customers import Actor, Customer
+from centricity_contracts.customers import Actor, Customer, CustomerType
 from centricity_contracts.envelope import BusinessUnitId, CloudEvent
 from centricity_contracts.model import ContractModel
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE
@@ -61,6 +61,17 @@ class IdeaSubmission(ContractModel):
     campaign_id: str | None = Field(
         default=None, max_length=64, description="The open campaign the idea answers, if any."
     )
+    internal_only: bool = Field(
+        default=False,
+        description="Only internal customers (employees) and staff see the idea, and only internal "
+        "customers vote on it or comment; its author must be internal.",
+    )
+
+    @model_validator(mode="after")
+    def _internal_author(self) -> Self:
+        if self.internal_only and self.author.customer_type != CustomerType.INTERNAL:
+            raise ValueError("an internal-only idea has an internal author")
+        return self
 
 
 class IdeaSubmitted(CloudEvent[IdeaSubmission]):

@@ -34,6 +34,7 @@ from centricity_ideas.store import IdeaFilter, IdeaSort
 from centricity_plumbing.auth import Principal
 from centricity_plumbing.input import StrictBodyRoute
 from centricity_plumbing.permissions import Action, actor_for, as_themselves, permitted
+from centricity_plumbing.visibility import CurrentViewer, Viewer, viewer_for
 
 STAFF = {"actor_id": "pm-anna", "display_name": "Anna, product manager"}
 SUBMISSION_EXAMPLE = {
@@ -128,6 +129,13 @@ def examples(**named: dict[str, Any]) -> dict[str, Any]:
 
 
 READS = permitted(Action.READ)
+Reader = Annotated[Viewer, viewer_for(Action.READ)]
+
+
+async def shown(ops: IdeaOperations, viewer: Viewer, idea: Idea) -> IdeaView:
+    """A write's answer: the idea as the writer may see it."""
+    (seen,) = await ops.seen([idea], viewer)
+    return view(seen)
 
 
 def unit_of(principal: Principal) -> str:
@@ -210,6 +218,7 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
     async def submit_idea(
         submission: Annotated[IdeaSubmission, Body(openapi_examples=examples(idea=SUBMISSION_EXAMPLE))],
         principal: Annotated[Principal, permitted(Action.SUBMIT_IDEA)],
+        viewer: CurrentViewer,
         request: Request,
         response: Response,
     ) -> IdeaView:
@@ -218,12 +227,11 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         response.headers["Location"] = str(request.url_for("get_idea", idea_id=idea.idea_id))
         if not created:
             response.status_code = status.HTTP_200_OK
-        return view(idea)
+        return await shown(ops, viewer, idea)
 
-    @router.get(
-        "/ideas", tags=["ideas"], summary="List ideas: filter, sort, page with cursors", dependencies=[READS]
-    )
+    @router.get("/ideas", tags=["ideas"], summary="List ideas: filter, sort, page with cursors")
     async def list_ideas(
+        viewer: Reader,
         businessunit: Annotated[BusinessUnitId | None, Query()] = None,
         campaign_id: Annotated[str | None, Query(max_length=64)] = None,
         status_: Annotated[IdeaStatus | None, Query(alias="status")] = None,
@@ -234,24 +242,27 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         cursor: Annotated[str | None, Query(max_length=500)] = None,
     ) -> IdeaPage:
         where = IdeaFilter(businessunit, campaign_id, status_, tag.lower() if tag else None, customer_type)
-        ideas, next_cursor = await ops.page(where=where, sort=sort, limit=limit, cursor=cursor)
+        ideas, next_cursor = await ops.page(where=where, sort=sort, limit=limit, cursor=cursor, viewer=viewer)
         return IdeaPage(items=[view(i) for i in ideas], next_cursor=next_cursor)
 
     @router.get(
         "/ideas/search",
         tags=["ideas"],
         summary="Full-text search over titles and descriptions",
-        dependencies=[READS],
     )
     async def search(
+        viewer: Reader,
         q: Annotated[str, Query(min_length=2, max_length=500)],
         limit: Annotated[int, Query(ge=1, le=50)] = 10,
     ) -> list[SearchHit]:
-        return [SearchHit(score=score, idea=view(idea)) for idea, score in await ops.search(q, limit=limit)]
+        return [
+            SearchHit(score=score, idea=view(idea))
+            for idea, score in await ops.search(q, limit=limit, viewer=viewer)
+        ]
 
-    @router.get("/ideas/{idea_id}", tags=["ideas"], summary="One idea and its story", dependencies=[READS])
-    async def get_idea(idea_id: IdeaIdPath) -> IdeaView:
-        return view(await ops.idea(idea_id))
+    @router.get("/ideas/{idea_id}", tags=["ideas"], summary="One idea and its story")
+    async def get_idea(idea_id: IdeaIdPath, viewer: Reader) -> IdeaView:
+        return view(await ops.seen_idea(idea_id, viewer))
 
     @router.patch(
         "/ideas/{idea_id}", tags=["ideas"], summary="Edit an idea (its own unit only); history is kept"
@@ -263,18 +274,21 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
             Body(openapi_examples=examples(retitle={"title": "Save my basket across devices", "by": STAFF})),
         ],
         principal: Annotated[Principal, permitted(Action.REVISE_IDEA)],
+        viewer: CurrentViewer,
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
         businessunit = unit_of(principal)
         change = IdeaRevision(
             idea_id=idea_id, **{**revision.model_dump(), "by": actor_for(principal, revision.by).model_dump()}
         )
-        return view(
+        return await shown(
+            ops,
+            viewer,
             await ops.revise(
                 change,
                 businessunit=businessunit,
                 request_key=request_key(businessunit, idempotency_key, "revise"),
-            )
+            ),
         )
 
     @router.post("/ideas/{idea_id}/status", tags=["workflow"], summary="Move an idea on, or decline it")
@@ -294,18 +308,21 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
             ),
         ],
         principal: Annotated[Principal, permitted(Action.CHANGE_STATUS)],
+        viewer: CurrentViewer,
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
         businessunit = unit_of(principal)
         change = StatusDecision(
             idea_id=idea_id, **{**decision.model_dump(), "by": actor_for(principal, decision.by).model_dump()}
         )
-        return view(
+        return await shown(
+            ops,
+            viewer,
             await ops.set_status(
                 change,
                 businessunit=businessunit,
                 request_key=request_key(businessunit, idempotency_key, "set_status"),
-            )
+            ),
         )
 
     @router.post(
@@ -340,10 +357,9 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         "/ideas/{idea_id}/comments",
         tags=["comments"],
         summary="An idea's comments, oldest first",
-        dependencies=[READS],
     )
-    async def comments(idea_id: IdeaIdPath) -> list[Comment]:
-        return await ops.comments(idea_id)
+    async def comments(idea_id: IdeaIdPath, viewer: Reader) -> list[Comment]:
+        return await ops.comments(idea_id, viewer)
 
     @router.post(
         "/ideas/{idea_id}/withdrawal",
@@ -367,18 +383,21 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
             ),
         ],
         principal: Annotated[Principal, permitted(Action.WITHDRAW_IDEA)],
+        viewer: CurrentViewer,
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
         businessunit = unit_of(principal)
         withdrawal = IdeaWithdrawal(
             idea_id=idea_id, **{**request.model_dump(), "by": actor_for(principal, request.by).model_dump()}
         )
-        return view(
+        return await shown(
+            ops,
+            viewer,
             await ops.withdraw(
                 withdrawal,
                 businessunit=businessunit,
                 request_key=request_key(businessunit, idempotency_key, "withdraw"),
-            )
+            ),
         )
 
     @router.post(
@@ -395,18 +414,21 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
             ),
         ],
         principal: Annotated[Principal, permitted(Action.MERGE_IDEAS)],
+        viewer: CurrentViewer,
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
         businessunit = unit_of(principal)
         flag = DuplicateFlag(
             idea_id=idea_id, **{**request.model_dump(), "by": actor_for(principal, request.by).model_dump()}
         )
-        return view(
+        return await shown(
+            ops,
+            viewer,
             await ops.merge(
                 flag,
                 businessunit=businessunit,
                 request_key=request_key(businessunit, idempotency_key, "merge"),
-            )
+            ),
         )
 
     @router.put(
@@ -431,17 +453,20 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
             ),
         ],
         principal: Annotated[Principal, permitted(Action.ATTEST)],
+        viewer: CurrentViewer,
         idempotency_key: IdempotencyKey = None,
     ) -> IdeaView:
         businessunit = unit_of(principal)
         as_themselves(principal, attestation.customer.customer_id, attestation.customer.customer_type)
         giving = AttestationGiving(idea_id=idea_id, **attestation.model_dump())
-        return view(
+        return await shown(
+            ops,
+            viewer,
             await ops.attest(
                 giving,
                 businessunit=businessunit,
                 request_key=request_key(businessunit, idempotency_key, "attest"),
-            )
+            ),
         )
 
     return router

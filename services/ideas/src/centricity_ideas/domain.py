@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 
 from centricity_contracts.campaigns import CampaignLaunch, CampaignRecord, CampaignScope
-from centricity_contracts.customers import Actor, Customer
+from centricity_contracts.customers import Actor, Customer, CustomerType
 from centricity_contracts.ideas import (
     Attestation,
     AttestationGiving,
@@ -31,7 +32,8 @@ from centricity_contracts.ideas import (
 from centricity_contracts.ids import IDEA_NAMESPACE as IDEA_NAMESPACE
 from centricity_contracts.ids import campaign_id_for as campaign_id_for
 from centricity_contracts.ids import idea_id_for as idea_id_for
-from centricity_plumbing.rules import RuleViolation
+from centricity_plumbing.rules import NotFound, RuleViolation
+from centricity_plumbing.visibility import Viewer
 
 MAIN_LINE = (
     IdeaStatus.SUBMITTED,
@@ -73,6 +75,12 @@ class NotDelivered(RuleViolation):
     kind = "not-delivered"
     status = 409
     title = "Not delivered"
+
+
+class InternalOnly(RuleViolation):
+    kind = "internal-only"
+    status = 403
+    title = "Internal customers only"
 
 
 class NotAParticipant(RuleViolation):
@@ -155,6 +163,43 @@ class Idea(IdeaRecord):
     @property
     def did_not_help_count(self) -> int:
         return sum(1 for a in self.attestations.values() if not a.helped)
+
+
+def as_seen_by(idea: Idea, viewer: Viewer, *, hidden: Collection[str] = ()) -> Idea:
+    """The idea as a reader may see it: customers they may not identify under pseudonyms, and
+    without the likely duplicates in `hidden` (internal-only ideas the reader may not see)."""
+    attestations = {}
+    for entry in idea.attestations.values():
+        customer = viewer.customer(entry.customer_businessunit, entry.customer)
+        key = customer.key(entry.customer_businessunit)
+        attestations[key] = entry.model_copy(update={"customer": customer})
+    return idea.model_copy(
+        update={
+            "author": viewer.customer(idea.businessunit, idea.author),
+            "attestations": attestations,
+            "likely_duplicates": [d for d in idea.likely_duplicates if d.idea_id not in hidden],
+        }
+    )
+
+
+def comment_as_seen_by(comment: Comment, viewer: Viewer) -> Comment:
+    if comment.author is None:
+        return comment
+    return comment.model_copy(update={"author": viewer.customer(comment.businessunit, comment.author)})
+
+
+def check_visible(idea: IdeaRecord, viewer: Viewer) -> None:
+    """An internal-only idea does not exist for readers who may not see it."""
+    if idea.internal_only and not viewer.sees_internal_only:
+        raise NotFound("idea", idea.idea_id)
+
+
+def check_takes_part(idea: IdeaRecord, customer: Customer) -> None:
+    """Only internal customers take part in an internal-only idea."""
+    if idea.internal_only and customer.customer_type is not CustomerType.INTERNAL:
+        raise InternalOnly(
+            f"idea {idea.idea_id} is internal-only; {customer.customer_type} customers do not take part in it"
+        )
 
 
 def launch_campaign(
@@ -333,6 +378,8 @@ def add_comment(
 ) -> tuple[Idea, Comment]:
     if posting.official and idea.businessunit != businessunit:
         raise ForeignBusinessUnit(f"only staff of {idea.businessunit!r} can respond officially on this idea")
+    if posting.author is not None:
+        check_takes_part(idea, posting.author)
     comment = Comment(
         comment_id=comment_id,
         idea_id=idea.idea_id,

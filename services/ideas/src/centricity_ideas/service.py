@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -65,6 +65,7 @@ from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry, pend
 from centricity_plumbing.priority import Foreground, lower_thread_priority
 from centricity_plumbing.rules import NotFound, RuleViolation
 from centricity_plumbing.settings import ServiceSettings
+from centricity_plumbing.visibility import Viewer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -165,20 +166,42 @@ class IdeaOperations:
             raise NotFound("idea", idea_id)
         return idea
 
-    async def page(
-        self, *, where: IdeaFilter, sort: IdeaSort, limit: int, cursor: str | None
-    ) -> tuple[list[Idea], str | None]:
-        return await self.store.page(where=where, sort=sort, limit=limit, cursor=cursor)
+    async def seen_idea(self, idea_id: str, viewer: Viewer) -> Idea:
+        idea = await self.idea(idea_id)
+        domain.check_visible(idea, viewer)
+        return (await self.seen([idea], viewer))[0]
 
-    async def search(self, query: str, *, limit: int) -> list[tuple[Idea, float]]:
+    async def seen(self, ideas: list[Idea], viewer: Viewer) -> list[Idea]:
+        """Ideas as a reader may see them (see `domain.as_seen_by`)."""
+        hidden: set[str] = set()
+        if not viewer.sees_internal_only:
+            hidden = await self.store.internal_only_among(
+                {d.idea_id for idea in ideas for d in idea.likely_duplicates}
+            )
+        return [domain.as_seen_by(idea, viewer, hidden=hidden) for idea in ideas]
+
+    async def page(
+        self, *, where: IdeaFilter, sort: IdeaSort, limit: int, cursor: str | None, viewer: Viewer
+    ) -> tuple[list[Idea], str | None]:
+        where = replace(where, with_internal_only=viewer.sees_internal_only)
+        ideas, next_cursor = await self.store.page(where=where, sort=sort, limit=limit, cursor=cursor)
+        return await self.seen(ideas, viewer), next_cursor
+
+    async def search(self, query: str, *, limit: int, viewer: Viewer) -> list[tuple[Idea, float]]:
         """Ideas whose title and description cover the query best, with how well."""
         hits = self.index.search(query, limit=limit)
         found = await self.store.ideas_by_id([idea_id for idea_id, _ in hits])
-        return [(found[idea_id], score) for idea_id, score in hits if idea_id in found]
+        visible = [
+            (found[idea_id], score)
+            for idea_id, score in hits
+            if idea_id in found and (viewer.sees_internal_only or not found[idea_id].internal_only)
+        ]
+        seen = await self.seen([idea for idea, _ in visible], viewer)
+        return [(idea, score) for idea, (_, score) in zip(seen, visible, strict=True)]
 
-    async def comments(self, idea_id: str) -> list[Comment]:
-        await self.idea(idea_id)
-        return await self.store.comments_of(idea_id)
+    async def comments(self, idea_id: str, viewer: Viewer) -> list[Comment]:
+        await self.seen_idea(idea_id, viewer)
+        return [domain.comment_as_seen_by(c, viewer) for c in await self.store.comments_of(idea_id)]
 
     async def campaign(self, campaign_id: str) -> CampaignRecord:
         found = await self.store.get_campaign(campaign_id)

@@ -6,7 +6,7 @@ import base64
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -66,6 +66,7 @@ class IdeaFilter:
     status: IdeaStatus | None = None
     tag: str | None = None
     customer_type: str | None = None
+    with_internal_only: bool = True
 
     def query(self) -> Document:
         fields = {
@@ -75,7 +76,10 @@ class IdeaFilter:
             "tags": self.tag,
             "author.customer_type": self.customer_type,
         }
-        return {name: value for name, value in fields.items() if value is not None}
+        query: Document = {name: value for name, value in fields.items() if value is not None}
+        if not self.with_internal_only:
+            query["internal_only"] = {"$ne": True}
+        return query
 
 
 class InvalidCursor(InvalidInput):
@@ -228,6 +232,12 @@ class IdeaStore:
         docs = [doc async for doc in found]
         next_cursor = encode_cursor(docs[limit - 1], sort) if len(docs) > limit else None
         return [stored_idea(doc) for doc in docs[:limit]], next_cursor
+
+    async def internal_only_among(self, idea_ids: Collection[str]) -> set[str]:
+        if not idea_ids:
+            return set()
+        found = self.ideas.find({"_id": {"$in": list(idea_ids)}, "internal_only": True}, {"_id": 1})
+        return {doc["_id"] async for doc in found}
 
     async def ideas_by_id(self, idea_ids: list[str]) -> dict[str, Idea]:
         return {idea_id: stored_idea(doc) for idea_id, doc in (await self.documents(idea_ids)).items()}

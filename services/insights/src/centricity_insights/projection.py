@@ -309,8 +309,8 @@ class SnapshotPublisher:
             self._ideas |= ideas
             self._units |= units
             raise
-        await self.store.clear_pending(self.store.ideas, {d["_id"]: d["revision"] for d in idea_docs})
-        await self.store.clear_pending(self.store.units, {d["_id"]: d["revision"] for d in unit_docs})
+        await self.store.clear_pending(self.store.ideas, {d["_id"]: d.get("revision", 0) for d in idea_docs})
+        await self.store.clear_pending(self.store.units, {d["_id"]: d.get("revision", 0) for d in unit_docs})
         return len(queued)
 
     async def _enqueue(

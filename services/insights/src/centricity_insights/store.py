@@ -257,7 +257,11 @@ class InsightStore:
         """Give units their titles (a unit named before its first counter exists with zeros)."""
         await self.units.bulk_write(
             [
-                UpdateOne({"_id": unit}, {"$set": {"title": title, PENDING_SNAPSHOT: True}}, upsert=True)
+                UpdateOne(
+                    {"_id": unit},
+                    {"$set": {"title": title, PENDING_SNAPSHOT: True}, "$setOnInsert": {"revision": 0}},
+                    upsert=True,
+                )
                 for unit, title in titles.items()
             ],
             ordered=False,

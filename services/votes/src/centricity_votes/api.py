@@ -6,24 +6,16 @@ import asyncio
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query
 from pydantic import BaseModel, Field
 
 from centricity_contracts.customers import Actor
 from centricity_contracts.votes import Ballot, Withdrawal
 from centricity_plumbing.auth import Principal, PrincipalKind
 from centricity_plumbing.input import StrictBodyRoute
-from centricity_plumbing.permissions import (
-    Action,
-    NotPermitted,
-    actor_for,
-    as_themselves,
-    is_themselves,
-    permitted,
-    sees_customers_of,
-)
-from centricity_plumbing.pseudonyms import pseudonymous
-from centricity_votes.domain import StoredVote, UnknownIdea
+from centricity_plumbing.permissions import Action, NotPermitted, actor_for, as_themselves, permitted
+from centricity_plumbing.visibility import Viewer, viewer_for
+from centricity_votes.domain import StoredVote, UnknownIdea, vote_id_for
 from centricity_votes.service import Applied, Cast, Command, VoteLedger, Withdraw
 
 NEW_IDEA_WAIT_S = 3.0
@@ -118,16 +110,13 @@ def proxy_for(principal: Principal, named: Actor | None) -> Actor | None:
     return named
 
 
-def shown_to(principal: Principal, vote: StoredVote, secret: str) -> StoredVote:
+def shown_to(viewer: Viewer, vote: StoredVote) -> StoredVote:
     unit = vote.voter_businessunit
-    if sees_customers_of(principal, unit) or is_themselves(principal, unit, vote.voter.customer_id):
+    if viewer.identifies(unit, vote.voter.customer_id):
         return vote
+    voter = viewer.customer(unit, vote.voter)
     return vote.model_copy(
-        update={
-            "voter": pseudonymous(secret, unit, vote.voter),
-            "vote_id": f"{vote.idea_id}:{unit}:{pseudonymous(secret, unit, vote.voter).customer_id}",
-            "proxy": None,
-        }
+        update={"voter": voter, "vote_id": vote_id_for(vote.idea_id, unit, voter.customer_id), "proxy": None}
     )
 
 
@@ -171,11 +160,9 @@ def votes_router(ledger: VoteLedger) -> APIRouter:
     )
     async def votes_on_idea(
         idea_id: Annotated[str, Path(max_length=64)],
-        principal: Annotated[Principal, permitted(Action.READ_VOTERS)],
-        request: Request,
+        viewer: Annotated[Viewer, viewer_for(Action.READ_VOTERS)],
     ) -> list[StoredVote]:
-        secret = request.app.state.settings.pseudonym_secret.get_secret_value()
-        return [shown_to(principal, vote, secret) for vote in await ledger.votes_on(idea_id)]
+        return [shown_to(viewer, vote) for vote in await ledger.votes_on(idea_id)]
 
     @router.get(
         "/customers/{customer_id}/allocation",

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from centricity_contracts.customers import Actor, Customer
+from centricity_contracts.customers import Actor, Customer, CustomerType
 from centricity_contracts.ideas import CLOSED_TO_VOTING
 from centricity_contracts.votes import (
     Ballot,
@@ -58,6 +58,12 @@ class IdeaClosed(VoteRefused):
     title = "Voting has closed"
 
 
+class InternalOnly(VoteRefused):
+    kind = "internal-only"
+    status = 403
+    title = "Internal customers only"
+
+
 class ProxyCannotReplace(VoteRefused):
     kind = "customer-voted"
     status = 409
@@ -84,6 +90,7 @@ class IdeaView:
     status: str
     campaign_id: str | None = None
     vote_budget: int | None = None
+    internal_only: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -187,6 +194,11 @@ def cast(
     now: datetime,
 ) -> tuple[StoredVote, VoteRecord] | None:
     """The vote after `ballot`, and its record; None when it changes nothing (a repeat)."""
+    if idea.internal_only and ballot.voter.customer_type is not CustomerType.INTERNAL:
+        raise InternalOnly(
+            f"idea {idea.idea_id!r} is internal-only; "
+            f"{ballot.voter.customer_type} customers do not vote on it"
+        )
     check_points(idea, ballot.points)
     held = current if current is not None and current.value != NO_VOTE else None
     if ballot.proxy is not None and held is not None and held.proxy is None:

@@ -433,7 +433,11 @@ class VoteLedger:
                 case IdeaCreated():
                     record = fact.data
                     ideas.setdefault(record.idea_id, {}).update(
-                        {"status": str(record.status), "campaign_id": record.campaign_id}
+                        {
+                            "status": str(record.status),
+                            "campaign_id": record.campaign_id,
+                            "internal_only": record.internal_only,
+                        }
                     )
                     created.append(record.idea_id)
                 case IdeaStatusChanged():

@@ -60,6 +60,7 @@ class VoteStore:
                 status=str(doc["status"]),
                 campaign_id=doc.get("campaign_id"),
                 vote_budget=budgets.get(doc.get("campaign_id") or ""),
+                internal_only=bool(doc.get("internal_only")),
             )
             for doc in ideas
             if "status" in doc and (not doc.get("campaign_id") or doc["campaign_id"] in budgets)
