@@ -55,7 +55,7 @@ def viewer_for(action: Action) -> Any:
     """A route dependency: the reader, allowed to take `action`, as a `Viewer`."""
 
     # A default, not `Annotated`: the closure's `action` is not visible when annotations are resolved.
-    async def dependency(viewer: CurrentViewer, _: Principal = permitted(action)) -> Viewer:
+    async def dependency(viewer: CurrentViewer, _: Principal = permitted(action)) -> Viewer:  # noqa: B008
         return viewer
 
     return Depends(dependency)
