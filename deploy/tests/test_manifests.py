@@ -19,6 +19,7 @@ from conftest import K8S, OVERLAYS, REPO, SERVICES, of_kind, render
 
 KUBERNETES_VERSION = "1.32.0"
 CRD_DIR = REPO / "deploy" / "tools" / "crds"
+SIGN_IN_SECRETS = ("CENTRICITY_OIDC_CLIENT_SECRET", "CENTRICITY_SESSION_SECRET", "CENTRICITY_PSEUDONYM_SECRET")
 RENDERED = ("base", *(f"overlays/{o}" for o in OVERLAYS))
 
 
@@ -239,10 +240,12 @@ def test_each_service_is_deployed_hardened_with_probes_and_secrets_by_reference(
         assert pod["terminationGracePeriodSeconds"] >= 30
         assert "preStop" in container["lifecycle"]
         env = {e["name"]: e for e in container["env"]}
-        for secret in ("CENTRICITY_MONGO_URL", "CENTRICITY_BUSINESS_UNITS", "CENTRICITY_KAFKA_SASL_PASSWORD"):
+        secrets = (*SIGN_IN_SECRETS, "CENTRICITY_MONGO_URL", "CENTRICITY_BUSINESS_UNITS", "CENTRICITY_KAFKA_SASL_PASSWORD")
+        for secret in secrets:
             if secret in env:
                 assert "secretKeyRef" in env[secret]["valueFrom"], secret
-        assert {"CENTRICITY_MONGO_URL", "CENTRICITY_BUSINESS_UNITS"} <= env.keys()
+        assert {*SIGN_IN_SECRETS, "CENTRICITY_MONGO_URL", "CENTRICITY_BUSINESS_UNITS"} <= env.keys()
+        assert {env[s]["valueFrom"]["secretKeyRef"]["name"] for s in SIGN_IN_SECRETS} == {"centricity-sign-in"}
         if path != "base":
             assert env["CENTRICITY_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
                 "name": name,
@@ -268,6 +271,7 @@ def test_settings_name_each_services_port_group_and_database(path: str) -> None:
             "containers"
         ]
         assert container["ports"][0]["containerPort"] == int(ports[service])
+        assert config["CENTRICITY_OIDC_ISSUER"].startswith("https://"), "people sign in with a provider"
         telemetry = config.get("OTEL_EXPORTER_OTLP_ENDPOINT")
         assert (telemetry is not None) is (path != "base"), "OTLP export only with the collector"
         if path != "base":
@@ -302,8 +306,13 @@ def test_network_policies_deny_by_default_then_allow_the_known_flows(path: str) 
         egress_ports = {
             port["port"] for p in policies for rule in p["spec"].get("egress", []) for port in rule["ports"]
         }
-        expected = {53, 9092, 9093, 27017} | ({4318} if path != "base" else set())
+        expected = {53, 443, 9092, 9093, 27017} | ({4318} if path != "base" else set())
         assert egress_ports == expected, service
+        # 443 is for the OpenID provider outside the cluster, never for pods inside it.
+        https = [r for p in policies for r in p["spec"].get("egress", []) if r["ports"][0]["port"] == 443]
+        assert [peer["ipBlock"]["except"] for rule in https for peer in rule["to"]] == [
+            ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+        ]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
