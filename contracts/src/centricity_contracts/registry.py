@@ -32,6 +32,7 @@ from centricity_contracts.ideas import (
     IdeaWithdrawn,
 )
 from centricity_contracts.insights import IdeaInsightUpdated, UnitInsightUpdated
+from centricity_contracts.notifications import ContactSet, NotificationRequested, SubscriptionSet
 from centricity_contracts.posting import POSTING_DOC
 from centricity_contracts.votes import (
     CustomerValued,
@@ -69,6 +70,9 @@ EVENT_CLASSES: tuple[type[CloudEvent[Any]], ...] = (
     VoteReweighted,
     IdeaInsightUpdated,
     UnitInsightUpdated,
+    SubscriptionSet,
+    ContactSet,
+    NotificationRequested,
 )
 
 EVENT_TYPES: dict[str, type[CloudEvent[Any]]] = {cls.event_type(): cls for cls in EVENT_CLASSES}

@@ -10,6 +10,8 @@ IDEAS_EVENTS = "ideas.events.v1"
 VOTES_EVENTS = "votes.events.v1"
 INSIGHTS_IDEAS = "insights.ideas.v1"
 INSIGHTS_UNITS = "insights.units.v1"
+NOTIFICATIONS_INTAKE = "notifications.intake.v1"
+NOTIFICATIONS = "notifications.v1"
 
 DEAD_LETTER_SUFFIX = ".dlq"
 
@@ -23,6 +25,7 @@ IDEAS_INTAKE_DLQ = dead_letter_topic(IDEAS_INTAKE)
 VOTES_INTAKE_DLQ = dead_letter_topic(VOTES_INTAKE)
 IDEAS_EVENTS_DLQ = dead_letter_topic(IDEAS_EVENTS)
 VOTES_EVENTS_DLQ = dead_letter_topic(VOTES_EVENTS)
+NOTIFICATIONS_INTAKE_DLQ = dead_letter_topic(NOTIFICATIONS_INTAKE)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,13 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(VOTES_EVENTS, 3, description="Facts recorded by the votes service, keyed by idea id."),
     TopicSpec(IDEAS_EVENTS_DLQ, 1, description="Idea facts a consumer could not read."),
     TopicSpec(VOTES_EVENTS_DLQ, 1, description="Vote facts a consumer could not read."),
+    TopicSpec(
+        NOTIFICATIONS_INTAKE, 3, description="Subscriptions and contact details posted by business units."
+    ),
+    TopicSpec(
+        NOTIFICATIONS_INTAKE_DLQ, 1, description="Rejected notifications intake records, reason in headers."
+    ),
+    TopicSpec(NOTIFICATIONS, 3, description="What each customer is to be told, keyed by customer."),
     TopicSpec(
         INSIGHTS_IDEAS,
         3,

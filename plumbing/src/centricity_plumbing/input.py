@@ -19,6 +19,16 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 PROBLEM_CONTENT_TYPE = b"application/problem+json"
 
 
+# Pages that customers reach from a mail post plain HTML forms (and mail clients post RFC 8058
+# one-click unsubscribes) there; everything else takes JSON only.
+FORM_PATH_PREFIXES = ("/attestation-links/", "/unsubscribe-links/")
+FORM_CONTENT_TYPE = b"application/x-www-form-urlencoded"
+
+
+def is_form(content_type: bytes) -> bool:
+    return content_type.split(b";", 1)[0].strip().lower() == FORM_CONTENT_TYPE
+
+
 def is_json(content_type: bytes) -> bool:
     media = content_type.split(b";", 1)[0].strip().lower()
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
@@ -39,7 +49,9 @@ class RequestBodyGuard:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         has_body = b"transfer-encoding" in headers or (length is not None and length != b"0")
-        if has_body and not is_json(headers.get(b"content-type", b"")):
+        content_type = headers.get(b"content-type", b"")
+        form_allowed = str(scope.get("path", "")).startswith(FORM_PATH_PREFIXES) and is_form(content_type)
+        if has_body and not (is_json(content_type) or form_allowed):
             await self._refuse(
                 send,
                 415,

@@ -1,8 +1,11 @@
-"""Local stand-ins for production infrastructure: Tansu for Kafka, nx-27017 for MongoDB, and
-oidc-provider-mock for the enterprise's OpenID provider.
+"""Local stand-ins for production infrastructure: Tansu for Kafka, nx-27017 for MongoDB,
+oidc-provider-mock for the enterprise's OpenID provider, and an aiosmtpd mailbox
+(`centricity_plumbing.mailbox`) for the enterprise's SMTP relay.
 
-Both are real servers speaking the production wire protocols, started as subprocesses on
-loopback, so services and tests use exactly the clients they use in production. The same
+All are real servers speaking the production wire protocols, started as subprocesses on
+loopback, so services and tests use exactly the clients they use in production. The OpenID
+provider and the mailbox are optional (`oidc_port`, `smtp_port`); the mailbox keeps every
+message it accepts in a Maildir that tests read back with `mailbox.read_messages`. The same
 runner backs `make run` and the test fixtures.
 """
 
@@ -15,6 +18,7 @@ import logging
 import os
 import shutil
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -40,9 +44,17 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_KAFKA_PORT = 19092
 DEFAULT_MONGO_PORT = 37017
 DEFAULT_OIDC_PORT = 9400
+DEFAULT_SMTP_PORT = 2525
+# The local mailbox answers 550 to recipients at this domain, so senders can meet a refusal.
+REFUSED_MAIL_DOMAIN = "refused.example"
 START_TIMEOUT_S = 30.0
 # Tansu waits 5 s for clients on SIGTERM but stops at once on SIGINT.
-STOP_SIGNALS = {"tansu": signal.SIGINT, "nx-27017": signal.SIGTERM, "oidc-provider": signal.SIGTERM}
+STOP_SIGNALS = {
+    "tansu": signal.SIGINT,
+    "nx-27017": signal.SIGTERM,
+    "oidc-provider": signal.SIGTERM,
+    "smtp": signal.SIGTERM,
+}
 
 
 class InfrastructureError(RuntimeError):
@@ -85,6 +97,10 @@ class LocalInfrastructure:
     `mongo_data_dir=None` keeps MongoDB in memory; otherwise each database is one SQLite file
     in that folder and survives restarts. Tansu keeps everything in memory: a restart loses
     topics, records and committed offsets.
+
+    With `oidc_port` it also runs the OpenID provider; with `smtp_port` the mailbox, which keeps
+    messages in `mail_dir` (default `run_dir / "mail"`) across restarts until cleared and refuses
+    recipients at `smtp_refuse_domains`.
     """
 
     kafka_port: int = DEFAULT_KAFKA_PORT
@@ -92,6 +108,9 @@ class LocalInfrastructure:
     mongo_data_dir: Path | None = None
     run_dir: Path = field(default_factory=lambda: Path(".local/run"))
     oidc_port: int | None = None
+    smtp_port: int | None = None
+    mail_dir: Path | None = None
+    smtp_refuse_domains: tuple[str, ...] = (REFUSED_MAIL_DOMAIN,)
     topics: Iterable[TopicSpec] = ALL_TOPICS
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
 
@@ -110,6 +129,22 @@ class LocalInfrastructure:
             raise InfrastructureError("this infrastructure runs no OpenID provider (oidc_port=None)")
         return f"http://{LOOPBACK}:{self.oidc_port}"
 
+    @property
+    def smtp_host(self) -> str:
+        """The host the local mailbox listens on (its port is `smtp_port`)."""
+        self._require_smtp()
+        return LOOPBACK
+
+    @property
+    def maildir(self) -> Path:
+        """The Maildir where the local mailbox keeps every message it accepts."""
+        self._require_smtp()
+        return self.mail_dir if self.mail_dir is not None else self.run_dir / "mail"
+
+    def _require_smtp(self) -> None:
+        if self.smtp_port is None:
+            raise InfrastructureError("this infrastructure runs no mailbox (smtp_port=None)")
+
     def start(self) -> LocalInfrastructure:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -117,10 +152,14 @@ class LocalInfrastructure:
             self._start_mongo()
             if self.oidc_port is not None:
                 self._start_oidc(self.oidc_port)
+            if self.smtp_port is not None:
+                self._start_smtp(self.smtp_port)
             asyncio.run(self._create_topics())
             self._wait_for_mongo()
             if self.oidc_port is not None:
                 self._wait_for_oidc()
+            if self.smtp_port is not None:
+                self._wait_for_smtp(self.smtp_port)
         except BaseException:
             self.stop()
             raise
@@ -231,6 +270,38 @@ class LocalInfrastructure:
                 if time.monotonic() > deadline:
                     raise InfrastructureError(f"OpenID provider at {discovery}: {error}") from error
                 time.sleep(0.1)
+
+    def _start_smtp(self, port: int) -> None:
+        """The aiosmtpd mailbox of `centricity_plumbing.mailbox`; it creates `maildir` if need be."""
+        self._spawn(
+            "smtp",
+            [
+                sys.executable,
+                "-m",
+                "centricity_plumbing.mailbox",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(port),
+                "--maildir",
+                str(self.maildir.resolve()),
+                *(arg for domain in self.smtp_refuse_domains for arg in ("--refuse-domain", domain)),
+            ],
+        )
+
+    def _wait_for_smtp(self, port: int) -> None:
+        """Until the mailbox greets: connect, read its 220, say QUIT."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            self._check_alive()
+            try:
+                with smtplib.SMTP(LOOPBACK, port, timeout=1) as client:
+                    client.noop()
+                return
+            except (OSError, smtplib.SMTPException) as error:
+                if time.monotonic() > deadline:
+                    raise InfrastructureError(f"SMTP at {LOOPBACK}:{port}: {error}") from error
+                time.sleep(0.05)
 
     def _check_alive(self) -> None:
         for name, process in self._processes.items():

@@ -25,13 +25,14 @@ from centricity_plumbing.localinfra import (
     DEFAULT_KAFKA_PORT,
     DEFAULT_MONGO_PORT,
     DEFAULT_OIDC_PORT,
+    DEFAULT_SMTP_PORT,
     LOOPBACK,
     InfrastructureError,
     LocalInfrastructure,
 )
 from centricity_plumbing.settings import ENV_PREFIX
 
-DEFAULT_SERVICES = {"ideas": 8101, "votes": 8102, "insights": 8103}
+DEFAULT_SERVICES = {"ideas": 8101, "votes": 8102, "insights": 8103, "notifications": 8104}
 DEV_BUSINESS_UNITS: dict[str, dict[str, Any]] = {
     "retail": {"name": "Retail banking", "api_key": "dev-key-retail"},
     "wholesale": {"name": "Wholesale", "api_key": "dev-key-wholesale"},
@@ -89,6 +90,13 @@ class LocalSystem:
                 f"{ENV_PREFIX}SESSION_SECRET": DEV_SESSION_SECRET,
             }
         )
+        if self.infra.smtp_port is not None:
+            env[f"{ENV_PREFIX}SMTP_HOST"] = self.infra.smtp_host
+            env[f"{ENV_PREFIX}SMTP_PORT"] = str(self.infra.smtp_port)
+        if service_of(service) == "notifications":
+            env[f"{ENV_PREFIX}PUBLIC_URL"] = self.url(service)
+            if "ideas" in self.services:
+                env[f"{ENV_PREFIX}ANSWER_BASE_URL"] = self.url("ideas")
         if self.infra.oidc_port is not None:
             env[f"{ENV_PREFIX}OIDC_ISSUER"] = self.infra.oidc_issuer
             env[f"{ENV_PREFIX}OIDC_CLIENT_ID"] = DEV_OIDC_CLIENT_ID
@@ -197,6 +205,13 @@ def banner(system: LocalSystem) -> str:
         f"  Kafka     {system.infra.kafka_bootstrap}   (Tansu, in memory)",
         f"  MongoDB   {system.infra.mongo_url}   (nx-27017, data in {system.infra.mongo_data_dir})",
         f"  Logs      {system.infra.run_dir}/*.log",
+    ]
+    if system.infra.smtp_port is not None:
+        lines.append(
+            f"  Mail      smtp://{system.infra.smtp_host}:{system.infra.smtp_port}   "
+            f"(aiosmtpd: each message kept as a file in {system.infra.maildir}/new)"
+        )
+    lines += [
         "",
         "  Business units and their API keys (header X-API-Key):",
     ]
@@ -218,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kafka-port", type=int, default=DEFAULT_KAFKA_PORT)
     parser.add_argument("--mongo-port", type=int, default=DEFAULT_MONGO_PORT)
     parser.add_argument("--oidc-port", type=int, default=DEFAULT_OIDC_PORT)
+    parser.add_argument("--smtp-port", type=int, default=DEFAULT_SMTP_PORT)
     parser.add_argument(
         "--replicas", type=int, default=1, help="how many processes of each service (consumer groups share)"
     )
@@ -228,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             kafka_port=args.kafka_port,
             mongo_port=args.mongo_port,
             oidc_port=args.oidc_port,
+            smtp_port=args.smtp_port,
             mongo_data_dir=args.data_dir / "mongo",
             run_dir=args.data_dir / "run",
         ),

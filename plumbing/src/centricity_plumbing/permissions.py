@@ -23,6 +23,7 @@ class Action(StrEnum):
     READ = "read ideas, campaigns, comments and an idea's insight"
     READ_VOTERS = "read who voted, and a customer's budget"
     READ_INSIGHTS = "read unit metrics, series, the live stream and dashboard"
+    READ_NOTIFICATIONS = "read what a customer follows and was told"
     SUBMIT_IDEA = "submit an idea"
     REVISE_IDEA = "revise an idea"
     CHANGE_STATUS = "change an idea's status (triage, decline, deliver)"
@@ -32,6 +33,7 @@ class Action(StrEnum):
     ATTEST = "attest whether a delivered idea helped"
     LAUNCH_CAMPAIGN = "launch a campaign"
     VOTE = "vote, change or withdraw a vote"
+    SUBSCRIBE = "follow an idea or stop, and set where mail goes"
 
     @property
     def writes(self) -> bool:
@@ -56,6 +58,7 @@ PERMISSIONS: dict[Action, frozenset[Grant]] = {
     Action.READ: _ALL,
     Action.READ_VOTERS: frozenset({SYSTEM, *_UNIT_STAFF, Role.ENTERPRISE_ADMIN, Role.CUSTOMER}),
     Action.READ_INSIGHTS: _ALL - {Role.CUSTOMER},
+    Action.READ_NOTIFICATIONS: frozenset({SYSTEM, *_UNIT_STAFF, Role.ENTERPRISE_ADMIN, Role.CUSTOMER}),
     Action.SUBMIT_IDEA: frozenset({SYSTEM, Role.ADMIN, Role.MODERATOR, Role.CUSTOMER}),
     Action.REVISE_IDEA: frozenset({SYSTEM, Role.ADMIN, Role.MODERATOR}),
     Action.CHANGE_STATUS: frozenset({SYSTEM, Role.ADMIN, Role.MODERATOR}),
@@ -65,6 +68,7 @@ PERMISSIONS: dict[Action, frozenset[Grant]] = {
     Action.ATTEST: frozenset({SYSTEM, Role.CUSTOMER}),
     Action.LAUNCH_CAMPAIGN: frozenset({SYSTEM, Role.ADMIN}),
     Action.VOTE: frozenset({SYSTEM, Role.ADMIN, Role.MODERATOR, Role.CUSTOMER}),
+    Action.SUBSCRIBE: frozenset({SYSTEM, Role.CUSTOMER}),
 }
 NOTES = {
     Action.READ_VOTERS: "customers: their own budget only; staff: their unit's voters",
@@ -72,6 +76,8 @@ NOTES = {
     Action.COMMENT: "customers: as themselves",
     Action.ATTEST: "customers: as themselves",
     Action.VOTE: "customers: as themselves; admins and moderators: proxy votes",
+    Action.READ_NOTIFICATIONS: "customers: their own; systems and staff: their unit's customers",
+    Action.SUBSCRIBE: "customers: as themselves; systems: their unit's customers",
 }
 
 

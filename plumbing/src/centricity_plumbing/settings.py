@@ -101,6 +101,11 @@ class ServiceSettings(BaseSettings):
         description="Keys the stable pseudonyms under which customers appear to those who may not see "
         "them; set a secret of your own, the same on every service and replica.",
     )
+    answer_link_secret: SecretStr = Field(
+        default=SecretStr("dev-answer-links"),
+        description="Signs the links that let customers answer whether a delivered idea helped without "
+        "signing in; set a secret of your own, the same on the ideas and notifications services.",
+    )
     event_source: str = Field(
         default="", description="CloudEvents `source` of the facts this service publishes."
     )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field, ValidationError
 
 from centricity_contracts.campaigns import CampaignLaunch, CampaignRecord
 from centricity_contracts.customers import Actor, Customer, CustomerType
@@ -27,13 +29,15 @@ from centricity_contracts.ideas import (
     Tags,
     Title,
 )
-from centricity_contracts.model import ContractModel
-from centricity_ideas.domain import Idea
+from centricity_contracts.model import STRICT_INPUT_KEY, ContractModel
+from centricity_ideas.domain import Idea, LinkUsed
 from centricity_ideas.service import IdeaOperations
 from centricity_ideas.store import IdeaFilter, IdeaSort
 from centricity_plumbing.auth import Principal
 from centricity_plumbing.input import StrictBodyRoute
+from centricity_plumbing.pages import form_fields, simple_page
 from centricity_plumbing.permissions import Action, actor_for, as_themselves, permitted
+from centricity_plumbing.rules import InvalidInput, RuleViolation
 from centricity_plumbing.visibility import CurrentViewer, Viewer, viewer_for
 
 STAFF = {"actor_id": "pm-anna", "display_name": "Anna, product manager"}
@@ -152,6 +156,9 @@ def commenter(principal: Principal, posting: CommentRequest) -> dict[str, Any]:
     if posting.staff is not None or principal.kind.value == "staff":
         values["staff"] = actor_for(principal, posting.staff).model_dump()
     return values
+
+
+LinkToken = Annotated[str, Path(min_length=1, max_length=4096)]
 
 
 def ideas_router(ops: IdeaOperations) -> APIRouter:
@@ -467,6 +474,120 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
                 businessunit=businessunit,
                 request_key=request_key(businessunit, idempotency_key, "attest"),
             ),
+        )
+
+    return router
+
+
+class LinkAnswer(ContractModel):
+    helped: bool = Field(description="Did the delivered idea help you?")
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class LinkAnswered(BaseModel):
+    idea_id: str
+    helped: bool
+    recorded: bool = Field(description="Always true: the answer is the customer's now.")
+
+
+ANSWER_RESPONSES: dict[int | str, dict[str, str]] = {
+    400: {"description": "The link was altered or has expired"},
+    403: {"description": "The customer neither wrote nor voted on the idea"},
+    409: {"description": "The link was used already, or the idea is not delivered"},
+}
+
+
+def answer_form(token: str, idea: Idea) -> str:
+    action = f"/attestation-links/{html.escape(token)}"
+    return (
+        f"<p>You followed <strong>{html.escape(idea.title)}</strong>, and it has been delivered.</p>"
+        f"<form method='post' action='{action}'>"
+        "<fieldset><legend>Did it help you?</legend>"
+        "<label><input type='radio' name='helped' value='yes' required> Yes, it helped</label><br>"
+        "<label><input type='radio' name='helped' value='no'> No, it did not</label></fieldset>"
+        "<label for='comment'>Anything to add? (optional)</label>"
+        "<textarea id='comment' name='comment' maxlength='2000'></textarea>"
+        "<p><button type='submit'>Send my answer</button></p></form>"
+        "<p class='note'>Only you can answer with this link, once. It needs no sign-in.</p>"
+    )
+
+
+def parse_link_answer(content_type: str, body: bytes) -> LinkAnswer:
+    if content_type.split(";", 1)[0].strip().lower() == "application/x-www-form-urlencoded":
+        fields = form_fields(body)
+        if fields.get("helped") not in ("yes", "no"):
+            raise InvalidAnswer("Choose yes or no.")
+        return LinkAnswer(helped=fields["helped"] == "yes", comment=fields.get("comment", "").strip() or None)
+    try:
+        return LinkAnswer.model_validate_json(body, context={STRICT_INPUT_KEY: True})
+    except ValidationError as error:
+        raise InvalidAnswer(
+            f"Send {{'helped': true|false, 'comment': ...}}: {error.errors()[0]['msg']}"
+        ) from error
+
+
+class InvalidAnswer(InvalidInput):
+    kind = "invalid-answer"
+    status = 422
+    title = "Invalid answer"
+
+
+def answer_links_router(ops: IdeaOperations) -> APIRouter:
+    """The page of the link in an attestation request: no sign-in, the link is the credential."""
+    router = APIRouter(route_class=StrictBodyRoute, tags=["closing the loop"])
+
+    @router.get(
+        "/attestation-links/{token}",
+        summary="The page where a customer answers whether a delivered idea helped",
+        description="Opening it records nothing (mail scanners open every link); its form POSTs.",
+        response_class=HTMLResponse,
+        responses=ANSWER_RESPONSES,
+    )
+    async def answer_page(token: LinkToken) -> HTMLResponse:
+        try:
+            link = ops.answer_link(token)
+            idea = await ops.idea(link.idea_id)
+            if await ops.answer_link_used(link):
+                raise LinkUsed("You answered with this link already; to change it, sign in and attest again.")
+        except RuleViolation as refusal:
+            return simple_page(refusal.title, f"<p>{html.escape(refusal.detail)}</p>", refusal.status)
+        return simple_page("Did it help you?", answer_form(token, idea))
+
+    @router.post(
+        "/attestation-links/{token}",
+        summary="Answer with an attestation link: as a form from its page, or as JSON",
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/json": {"schema": LinkAnswer.model_json_schema()},
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"helped": {"enum": ["yes", "no"]}, "comment": {"type": "string"}},
+                            "required": ["helped"],
+                        }
+                    },
+                },
+                "required": True,
+            }
+        },
+        responses=ANSWER_RESPONSES,
+    )
+    async def answer(token: LinkToken, request: Request) -> Response:
+        content_type = request.headers.get("content-type", "")
+        from_page = content_type.startswith("application/x-www-form-urlencoded")
+        try:
+            answer = parse_link_answer(content_type, await request.body())
+            link, _ = await ops.answer_by_link(token, helped=answer.helped, comment=answer.comment)
+        except RuleViolation as refusal:
+            if not from_page:
+                raise
+            return simple_page(refusal.title, f"<p>{html.escape(refusal.detail)}</p>", refusal.status)
+        if from_page:
+            thanks = "Thank you: we are glad it helped." if answer.helped else "Thank you: we will follow up."
+            return simple_page("Thank you", f"<p>{thanks}</p>")
+        return JSONResponse(
+            LinkAnswered(idea_id=link.idea_id, helped=answer.helped, recorded=True).model_dump()
         )
 
     return router

@@ -83,6 +83,18 @@ class InternalOnly(RuleViolation):
     title = "Internal customers only"
 
 
+class LinkUsed(RuleViolation):
+    kind = "link-used"
+    status = 409
+    title = "This link was used already"
+
+
+class LinkInvalid(RuleViolation):
+    kind = "invalid-link"
+    status = 400
+    title = "Invalid link"
+
+
 class NotAParticipant(RuleViolation):
     kind = "not-a-participant"
     status = 403

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
-from centricity_ideas.api import ideas_router
+from centricity_ideas.api import answer_links_router, ideas_router
 from centricity_ideas.consumers import register_subscribers
 from centricity_ideas.service import IdeaOperations
 from centricity_ideas.similarity import SimilarityIndex
@@ -43,7 +43,7 @@ def create_app(
         description="Ideas from every business unit, from submission to the customers' own confirmation "
         "that what was delivered helped them. Over HTTP and as CloudEvents on Kafka.",
         version="0.2.0",
-        routers=[ideas_router(ops)],
+        routers=[ideas_router(ops), answer_links_router(ops)],
         before_start=[store.ensure_indexes, ops.refresh_index],
         after_start=[ops.outbox.deliver_all_pending, encoder_loaded],
         background=[ops.keep_index_fresh],

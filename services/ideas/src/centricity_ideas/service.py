@@ -58,6 +58,7 @@ from centricity_ideas.store import (
     idea_document,
     stored_idea,
 )
+from centricity_plumbing.answerlinks import AnswerLink, AnswerLinkInvalid
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.memory import release_freed_memory
 from centricity_plumbing.mongo import Document, remember
@@ -527,6 +528,35 @@ class IdeaOperations:
             return changed, fact
 
         return await self._change(idea_id, request_key, apply)
+
+    def answer_link(self, token: str) -> AnswerLink:
+        try:
+            return AnswerLink.decode(token, self.settings.answer_link_secret.get_secret_value())
+        except AnswerLinkInvalid as error:
+            raise domain.LinkInvalid(error.reason) from error
+
+    async def answer_link_used(self, link: AnswerLink) -> bool:
+        return await self.store.link_used(link.link_id)
+
+    async def answer_by_link(
+        self, token: str, *, helped: bool, comment: str | None
+    ) -> tuple[AnswerLink, Idea]:
+        """The customer a link was made for answers whether the idea helped; each link answers once.
+
+        The answer is recorded before the link is marked used: a crash in between leaves the link
+        good for one more answer, never an answer lost.
+        """
+        link = self.answer_link(token)
+        if await self.answer_link_used(link):
+            raise domain.LinkUsed(
+                "You answered with this link already; to change your answer, sign in and attest again."
+            )
+        giving = AttestationGiving(
+            idea_id=link.idea_id, customer=link.customer, helped=helped, comment=comment
+        )
+        idea = await self.attest(giving, businessunit=link.businessunit)
+        await self.store.use_link(link.link_id, idea_id=link.idea_id, at=utc_now().isoformat())
+        return link, idea
 
     async def launch_campaign(
         self, launch: CampaignLaunch, *, businessunit: str, request_key: str | None = None

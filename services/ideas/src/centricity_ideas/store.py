@@ -139,6 +139,8 @@ class IdeaStore:
         self.comments: AsyncCollection[Document] = db["comments"]
         self.campaigns: AsyncCollection[Document] = db["campaigns"]
         self.voters: AsyncCollection[Document] = db["idea_voters"]
+        # Attestation links already answered with: each works once, later answers go the normal way.
+        self.used_links: AsyncCollection[Document] = db["used_answer_links"]
 
     async def ensure_indexes(self) -> None:
         # Sorts break ties on _id too; nx-27017 cannot index _id inside a compound index.
@@ -275,6 +277,14 @@ class IdeaStore:
 
     async def remember_voter(self, vote_id: str, idea_id: str) -> None:
         await self.voters.update_one({"_id": vote_id}, {"$set": {"idea_id": idea_id}}, upsert=True)
+
+    async def link_used(self, link_id: str) -> bool:
+        return await self.used_links.find_one({"_id": link_id}) is not None
+
+    async def use_link(self, link_id: str, *, idea_id: str, at: str) -> None:
+        await self.used_links.update_one(
+            {"_id": link_id}, {"$setOnInsert": {"idea_id": idea_id, "used_at": at}}, upsert=True
+        )
 
     async def has_voted(self, idea_id: str, voter_key: str) -> bool:
         return await self.voters.find_one({"_id": f"{idea_id}:{voter_key}"}) is not None

@@ -1,0 +1,1 @@
+"""Centricity notifications service."""

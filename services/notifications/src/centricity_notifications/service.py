@@ -1,0 +1,329 @@
+"""Use cases of the notifications service, shared by HTTP and Kafka: follow ideas from the facts
+of the ideas and votes services, tell followers when an idea moves, ask authors and voters of a
+delivered idea whether it helped, and remind those who have not answered."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from centricity_contracts.customers import Customer
+from centricity_contracts.envelope import CloudEvent
+from centricity_contracts.ideas import IdeaAttested, IdeaCommented, IdeaCreated, IdeaEdited, IdeaMerged
+from centricity_contracts.notifications import AttestationRequest, Notification, NotificationRequested
+from centricity_contracts.topics import NOTIFICATIONS
+from centricity_contracts.votes import VoteMoved, VoteRecorded
+from centricity_notifications.domain import (
+    Change,
+    Follower,
+    IdeaFacts,
+    Reason,
+    ReminderPolicy,
+    asks,
+    change_of,
+    customer_key,
+    notification_for,
+    notification_id,
+    subscription_id,
+)
+from centricity_notifications.store import MailState, NotificationStore, follower_of
+from centricity_plumbing.answerlinks import ANSWER, UNSUBSCRIBE, AnswerLink, AnswerLinkInvalid
+from centricity_plumbing.clock import utc_now
+from centricity_plumbing.mongo import Document
+from centricity_plumbing.outbox import Outbox, outbox_entry
+from centricity_plumbing.rules import InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+# Followers told per round of a change; a change with 100,000 followers is told in rounds, each
+# written and published in bulk, while other changes and intake go on.
+FAN_OUT_BATCH = 500
+IDLE_POLL_S = 0.5
+REMINDER_POLL_S = 5.0
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where the links in notifications point, and what signs them."""
+
+    answer_base_url: str
+    secret: str
+    valid_for: timedelta
+
+    def answer(self, change: Change, follower: Follower, notification_id: str) -> AttestationRequest:
+        expires_at = change.at + self.valid_for
+        link = AnswerLink(
+            link_id=notification_id,
+            idea_id=change.idea_id,
+            businessunit=follower.businessunit,
+            customer=follower.customer,
+            expires_at=expires_at,
+            purpose=ANSWER,
+        )
+        url = f"{self.answer_base_url.rstrip('/')}/attestation-links/{link.encode(self.secret)}"
+        return AttestationRequest(url=url, expires_at=expires_at)
+
+
+class Notifier:
+    def __init__(
+        self,
+        store: NotificationStore,
+        outbox: Outbox,
+        *,
+        source: str,
+        links: Links,
+        reminders: ReminderPolicy,
+        batch: int = FAN_OUT_BATCH,
+    ) -> None:
+        self.store = store
+        self.outbox = outbox
+        self.source = source
+        self.links = links
+        self.reminders = reminders
+        self.batch = batch
+        self.changed = asyncio.Event()
+        self.mail_due = asyncio.Event()
+
+    # Facts of the other services
+
+    async def record_idea_facts(self, facts: Sequence[CloudEvent[Any]]) -> None:
+        for fact in facts:
+            await self._record_idea_fact(fact)
+            change = change_of(fact)
+            if change is not None:
+                await self.store.add_change(change)
+                self.changed.set()
+
+    async def _record_idea_fact(self, fact: CloudEvent[Any]) -> None:
+        if isinstance(fact, IdeaCreated):
+            idea = fact.data
+            await self.store.remember_idea(
+                IdeaFacts(idea.idea_id, idea.businessunit, idea.title), internal_only=idea.internal_only
+            )
+            await self.store.follow(
+                idea.idea_id, [Follower(idea.businessunit, idea.author, frozenset({Reason.AUTHORED}))]
+            )
+        elif isinstance(fact, IdeaEdited):
+            title = fact.data.changes.get("title", {}).get("after")
+            if isinstance(title, str):
+                await self.store.retitle(fact.data.idea_id, title)
+        elif isinstance(fact, IdeaCommented) and (author := fact.data.author) is not None:
+            commenter = Follower(fact.data.businessunit, author, frozenset({Reason.COMMENTED}))
+            await self.store.follow(fact.data.idea_id, [commenter])
+        elif isinstance(fact, IdeaMerged):
+            await self.store.carry_over(fact.data.idea_id, fact.data.into_idea_id)
+        elif isinstance(fact, IdeaAttested):
+            attestation = fact.data
+            key = customer_key(attestation.customer_businessunit, attestation.customer.customer_id)
+            await self.store.answered(attestation.idea_id, key, at=attestation.attested_at)
+
+    async def record_vote_facts(self, facts: Sequence[CloudEvent[Any]]) -> None:
+        voters: dict[str, list[Follower]] = {}
+        for fact in facts:
+            if isinstance(fact, VoteRecorded):
+                vote = fact.data
+                voters.setdefault(vote.idea_id, []).append(
+                    Follower(vote.voter_businessunit, vote.voter, frozenset({Reason.VOTED}))
+                )
+            elif isinstance(fact, VoteMoved):
+                move = fact.data
+                voters.setdefault(move.to_idea_id, []).append(
+                    Follower(move.voter_businessunit, move.voter, frozenset({Reason.VOTED}))
+                )
+        for idea_id, followers in voters.items():
+            await self.store.follow(idea_id, followers)
+
+    # Customers' choices
+
+    async def subscribe(
+        self, idea_id: str, businessunit: str, customer: Customer, *, subscribed: bool
+    ) -> None:
+        await self.store.set_subscribed(idea_id, businessunit, customer, subscribed=subscribed)
+
+    async def subscribe_visible(
+        self,
+        idea_id: str,
+        businessunit: str,
+        customer: Customer,
+        *,
+        subscribed: bool,
+        sees_internal_only: bool,
+    ) -> Document:
+        """Over HTTP: the idea must be one this reader can see."""
+        idea = await self.store.idea_document(idea_id)
+        if idea is None or (idea.get("internal_only") and not sees_internal_only):
+            raise NotFound("idea", idea_id)
+        await self.subscribe(idea_id, businessunit, customer, subscribed=subscribed)
+        doc = await self.store.subscription(
+            subscription_id(idea_id, customer_key(businessunit, customer.customer_id))
+        )
+        assert doc is not None
+        return doc
+
+    async def set_contact(self, businessunit: str, customer_id: str, email: str | None) -> None:
+        await self.store.set_contact(customer_key(businessunit, customer_id), email)
+
+    def check_unsubscribe_link(self, token: str) -> AnswerLink:
+        try:
+            return AnswerLink.decode(token, self.links.secret, UNSUBSCRIBE)
+        except AnswerLinkInvalid as error:
+            raise InvalidLink(error.reason) from error
+
+    async def unsubscribe_by_link(self, token: str) -> AnswerLink:
+        link = self.check_unsubscribe_link(token)
+        await self.subscribe(link.idea_id, link.businessunit, link.customer, subscribed=False)
+        return link
+
+    # Telling
+
+    async def tell_pending(self) -> int:
+        """One round of every open change: tell the next followers of each. Returns how many told."""
+        told = 0
+        for change, after in await self.store.open_changes():
+            told += await self.tell(change, after)
+        return told
+
+    async def tell(self, change: Change, after: str) -> int:
+        idea = await self.store.idea(change.idea_id)
+        if idea is None:  # its creation is behind it on the same partition, so never: keep it open
+            log.warning("change %s of unknown idea %s waits", change.cause, change.idea_id)
+            return 0
+        followers = await self.store.followers_after(change.idea_id, after, self.batch)
+        if followers:
+            await self._notify(change, idea, [(f, 0) for f in followers], at=change.at)
+            await self.store.ask([self._question(change, f) for f in followers if asks(change, f)])
+        last = subscription_id(change.idea_id, followers[-1].key) if followers else after
+        await self.store.advance(change.cause, last, done=len(followers) < self.batch)
+        return len(followers)
+
+    def _question(self, change: Change, follower: Follower) -> Document:
+        due = self.reminders.first_due(change.at)
+        return {
+            "_id": subscription_id(change.idea_id, follower.key),
+            "idea_id": change.idea_id,
+            "customer_key": follower.key,
+            "change": change.to_document(),
+            "asked_at": change.at.isoformat(),
+            "answered": False,
+            "reminders": 0,
+            **({"remind_at": due.isoformat()} if due else {}),
+        }
+
+    async def _notify(
+        self, change: Change, idea: IdeaFacts, followers: list[tuple[Follower, int]], *, at: datetime
+    ) -> list[Notification]:
+        """Store, publish and queue for mail one notification per follower (and reminder number)."""
+        emails = await self.store.emails_of(f.key for f, _ in followers)
+        notifications = []
+        for follower, reminder in followers:
+            nid = notification_id(change.cause, follower.key, reminder)
+            attestation = self.links.answer(change, follower, nid) if asks(change, follower) else None
+            notifications.append(
+                notification_for(change, follower, idea, now=at, attestation=attestation, reminder=reminder)
+            )
+        now = utc_now()
+        await self.store.record_notifications(
+            [
+                notification_document(n, emails.get(f.key), now)
+                for n, (f, _) in zip(notifications, followers, strict=True)
+            ]
+        )
+        self.mail_due.set()
+        await self.outbox.publish_entries([self._entry(n) for n in notifications])
+        return notifications
+
+    def _entry(self, notification: Notification) -> Document:
+        key = customer_key(notification.customer_businessunit, notification.customer.customer_id)
+        event = NotificationRequested.build(
+            id=notification.notification_id,
+            source=self.source,
+            businessunit=notification.customer_businessunit,
+            subject=key,
+            data=notification,
+            time=notification.requested_at,
+        )
+        return outbox_entry(event, topic=NOTIFICATIONS, key=key)
+
+    async def remind_due(self, limit: int = FAN_OUT_BATCH) -> int:
+        """Remind the customers whose answer is overdue; each reminder is told once."""
+        reminded = 0
+        for question in await self.store.due_reminders(utc_now(), limit):
+            reminded += await self._remind(question)
+        return reminded
+
+    async def _remind(self, question: Document) -> int:
+        sent = int(question["reminders"]) + 1
+        due_at = datetime.fromisoformat(question["remind_at"])
+        subscription = await self.store.subscription(question["_id"])
+        change = Change.from_document(question["change"])
+        idea = await self.store.idea(change.idea_id)
+        if subscription is None or not subscription.get("subscribed") or idea is None:
+            await self.store.reminded(question["_id"], sent, None)  # no longer following: ask no more
+            return 0
+        await self._notify(change, idea, [(follower_of(subscription), sent)], at=due_at)
+        await self.store.reminded(question["_id"], sent, self.reminders.next_due(due_at, sent))
+        return 1
+
+    async def keep_telling(self) -> None:
+        """Background job: tell open changes as they come, and remind when reminders are due."""
+        last_reminders = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                while await self.tell_pending():
+                    pass
+                if loop.time() - last_reminders >= REMINDER_POLL_S:
+                    last_reminders = loop.time()
+                    while await self.remind_due():
+                        pass
+            except Exception:  # the store or broker is away: what is open stays open
+                log.exception("telling followers failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), IDLE_POLL_S)
+            self.changed.clear()
+
+    # Reads
+
+    async def subscriptions_of(self, businessunit: str, customer_id: str) -> list[Document]:
+        return await self.store.subscriptions_of(customer_key(businessunit, customer_id))
+
+    async def notifications_of(self, businessunit: str, customer_id: str, limit: int) -> list[Document]:
+        return await self.store.notifications_of(customer_key(businessunit, customer_id), limit)
+
+    async def contact_of(self, businessunit: str, customer_id: str) -> str | None:
+        return await self.store.contact(customer_key(businessunit, customer_id))
+
+
+class InvalidLink(InvalidInput):
+    kind = "invalid-link"
+    status = 400
+    title = "Invalid link"
+
+
+def notification_document(notification: Notification, email: str | None, now: datetime) -> Document:
+    key = customer_key(notification.customer_businessunit, notification.customer.customer_id)
+    mail: Document = (
+        {
+            "state": MailState.PENDING,
+            "to": email,
+            "attempts": 0,
+            "first_at": now.isoformat(),
+            "next_at": now.isoformat(),
+        }
+        if email
+        else {"state": "none"}
+    )
+    return {
+        "_id": notification.notification_id,
+        "customer_key": key,
+        "idea_id": notification.idea_id,
+        "kind": str(notification.kind),
+        "requested_at": notification.requested_at.isoformat(),
+        "notification": notification.model_dump(mode="json"),
+        "mail": mail,
+    }

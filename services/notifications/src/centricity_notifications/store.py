@@ -1,0 +1,272 @@
+"""Notifications in MongoDB: ideas, followers, contact addresses, changes being told, the mail
+outbox and the questions asked.
+
+Every write is one idempotent single-document write keyed by what caused it, so a fact handled
+twice (redelivery, a second replica, a restart) leaves the same state. No write relies on a
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from centricity_contracts.customers import Customer
+from centricity_notifications.domain import Change, Follower, IdeaFacts, Reason, customer_key, subscription_id
+from centricity_plumbing.mongo import Document
+
+DUPLICATE_KEY = 11000
+
+
+class MailState:
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class NotificationStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.ideas: AsyncCollection[Document] = db["ideas"]
+        self.subscriptions: AsyncCollection[Document] = db["subscriptions"]
+        self.contacts: AsyncCollection[Document] = db["contacts"]
+        # A change being told: `after` is the last follower told, so a restart goes on from there.
+        self.changes: AsyncCollection[Document] = db["changes"]
+        # What this customer was told, one document per notification id (the mail outbox too).
+        self.notifications: AsyncCollection[Document] = db["notifications"]
+        # Attestation questions, one per idea and customer: answered, or when to remind.
+        self.questions: AsyncCollection[Document] = db["questions"]
+
+    async def create_indexes(self) -> None:
+        await self.subscriptions.create_index([("idea_id", ASCENDING), ("_id", ASCENDING)])
+        await self.subscriptions.create_index("customer_key")
+        await self.changes.create_index("done")
+        await self.notifications.create_index([("customer_key", ASCENDING), ("requested_at", ASCENDING)])
+        await self.notifications.create_index([("mail.state", ASCENDING), ("mail.next_at", ASCENDING)])
+        await self.questions.create_index([("answered", ASCENDING), ("remind_at", ASCENDING)])
+
+    # Ideas
+
+    async def remember_idea(self, idea: IdeaFacts, *, internal_only: bool) -> None:
+        await self.ideas.update_one(
+            {"_id": idea.idea_id},
+            {
+                "$set": {
+                    "businessunit": idea.businessunit,
+                    "title": idea.title,
+                    "internal_only": internal_only,
+                }
+            },
+            upsert=True,
+        )
+
+    async def idea_document(self, idea_id: str) -> Document | None:
+        return await self.ideas.find_one({"_id": idea_id})
+
+    async def retitle(self, idea_id: str, title: str) -> None:
+        await self.ideas.update_one({"_id": idea_id}, {"$set": {"title": title}})
+
+    async def idea(self, idea_id: str) -> IdeaFacts | None:
+        doc = await self.ideas.find_one({"_id": idea_id})
+        if doc is None:
+            return None
+        return IdeaFacts(idea_id=doc["_id"], businessunit=doc["businessunit"], title=doc["title"])
+
+    # Followers
+
+    async def follow(self, idea_id: str, followers: Iterable[Follower]) -> None:
+        """Add reasons to follow; an explicit unsubscribe stays one (participating again does not
+        undo it)."""
+        writes = [
+            UpdateOne(
+                {"_id": subscription_id(idea_id, f.key)},
+                {
+                    "$setOnInsert": {
+                        "idea_id": idea_id,
+                        "customer_key": f.key,
+                        "businessunit": f.businessunit,
+                        "subscribed": True,
+                    },
+                    "$set": {"customer": f.customer.model_dump(mode="json")},
+                    "$addToSet": {"reasons": {"$each": sorted(f.reasons)}},
+                },
+                upsert=True,
+            )
+            for f in followers
+        ]
+        if writes:
+            await self.subscriptions.bulk_write(writes, ordered=False)
+
+    async def set_subscribed(
+        self, idea_id: str, businessunit: str, customer: Customer, *, subscribed: bool
+    ) -> None:
+        key = customer_key(businessunit, customer.customer_id)
+        reasons = {"$addToSet": {"reasons": str(Reason.SUBSCRIBED)}} if subscribed else {}
+        await self.subscriptions.update_one(
+            {"_id": subscription_id(idea_id, key)},
+            {
+                "$setOnInsert": {"idea_id": idea_id, "customer_key": key, "businessunit": businessunit},
+                "$set": {"subscribed": subscribed, "customer": customer.model_dump(mode="json")},
+                **reasons,
+            },
+            upsert=True,
+        )
+
+    async def followers_after(self, idea_id: str, after: str, limit: int) -> list[Follower]:
+        """The subscribed followers of an idea whose subscription id sorts after `after`."""
+        cursor = (
+            self.subscriptions.find({"idea_id": idea_id, "_id": {"$gt": after}, "subscribed": True})
+            .sort("_id", ASCENDING)
+            .limit(limit)
+        )
+        return [follower_of(doc) async for doc in cursor]
+
+    async def subscription(self, subscription: str) -> Document | None:
+        return await self.subscriptions.find_one({"_id": subscription})
+
+    async def subscriptions_of(self, key: str) -> list[Document]:
+        return [doc async for doc in self.subscriptions.find({"customer_key": key}).sort("_id", ASCENDING)]
+
+    async def carry_over(self, from_idea: str, into_idea: str, *, batch: int = 500) -> None:
+        """A merge: the duplicate's subscribed followers follow the surviving idea too."""
+        after = ""
+        while followers := await self.followers_after(from_idea, after, batch):
+            await self.follow(into_idea, followers)
+            after = subscription_id(from_idea, followers[-1].key)
+
+    # Contacts
+
+    async def set_contact(self, key: str, email: str | None) -> None:
+        await self.contacts.update_one({"_id": key}, {"$set": {"email": email}}, upsert=True)
+
+    async def emails_of(self, keys: Iterable[str]) -> dict[str, str]:
+        found = self.contacts.find({"_id": {"$in": list(set(keys))}, "email": {"$type": "string"}})
+        return {doc["_id"]: doc["email"] async for doc in found}
+
+    async def contact(self, key: str) -> str | None:
+        doc = await self.contacts.find_one({"_id": key})
+        return None if doc is None else doc.get("email")
+
+    # Changes being told
+
+    async def add_change(self, change: Change) -> None:
+        await self.changes.update_one(
+            {"_id": change.cause},
+            {"$setOnInsert": {**change.to_document(), "after": "", "done": False}},
+            upsert=True,
+        )
+
+    async def open_changes(self, limit: int = 100) -> list[tuple[Change, str]]:
+        cursor = self.changes.find({"done": False}).sort("at", ASCENDING).limit(limit)
+        return [(Change.from_document(doc), doc["after"]) async for doc in cursor]
+
+    async def advance(self, cause: str, after: str, *, done: bool) -> None:
+        await self.changes.update_one({"_id": cause}, {"$set": {"after": after, "done": done}})
+
+    # Notifications and their mail
+
+    async def record_notifications(self, docs: list[Document]) -> None:
+        """Keep each notification once: one told again keeps its first document (and mail state)."""
+        if not docs:
+            return
+        writes = [UpdateOne({"_id": d["_id"]}, {"$setOnInsert": d}, upsert=True) for d in docs]
+        try:
+            await self.notifications.bulk_write(writes, ordered=False)
+        except BulkWriteError as error:  # two replicas inserting the same one at once
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+
+    async def claim_mail(self, *, now: datetime, lease_until: datetime) -> Document | None:
+        """One notification whose mail is due (pending, or its sender vanished mid-send), leased."""
+        return await self.notifications.find_one_and_update(
+            {
+                "$or": [
+                    {"mail.state": MailState.PENDING, "mail.next_at": {"$lte": now.isoformat()}},
+                    {"mail.state": MailState.SENDING, "mail.lease_until": {"$lte": now.isoformat()}},
+                ]
+            },
+            {
+                "$set": {"mail.state": MailState.SENDING, "mail.lease_until": lease_until.isoformat()},
+                "$inc": {"mail.attempts": 1},
+            },
+            sort=[("mail.next_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def mail_sent(self, notification_id: str, *, at: datetime) -> None:
+        await self.notifications.update_one(
+            {"_id": notification_id},
+            {
+                "$set": {"mail.state": MailState.SENT, "mail.sent_at": at.isoformat()},
+                "$unset": {"mail.error": ""},
+            },
+        )
+
+    async def mail_retry(self, notification_id: str, *, error: str, next_at: datetime) -> None:
+        await self.notifications.update_one(
+            {"_id": notification_id},
+            {
+                "$set": {
+                    "mail.state": MailState.PENDING,
+                    "mail.error": error,
+                    "mail.next_at": next_at.isoformat(),
+                }
+            },
+        )
+
+    async def mail_failed(self, notification_id: str, *, error: str) -> None:
+        await self.notifications.update_one(
+            {"_id": notification_id}, {"$set": {"mail.state": MailState.FAILED, "mail.error": error}}
+        )
+
+    async def notifications_of(self, key: str, limit: int) -> list[Document]:
+        cursor = self.notifications.find({"customer_key": key}).sort("requested_at", -1).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def mail_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        async for row in await self.notifications.aggregate(
+            [{"$group": {"_id": "$mail.state", "n": {"$sum": 1}}}]
+        ):
+            counts[str(row["_id"])] = int(row["n"])
+        return counts
+
+    # Questions (did it help?)
+
+    async def ask(self, docs: list[Document]) -> None:
+        if docs:
+            writes = [UpdateOne({"_id": d["_id"]}, {"$setOnInsert": d}, upsert=True) for d in docs]
+            await self.questions.bulk_write(writes, ordered=False)
+
+    async def answered(self, idea_id: str, key: str, *, at: datetime) -> None:
+        await self.questions.update_one(
+            {"_id": subscription_id(idea_id, key)},
+            {"$set": {"answered": True, "answered_at": at.isoformat()}, "$unset": {"remind_at": ""}},
+        )
+
+    async def due_reminders(self, now: datetime, limit: int) -> list[Document]:
+        cursor = self.questions.find({"answered": False, "remind_at": {"$lte": now.isoformat()}}).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def reminded(self, question_id: str, sent: int, next_at: datetime | None) -> None:
+        """Count a reminder once: only the writer that saw `sent - 1` sent so far moves it on."""
+        update: dict[str, Any] = {"$set": {"reminders": sent}}
+        if next_at is None:
+            update["$unset"] = {"remind_at": ""}
+        else:
+            update["$set"]["remind_at"] = next_at.isoformat()
+        await self.questions.update_one({"_id": question_id, "reminders": sent - 1}, update)
+
+
+def follower_of(doc: Document) -> Follower:
+    return Follower(
+        businessunit=doc["businessunit"],
+        customer=Customer.model_validate(doc["customer"]),
+        reasons=frozenset(Reason(r) for r in doc.get("reasons", [])),
+    )
