@@ -26,7 +26,11 @@ BUSINESS_UNITS = {unit: BusinessUnitConfig(name=unit.title(), api_key=key) for u
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfrastructure]:
     run_dir: Path = tmp_path_factory.mktemp("infra")
     with LocalInfrastructure(
-        kafka_port=free_port(), mongo_port=free_port(), oidc_port=free_port(), run_dir=run_dir
+        kafka_port=free_port(),
+        mongo_port=free_port(),
+        oidc_port=free_port(),
+        smtp_port=free_port(),
+        run_dir=run_dir,
     ) as running:
         yield running
 
@@ -51,6 +55,8 @@ def make_settings(infra: LocalInfrastructure) -> SettingsFactory:
             "kafka_heartbeat_interval_ms": 500,
             "oidc_issuer": infra.oidc_issuer,
         }
+        if "smtp_port" in settings_class.model_fields:
+            values |= {"smtp_host": infra.smtp_host, "smtp_port": infra.smtp_port}
         return settings_class(**{**values, **overrides})
 
     return make

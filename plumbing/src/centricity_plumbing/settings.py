@@ -102,7 +102,7 @@ class ServiceSettings(BaseSettings):
         "them; set a secret of your own, the same on every service and replica.",
     )
     answer_link_secret: SecretStr = Field(
-        default=SecretStr("dev-answer-links"),
+        default=SecretStr("dev-answer-links-not-for-production"),
         description="Signs the links that let customers answer whether a delivered idea helped without "
         "signing in; set a secret of your own, the same on the ideas and notifications services.",
     )

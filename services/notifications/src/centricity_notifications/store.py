@@ -44,7 +44,8 @@ class NotificationStore:
         self.questions: AsyncCollection[Document] = db["questions"]
 
     async def create_indexes(self) -> None:
-        await self.subscriptions.create_index([("idea_id", ASCENDING), ("_id", ASCENDING)])
+        # nx-27017 cannot index _id inside a compound index; followers are paged by _id within an idea.
+        await self.subscriptions.create_index("idea_id")
         await self.subscriptions.create_index("customer_key")
         await self.changes.create_index("done")
         await self.notifications.create_index([("customer_key", ASCENDING), ("requested_at", ASCENDING)])
