@@ -1,12 +1,12 @@
 # Deployment: container images and the offline validation of deploy/ (included by the Makefile).
 #
-#   make images        build the three service images with buildah (daemonless, no registry)
+#   make images        build the four service images with buildah (daemonless, no registry)
 #   make test-deploy   render every overlay and validate it (also part of `make test`)
 
 DEPLOY_VENV := .venv-deploy
 DEPLOY_PY := $(DEPLOY_VENV)/bin/python
 DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
-SERVICES := ideas votes insights
+SERVICES := ideas votes insights notifications
 IMAGE_TAG ?= 0.1.0
 BASE_IMAGE ?= localhost/centricity-base:bookworm
 BUILDAH ?= buildah
@@ -47,7 +47,7 @@ images: base-image wheels
 	done
 	$(BUILDAH) images --filter reference='localhost/centricity-*'
 
-# Wheels of the three services and every pinned dependency, for offline image builds.
+# Wheels of the four services and every pinned dependency, for offline image builds.
 wheels: $(STAMP)
 	rm -rf build/wheels
 	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(PY) -m pip wheel --quiet --wheel-dir build/wheels \

@@ -96,7 +96,7 @@ def smoke(service: str, infra: LocalInfrastructure) -> None:
 
 
 def main() -> None:
-    services = sys.argv[1:] or ["ideas", "votes", "insights"]
+    services = sys.argv[1:] or ["ideas", "votes", "insights", "notifications"]
     run_dir = pathlib.Path(tempfile.mkdtemp(prefix="centricity-smoke-"))
     with LocalInfrastructure(kafka_port=free_port(), mongo_port=free_port(), run_dir=run_dir) as infra:
         for service in services:

@@ -14,7 +14,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
-SERVICES = ("ideas", "votes", "insights")
+SERVICES = ("ideas", "votes", "insights", "notifications")
 
 
 @functools.cache

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -19,7 +20,14 @@ from conftest import K8S, OVERLAYS, REPO, SERVICES, of_kind, render
 
 KUBERNETES_VERSION = "1.32.0"
 CRD_DIR = REPO / "deploy" / "tools" / "crds"
-SIGN_IN_SECRETS = ("CENTRICITY_OIDC_CLIENT_SECRET", "CENTRICITY_SESSION_SECRET", "CENTRICITY_PSEUDONYM_SECRET")
+SIGN_IN_SECRETS = (
+    "CENTRICITY_OIDC_CLIENT_SECRET",
+    "CENTRICITY_SESSION_SECRET",
+    "CENTRICITY_PSEUDONYM_SECRET",
+)
+# Signs the links in mail that customers answer without signing in: made by notifications,
+# verified by ideas, and on no other service.
+ANSWER_LINK_SERVICES = {"ideas", "notifications"}
 RENDERED = ("base", *(f"overlays/{o}" for o in OVERLAYS))
 
 
@@ -143,6 +151,11 @@ def test_kafka_topics_are_those_of_all_topics(overlay: str) -> None:
     for fact in (topics.IDEAS_EVENTS, topics.VOTES_EVENTS):
         assert rendered[fact]["spec"]["config"]["retention.ms"] == "-1"
     assert int(rendered[topics.IDEAS_INTAKE]["spec"]["config"]["retention.ms"]) >= 7 * 24 * 3600 * 1000
+    for intake in (topics.VOTES_INTAKE, topics.NOTIFICATIONS_INTAKE):
+        assert int(rendered[intake]["spec"]["config"]["retention.ms"]) >= 7 * 24 * 3600 * 1000, intake
+    # Notifications carry customers' names and signed answer links: kept a while, not forever.
+    retention = int(rendered[topics.NOTIFICATIONS]["spec"]["config"]["retention.ms"])
+    assert 7 * 24 * 3600 * 1000 <= retention <= 30 * 24 * 3600 * 1000
 
 
 def acls(user: dict[str, Any]) -> set[tuple[str, str, str, str]]:
@@ -165,14 +178,24 @@ SERVICE_TOPICS = {
         {"ideas.events.v1", "votes.events.v1"},
         {"insights.ideas.v1", "insights.units.v1", "ideas.events.v1.dlq", "votes.events.v1.dlq"},
     ),
+    "notifications": (
+        {"notifications.intake.v1", "ideas.events.v1", "votes.events.v1"},
+        {"notifications.v1", "notifications.intake.v1.dlq", "ideas.events.v1.dlq", "votes.events.v1.dlq"},
+    ),
 }
 
 
-# The topics whose lag in the service's main consumer group drives its scaling.
+# The (topic, consumer group) pairs whose lag drives each service's scaling: the main group's
+# topics, and for notifications also its fan-out on idea and vote facts, in groups of their own.
 SCALED_ON_LAG_OF = {
-    "ideas": {"ideas.intake.v1"},
-    "votes": {"votes.intake.v1"},
-    "insights": {"ideas.events.v1", "votes.events.v1"},
+    "ideas": {("ideas.intake.v1", "centricity-ideas")},
+    "votes": {("votes.intake.v1", "centricity-votes")},
+    "insights": {("ideas.events.v1", "centricity-insights"), ("votes.events.v1", "centricity-insights")},
+    "notifications": {
+        ("notifications.intake.v1", "centricity-notifications"),
+        ("ideas.events.v1", "centricity-notifications-ideas"),
+        ("votes.events.v1", "centricity-notifications-votes"),
+    },
 }
 
 # One consumer group per subscriber (see consumer_options in centricity_plumbing.broker).
@@ -180,12 +203,18 @@ SERVICE_GROUPS = {
     "ideas": {"centricity-ideas", "centricity-ideas-duplicates", "centricity-ideas-voters"},
     "votes": {"centricity-votes", "centricity-votes-ideas"},
     "insights": {"centricity-insights"},
+    "notifications": {
+        "centricity-notifications",
+        "centricity-notifications-ideas",
+        "centricity-notifications-votes",
+    },
 }
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_each_service_reads_and_writes_only_its_own_topics(overlay: str) -> None:
     users = of_kind(render(f"overlays/{overlay}"), "KafkaUser")
+    assert set(SERVICE_TOPICS) == set(SERVICE_GROUPS) == set(SERVICES)
     for service, (reads, writes) in SERVICE_TOPICS.items():
         user = users[f"centricity-{service}"]
         assert user["spec"]["authentication"]["type"] == "scram-sha-512"
@@ -204,7 +233,8 @@ def test_a_business_unit_writes_intake_and_reads_insights_only() -> None:
     granted = acls(bu)
     writes = {name for kind, name, _, op in granted if kind == "topic" and op == "Write"}
     reads = {name for kind, name, _, op in granted if kind == "topic" and op == "Read"}
-    assert writes == {"ideas.intake.v1", "votes.intake.v1"}
+    assert writes == {"ideas.intake.v1", "votes.intake.v1", "notifications.intake.v1"}
+    # Not notifications.v1: it holds every unit's customers and their signed answer links.
     assert reads == {"insights.ideas.v1", "insights.units.v1"}
     assert {op for *_, op in granted} <= {"Read", "Write", "Describe"}
     assert {(kind, pattern) for kind, _, pattern, _ in granted if kind == "group"} == {("group", "prefix")}
@@ -240,12 +270,35 @@ def test_each_service_is_deployed_hardened_with_probes_and_secrets_by_reference(
         assert pod["terminationGracePeriodSeconds"] >= 30
         assert "preStop" in container["lifecycle"]
         env = {e["name"]: e for e in container["env"]}
-        secrets = (*SIGN_IN_SECRETS, "CENTRICITY_MONGO_URL", "CENTRICITY_BUSINESS_UNITS", "CENTRICITY_KAFKA_SASL_PASSWORD")
+        secrets = (
+            *SIGN_IN_SECRETS,
+            "CENTRICITY_MONGO_URL",
+            "CENTRICITY_BUSINESS_UNITS",
+            "CENTRICITY_KAFKA_SASL_PASSWORD",
+            "CENTRICITY_ANSWER_LINK_SECRET",
+            "CENTRICITY_SMTP_PASSWORD",
+        )
         for secret in secrets:
             if secret in env:
                 assert "secretKeyRef" in env[secret]["valueFrom"], secret
         assert {*SIGN_IN_SECRETS, "CENTRICITY_MONGO_URL", "CENTRICITY_BUSINESS_UNITS"} <= env.keys()
-        assert {env[s]["valueFrom"]["secretKeyRef"]["name"] for s in SIGN_IN_SECRETS} == {"centricity-sign-in"}
+        assert {env[s]["valueFrom"]["secretKeyRef"]["name"] for s in SIGN_IN_SECRETS} == {
+            "centricity-sign-in"
+        }
+        if service in ANSWER_LINK_SERVICES:
+            assert env["CENTRICITY_ANSWER_LINK_SECRET"]["valueFrom"]["secretKeyRef"] == {
+                "name": "centricity-sign-in",
+                "key": "answer-link-secret",
+            }
+        else:
+            assert "CENTRICITY_ANSWER_LINK_SECRET" not in env, service
+        if service == "notifications":
+            assert env["CENTRICITY_SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+                "name": "centricity-smtp",
+                "key": "password",
+            }
+        else:
+            assert "CENTRICITY_SMTP_PASSWORD" not in env, service
         if path != "base":
             assert env["CENTRICITY_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
                 "name": name,
@@ -261,7 +314,8 @@ def config_of(objects: tuple[dict[str, Any], ...], service: str) -> dict[str, st
 @pytest.mark.parametrize("path", RENDERED)
 def test_settings_name_each_services_port_group_and_database(path: str) -> None:
     objects = render(path)
-    ports = {"ideas": "8101", "votes": "8102", "insights": "8103"}
+    ports = {"ideas": "8101", "votes": "8102", "insights": "8103", "notifications": "8104"}
+    assert set(ports) == set(SERVICES)
     for service in SERVICES:
         config = config_of(objects, service)
         assert config["CENTRICITY_HTTP_PORT"] == ports[service]
@@ -277,6 +331,36 @@ def test_settings_name_each_services_port_group_and_database(path: str) -> None:
         if path != "base":
             assert config["CENTRICITY_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
             assert config["CENTRICITY_KAFKA_SSL_CAFILE"].startswith("/etc/centricity/kafka-ca/")
+        mail = {k for k in config if k.startswith(("CENTRICITY_SMTP_", "CENTRICITY_MAIL_"))}
+        assert bool(mail) is (service == "notifications"), "only notifications sends mail"
+    # Mail goes out through a relay over STARTTLS on the submission port; the password is a Secret.
+    config = config_of(objects, "notifications")
+    assert config["CENTRICITY_SMTP_HOST"]
+    assert config["CENTRICITY_SMTP_PORT"] == "587"
+    assert config["CENTRICITY_SMTP_START_TLS"] == "true"
+    assert "CENTRICITY_SMTP_PASSWORD" not in config
+    assert "@" in config["CENTRICITY_MAIL_FROM"]
+    # Customers open the links of their mail in a browser: public HTTPS addresses.
+    assert config["CENTRICITY_PUBLIC_URL"].startswith("https://")
+    assert config["CENTRICITY_ANSWER_BASE_URL"].startswith("https://")
+
+
+def test_the_ingress_serves_one_host_per_service_over_tls_and_the_links_in_mail_reach_them() -> None:
+    objects = render("overlays/prod")
+    ingresses = of_kind(objects, "Ingress").values()
+    routes = {
+        rule["host"]: path["backend"]["service"]["name"]
+        for ingress in ingresses
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert sorted(routes.values()) == sorted(f"centricity-{s}" for s in SERVICES)
+    tls_hosts = {host for ingress in ingresses for tls in ingress["spec"]["tls"] for host in tls["hosts"]}
+    assert tls_hosts == set(routes)
+    # Unsubscribe links go to the notifications host, answer links to the ideas host.
+    config = config_of(objects, "notifications")
+    assert routes[urlsplit(config["CENTRICITY_PUBLIC_URL"]).hostname or ""] == "centricity-notifications"
+    assert routes[urlsplit(config["CENTRICITY_ANSWER_BASE_URL"]).hostname or ""] == "centricity-ideas"
 
 
 def policies_for(objects: tuple[dict[str, Any], ...], labels: dict[str, str]) -> list[dict[str, Any]]:
@@ -290,8 +374,19 @@ def policies_for(objects: tuple[dict[str, Any], ...], labels: dict[str, str]) ->
     return [p for p in of_kind(objects, "NetworkPolicy").values() if selects(p["spec"]["podSelector"])]
 
 
+# Where each service's pods may connect (without the collector's 4318): DNS 53, the OpenID
+# provider 443, Kafka 9092/9093, MongoDB 27017; and the mail relay, 25/587, for notifications only.
+EGRESS_PORTS = {
+    "ideas": {53, 443, 9092, 9093, 27017},
+    "votes": {53, 443, 9092, 9093, 27017},
+    "insights": {53, 443, 9092, 9093, 27017},
+    "notifications": {25, 53, 443, 587, 9092, 9093, 27017},
+}
+
+
 @pytest.mark.parametrize("path", RENDERED)
 def test_network_policies_deny_by_default_then_allow_the_known_flows(path: str) -> None:
+    assert set(EGRESS_PORTS) == set(SERVICES)
     objects = render(path)
     deny = of_kind(objects, "NetworkPolicy")["default-deny-all"]["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
@@ -303,16 +398,21 @@ def test_network_policies_deny_by_default_then_allow_the_known_flows(path: str) 
         assert [peer for rule in ingress for peer in rule["from"]] == [
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
         ]
-        egress_ports = {
-            port["port"] for p in policies for rule in p["spec"].get("egress", []) for port in rule["ports"]
-        }
-        expected = {53, 443, 9092, 9093, 27017} | ({4318} if path != "base" else set())
+        egress = [rule for p in policies for rule in p["spec"].get("egress", [])]
+        egress_ports = {port["port"] for rule in egress for port in rule["ports"]}
+        expected = EGRESS_PORTS[service] | ({4318} if path != "base" else set())
         assert egress_ports == expected, service
-        # 443 is for the OpenID provider outside the cluster, never for pods inside it.
-        https = [r for p in policies for r in p["spec"].get("egress", []) if r["ports"][0]["port"] == 443]
-        assert [peer["ipBlock"]["except"] for rule in https for peer in rule["to"]] == [
-            ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
-        ]
+        # 443 is for the OpenID provider outside the cluster, and SMTP for the mail relay outside
+        # it: never for pods inside it.
+        for outside in ({443}, {25, 587}):
+            rules = [r for r in egress if {port["port"] for port in r["ports"]} & outside]
+            if outside <= egress_ports:
+                assert all({port["port"] for port in r["ports"]} == outside for r in rules), service
+                assert [peer["ipBlock"] for rule in rules for peer in rule["to"]] == [
+                    {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}
+                ], service
+            else:
+                assert not rules, service
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -339,14 +439,17 @@ def test_prod_scales_on_lag_and_cpu_spreads_and_keeps_one_pod_through_disruption
     scaled = of_kind(objects, "ScaledObject")
     budgets = of_kind(objects, "PodDisruptionBudget")
     assert not of_kind(objects, "HorizontalPodAutoscaler"), "KEDA owns the HPAs"
-    for service, reads in SCALED_ON_LAG_OF.items():
+    assert set(SCALED_ON_LAG_OF) == set(SERVICES)
+    for service, lagging in SCALED_ON_LAG_OF.items():
         name = f"centricity-{service}"
         spec = scaled[name]["spec"]
         assert spec["scaleTargetRef"]["name"] == name
         assert spec["minReplicaCount"] >= 2
         lag = [t for t in spec["triggers"] if t["type"] == "kafka"]
-        assert {t["metadata"]["topic"] for t in lag} == reads
-        assert {t["metadata"]["consumerGroup"] for t in lag} == {name}
+        assert {(t["metadata"]["topic"], t["metadata"]["consumerGroup"]) for t in lag} == lagging
+        assert len(lag) == len(lagging)
+        assert {g for _, g in lagging} <= SERVICE_GROUPS[service]
+        assert {t["authenticationRef"]["name"] for t in lag} == {f"{name}-kafka"}
         assert any(t["type"] == "cpu" for t in spec["triggers"])
         assert budgets[name]["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
         pod = of_kind(objects, "Deployment")[name]["spec"]["template"]["spec"]

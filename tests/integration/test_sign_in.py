@@ -29,13 +29,15 @@ from centricity_ideas.main import IdeasSettings
 from centricity_ideas.main import create_app as create_ideas
 from centricity_insights.main import InsightsSettings
 from centricity_insights.main import create_app as create_insights
+from centricity_notifications.main import NotificationsSettings
+from centricity_notifications.main import create_app as create_notifications
 from centricity_plumbing.devusers import DEV_USERS
 from centricity_plumbing.localinfra import LocalInfrastructure, free_port
 from centricity_plumbing.permissions import GRANTEES, PERMISSIONS, SYSTEM, Action, Grant, permission_table
 from centricity_votes.main import VotesSettings
 from centricity_votes.main import create_app as create_votes
 from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
-from tests.support import sign_in
+from tests.support import eventually, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 # The development user who holds each grant (README: Sign-in and roles).
@@ -57,6 +59,7 @@ class Services:
     ideas: httpx.AsyncClient
     votes: httpx.AsyncClient
     insights: httpx.AsyncClient
+    notifications: httpx.AsyncClient
 
 
 @pytest.fixture
@@ -68,6 +71,7 @@ async def services(make_settings: SettingsFactory) -> AsyncIterator[Services]:
                 (create_ideas, IdeasSettings),
                 (create_votes, VotesSettings),
                 (create_insights, InsightsSettings),
+                (create_notifications, NotificationsSettings),
             )
         ]
         yield Services(*clients)
@@ -126,6 +130,18 @@ async def attempt(
             },
         ),
         Action.VOTE: (services.votes, "POST", "/votes", {"idea_id": NO_IDEA, "voter": me(grant), "value": 1}),
+        Action.READ_NOTIFICATIONS: (
+            services.notifications,
+            "GET",
+            f"/customers/{me(grant)['customer_id']}/subscriptions?businessunit=retail",
+            None,
+        ),
+        Action.SUBSCRIBE: (
+            services.notifications,
+            "PUT",
+            f"{idea}/subscription",
+            {"subscribed": True, "customer": me(grant)},
+        ),
     }
     client, method, path, body = calls[action]
     return await client.request(method, path, json=body, headers=headers)
@@ -288,6 +304,39 @@ async def test_bad_tokens_get_401_saying_what_is_wrong(
     assert answers["another audience"].json()["detail"] == "The token is not meant for this service."
     nobody = await services.ideas.get("/ideas")
     assert nobody.status_code == 401
+    # A bad credential is refused even beside a good one: no guessing which one counts.
+    key = {"X-API-Key": API_KEYS["retail"]}
+    for token in (cases["garbage"], cases["forged"]):
+        both = await services.ideas.get("/ideas", headers={**key, "Authorization": f"Bearer {token}"})
+        assert both.status_code == 401, both.text
+    good_token = {"Authorization": f"Bearer {sign_in(infra.oidc_issuer, 'alice')}"}
+    for bad_key in ("", "not-a-key"):
+        both = await services.ideas.get("/ideas", headers={"X-API-Key": bad_key, **good_token})
+        assert both.status_code == 401, (bad_key, both.text)
+
+
+async def test_customers_comment_as_themselves_never_as_staff_or_officially(
+    services: Services, infra: LocalInfrastructure
+) -> None:
+    alice = {"Authorization": f"Bearer {sign_in(infra.oidc_issuer, 'alice')}"}
+    submitted = await services.ideas.post(
+        "/ideas", json={"reference": unique("R"), "title": "Clearer fees", "author": ALICE}, headers=alice
+    )
+    idea_id = submitted.json()["idea_id"]
+    for body in (
+        {"body": "OFFICIAL: shipped next week", "staff": {"actor_id": "pm-anna"}, "official": True},
+        {"body": "Shipped next week", "staff": {"actor_id": "pm-anna"}},
+        {"body": "Shipped next week", "author": ALICE, "official": True},
+    ):
+        answer = await services.ideas.post(f"/ideas/{idea_id}/comments", json=body, headers=alice)
+        assert answer.status_code == 403, (body, answer.text)
+    plain = await services.ideas.post(f"/ideas/{idea_id}/comments", json={"body": "Me too"}, headers=alice)
+    assert plain.status_code == 201, plain.text
+    assert (plain.json()["author"]["customer_id"], plain.json()["staff"], plain.json()["official"]) == (
+        "alice",
+        None,
+        False,
+    )
 
 
 @pytest.fixture
@@ -400,11 +449,28 @@ async def test_internal_only_ideas_are_for_internal_customers_and_staff(
         assert comments.status_code == (200 if sees else 404), user
         assert (idea_id in [i["idea_id"] for i in listed["items"]]) is sees, user
 
+    # To an external customer the idea does not exist, whichever service is asked.
     comment = await services.ideas.post(
         f"/ideas/{idea_id}/comments", json={"body": "Me too", "author": ALICE}, headers=alice
     )
-    assert comment.status_code == 403, comment.text
-    assert comment.json()["type"].endswith("internal-only")
-    for voter, headers, expected in ((ALICE, alice, 403), (employee, erin, 200)):
+    assert comment.status_code == 404, comment.text
+    for voter, headers, expected in ((employee, erin, 200), (ALICE, alice, 404)):
         cast = await vote_once_known(services, {"idea_id": idea_id, "voter": voter, "value": 1}, headers)
         assert cast.status_code in ((200, 201) if expected == 200 else (expected,)), (voter, cast.text)
+    for user, sees in (("erin", True), ("retail-viewer", True), ("alice", False), ("bob", False)):
+        headers = {"Authorization": f"Bearer {sign_in(infra.oidc_issuer, user)}"}
+        votes = await services.votes.get(f"/ideas/{idea_id}/votes", headers=headers)
+        assert votes.status_code == (200 if sees else 404), (user, votes.text)
+
+        async def insight(headers: dict[str, str] = headers, sees: bool = sees) -> httpx.Response | None:
+            answer = await services.insights.get(f"/ideas/{idea_id}", headers=headers)
+            return answer if answer.status_code != 404 or not sees else None
+
+        seen = await eventually(insight, what=f"the insight as {user}")
+        assert seen.status_code == (200 if sees else 404), (user, seen.text)
+        top = (await services.insights.get("/ideas/top", params={"limit": 100}, headers=headers)).json()
+        if top and isinstance(top, list):
+            assert (idea_id in [i["idea_id"] for i in top]) is sees, user
+    # A system may still tell apart "internal-only" from "no such idea".
+    unknown = await services.votes.get(f"/ideas/{NO_IDEA}/votes", headers=alice)
+    assert unknown.status_code == 404

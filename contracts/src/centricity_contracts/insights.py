@@ -48,6 +48,9 @@ class IdeaInsight(ContractModel):
         default=None, description="Seconds from submission to the idea's first status change."
     )
     merged_into: IdeaId | None = Field(default=None, description="Set once the idea was merged away.")
+    internal_only: bool = Field(
+        default=False, description="Only staff and internal customers see the idea (and its insight)."
+    )
 
 
 class IdeaInsightUpdated(CloudEvent[IdeaInsight]):

@@ -216,6 +216,12 @@ async def authenticated_principal(
 ) -> Principal:
     """The caller, from an API key, a bearer token or a signed-in session, in that order."""
     settings: ServiceSettings = request.app.state.settings
+    if API_KEY_HEADER in request.headers and "authorization" in request.headers:
+        # Which of two credentials counts must never be a guess: a bad one beside a good one is refused.
+        raise InvalidCredentials(
+            f"Send one credential: a business unit's API key ({API_KEY_HEADER}) or a bearer token, not both.",
+            headers=_challenge(),
+        )
     if api_key is not None:
         unit = business_unit_for_key(settings.business_units, api_key)
         if unit is None:

@@ -33,10 +33,17 @@ from centricity_contracts.model import STRICT_INPUT_KEY, ContractModel
 from centricity_ideas.domain import Idea, LinkUsed
 from centricity_ideas.service import IdeaOperations
 from centricity_ideas.store import IdeaFilter, IdeaSort
-from centricity_plumbing.auth import Principal
+from centricity_plumbing.auth import Principal, PrincipalKind
 from centricity_plumbing.input import StrictBodyRoute
 from centricity_plumbing.pages import form_fields, simple_page
-from centricity_plumbing.permissions import Action, actor_for, as_themselves, permitted
+from centricity_plumbing.permissions import (
+    Action,
+    NotPermitted,
+    actor_for,
+    as_themselves,
+    customer_of,
+    permitted,
+)
 from centricity_plumbing.rules import InvalidInput, RuleViolation
 from centricity_plumbing.visibility import CurrentViewer, Viewer, viewer_for
 
@@ -149,10 +156,16 @@ def unit_of(principal: Principal) -> str:
 
 
 def commenter(principal: Principal, posting: CommentRequest) -> dict[str, Any]:
-    """A comment's author: a customer themselves; staff signed in as themselves."""
+    """A comment's author: a customer themselves, never as staff nor officially; staff signed in
+    as themselves."""
     values = posting.model_dump()
     if posting.author is not None:
         as_themselves(principal, posting.author.customer_id, posting.author.customer_type)
+    if principal.kind is PrincipalKind.CUSTOMER:
+        if posting.staff is not None or posting.official:
+            raise NotPermitted("Customers comment as themselves: not as staff, and not officially.")
+        if (themselves := customer_of(principal)) is not None:
+            values["author"] = themselves.model_dump()
     if posting.staff is not None or principal.kind.value == "staff":
         values["staff"] = actor_for(principal, posting.staff).model_dump()
     return values
@@ -350,9 +363,12 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
             ),
         ],
         principal: Annotated[Principal, permitted(Action.COMMENT)],
+        viewer: CurrentViewer,
         idempotency_key: IdempotencyKey = None,
     ) -> Comment:
         businessunit = unit_of(principal)
+        if principal.kind is PrincipalKind.CUSTOMER:
+            await ops.seen_idea(idea_id, viewer)  # an idea hidden from them does not exist for them
         change = CommentPosting(idea_id=idea_id, **commenter(principal, posting))
         return await ops.comment(
             change,

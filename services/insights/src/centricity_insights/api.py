@@ -26,6 +26,7 @@ from centricity_plumbing.auth import session_token
 from centricity_plumbing.input import StrictBodyRoute
 from centricity_plumbing.permissions import Action, permitted
 from centricity_plumbing.problems import NotFoundProblem, UnprocessableProblem
+from centricity_plumbing.visibility import Viewer, viewer_for
 
 STATIC = FilePath(str(resources.files("centricity_insights") / "static"))
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".txt": "text/plain"}
@@ -174,11 +175,13 @@ def insights_router(queries: InsightQueries) -> APIRouter:
         "/ideas/{idea_id}",
         summary="One idea's insight",
         responses={404: {"description": "No facts seen for it"}},
-        dependencies=[permitted(Action.READ)],
     )
-    async def idea_insight(idea_id: Annotated[str, Path(max_length=64)]) -> IdeaInsight:
+    async def idea_insight(
+        idea_id: Annotated[str, Path(max_length=64)], viewer: Annotated[Viewer, viewer_for(Action.READ)]
+    ) -> IdeaInsight:
         insight = await queries.idea(idea_id)
-        if insight is None:
+        # An internal-only idea does not exist for readers who may not see it.
+        if insight is None or (insight.internal_only and not viewer.sees_internal_only):
             raise InsightNotFound(f"No fact about idea {idea_id!r} has been seen.")
         return insight
 

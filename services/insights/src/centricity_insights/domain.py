@@ -172,6 +172,7 @@ class IdeaState:
     campaign_id: str | None = None
     author_type: str | None = None
     status: str | None = None
+    internal_only: bool = False
     created: bool = False
     up: int = 0
     down: int = 0
@@ -269,6 +270,7 @@ class IdeaState:
         self.businessunit = idea.businessunit
         self.title = idea.title
         self.campaign_id = idea.campaign_id
+        self.internal_only = idea.internal_only
         self.author_type = idea.author.customer_type.value
         # A status change seen first (it cannot be, in order) must not be undone by the creation.
         self.status = self.status or idea.status.value
@@ -464,6 +466,7 @@ class IdeaState:
             not_helped=max(0, self.not_helped),
             first_response_seconds=self.first_response_seconds,
             merged_into=self.merged_into,
+            internal_only=self.internal_only,
         )
 
 

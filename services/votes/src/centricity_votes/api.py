@@ -126,9 +126,11 @@ def votes_router(ledger: VoteLedger) -> APIRouter:
     @router.post("/votes", summary="Cast or change a customer's vote on an idea", responses=WRITE_RESPONSES)
     async def cast_vote(
         ballot: Annotated[Ballot, Body(openapi_examples=BALLOT_EXAMPLES)],
-        principal: Annotated[Principal, permitted(Action.VOTE)],
+        viewer: Annotated[Viewer, viewer_for(Action.VOTE)],
         idempotency_key: IdempotencyKey = None,
     ) -> VoteOutcome:
+        principal = viewer.principal
+        await ledger.check_visible(ballot.idea_id, viewer, known=False)
         businessunit = unit_of(principal)
         as_themselves(principal, ballot.voter.customer_id, ballot.voter.customer_type)
         ballot = ballot.model_copy(update={"proxy": proxy_for(principal, ballot.proxy)})
@@ -142,9 +144,11 @@ def votes_router(ledger: VoteLedger) -> APIRouter:
     )
     async def withdraw_vote(
         withdrawal: Withdrawal,
-        principal: Annotated[Principal, permitted(Action.VOTE)],
+        viewer: Annotated[Viewer, viewer_for(Action.VOTE)],
         idempotency_key: IdempotencyKey = None,
     ) -> VoteOutcome:
+        principal = viewer.principal
+        await ledger.check_visible(withdrawal.idea_id, viewer, known=False)
         businessunit = unit_of(principal)
         as_themselves(principal, withdrawal.voter.customer_id, withdrawal.voter.customer_type)
         withdrawal = withdrawal.model_copy(update={"proxy": proxy_for(principal, withdrawal.proxy)})
@@ -155,6 +159,7 @@ def votes_router(ledger: VoteLedger) -> APIRouter:
     @router.get(
         "/ideas/{idea_id}/votes",
         summary="The current votes on an idea",
+        responses={404: {"description": "No such idea, or one the reader may not see"}},
         description="Voters of other units than the caller's appear under stable pseudonyms; a customer "
         "sees only themselves by name.",
     )
@@ -162,6 +167,7 @@ def votes_router(ledger: VoteLedger) -> APIRouter:
         idea_id: Annotated[str, Path(max_length=64)],
         viewer: Annotated[Viewer, viewer_for(Action.READ_VOTERS)],
     ) -> list[StoredVote]:
+        await ledger.check_visible(idea_id, viewer, known=True)
         return [shown_to(viewer, vote) for vote in await ledger.votes_on(idea_id)]
 
     @router.get(

@@ -31,6 +31,7 @@ from centricity_plumbing.clock import utc_now
 from centricity_plumbing.lanes import lanes_by_key
 from centricity_plumbing.mongo import Document
 from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry
+from centricity_plumbing.visibility import Viewer
 from centricity_votes import domain
 from centricity_votes.domain import IdeaView, StoredVote, VoteRefused, WeightPolicy
 from centricity_votes.store import (
@@ -466,6 +467,15 @@ class VoteLedger:
         return bool(created) or bool(new_campaigns)
 
     # Reads ---------------------------------------------------------------------------------
+
+    async def check_visible(self, idea_id: str, viewer: Viewer, *, known: bool) -> None:
+        """An internal-only idea does not exist for readers who may not see it; with `known`, nor
+        does an idea this service has not heard of."""
+        idea = (await self.store.idea_views([idea_id])).get(idea_id)
+        if (idea is None and known) or (
+            idea is not None and idea.internal_only and not viewer.sees_internal_only
+        ):
+            raise domain.UnknownIdea(f"no idea {idea_id!r} is known")
 
     async def votes_on(self, idea_id: str) -> list[StoredVote]:
         """The current votes on an idea, without those retracted or moved away."""
