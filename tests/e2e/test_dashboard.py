@@ -3,39 +3,19 @@ live, over server-sent events, without a reload."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from centricity_plumbing.localrun import DEV_BUSINESS_UNITS, LocalSystem
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 RETAIL_KEY = {"X-API-Key": DEV_BUSINESS_UNITS["retail"]["api_key"]}
 WAIT_MS = 30_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: .ci/run installs it with apt-get")
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield launched
-        launched.close()
 
 
 def launch_campaign(system: LocalSystem) -> str:
@@ -137,3 +117,18 @@ def test_the_dashboard_and_its_stream_need_a_signed_in_person(system: LocalSyste
     assert page.headers["location"] == "/signin?next=/dashboard%3Fbusinessunit%3Dretail"
     assert stream.status_code == 401
     assert stream.headers["content-type"] == "application/problem+json"
+
+
+def test_a_customer_signed_in_is_told_the_dashboard_is_not_for_their_role(
+    system: LocalSystem, browser: Browser
+) -> None:
+    page = browser.new_page()
+    page.goto(f"{system.url('insights')}/dashboard")
+    page.locator('form[aria-labelledby="heading-auth-predefined"] button[value="alice"]').click()
+    heading = page.locator("h1")
+    heading.wait_for(timeout=WAIT_MS)
+    assert heading.text_content() == "Not for your role"
+    assert "Alice" in text(page, "main")
+    answer = page.request.get(f"{system.url('insights')}/dashboard")
+    assert answer.status == 403
+    page.close()

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;line-height:1.5}"
     "button{font-size:1.05em;padding:.5em 1.2em;margin-right:.5em}"
-    "textarea{width:100%;min-height:5em;font:inherit}"
+    "textarea{width:100%;box-sizing:border-box;min-height:5em;font:inherit}"
     "fieldset{border:1px solid #ccc;border-radius:.4em;margin:1em 0}"
     ".note{color:#555}"
 )

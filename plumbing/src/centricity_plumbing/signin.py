@@ -67,7 +67,13 @@ def signin_router(settings: ServiceSettings) -> APIRouter:
             raise SignInFailed("No OpenID provider is configured (CENTRICITY_OIDC_ISSUER).")
         return client
 
-    @router.get("/signin", summary="Sign in with the enterprise's OpenID provider (a page)")
+    @router.get(
+        "/signin",
+        summary="Sign in with the enterprise's OpenID provider (a page)",
+        status_code=302,
+        response_class=RedirectResponse,
+        responses={302: {"description": "To the provider's sign-in page"}},
+    )
     async def signin(request: Request, next_: str | None = Query(None, alias=NEXT, max_length=500)) -> Any:
         request.session[NEXT] = safe_next(next_)
         return await provider().authorize_redirect(request, str(request.url_for("signin_callback")))
@@ -83,7 +89,13 @@ def signin_router(settings: ServiceSettings) -> APIRouter:
         request.session[SESSION_TOKEN] = token["id_token"]
         return RedirectResponse(target, status_code=303)
 
-    @router.post("/signout", summary="Sign out (ends this site's session)", status_code=303)
+    @router.post(
+        "/signout",
+        summary="Sign out (ends this site's session)",
+        status_code=303,
+        response_class=RedirectResponse,
+        responses={303: {"description": "Signed out; to the home page"}},
+    )
     async def signout(request: Request) -> RedirectResponse:
         request.session.clear()
         return RedirectResponse("/", status_code=303)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,9 +23,10 @@ from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
 from centricity_insights.domain import ENTERPRISE, ratio, unit_key
 from centricity_insights.service import InsightQueries
 from centricity_insights.store import HOUR_MS, Ranking
-from centricity_plumbing.auth import session_token
+from centricity_plumbing.auth import InvalidCredentials, TokenVerifier, session_token
 from centricity_plumbing.input import StrictBodyRoute
-from centricity_plumbing.permissions import Action, permitted
+from centricity_plumbing.pages import simple_page
+from centricity_plumbing.permissions import Action, may, permitted
 from centricity_plumbing.problems import NotFoundProblem, UnprocessableProblem
 from centricity_plumbing.visibility import Viewer, viewer_for
 
@@ -253,12 +255,29 @@ def insights_router(queries: InsightQueries) -> APIRouter:
         "/dashboard",
         response_class=HTMLResponse,
         summary="The live dashboard (a page); sends people who have not signed in to sign in",
-        responses={303: {"description": "Sign in first"}},
+        responses={
+            303: {"description": "Sign in first"},
+            403: {"description": "The role may not see unit metrics"},
+        },
     )
     async def dashboard(request: Request) -> Response:
-        if session_token(request) is None:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        token = session_token(request)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if token is None:
             return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+        verifier: TokenVerifier = request.app.state.token_verifier
+        try:
+            principal = verifier.principal(await verifier.claims(token))
+        except InvalidCredentials:  # the session outlived its token: sign in again
+            return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+        if not may(principal, Action.READ_INSIGHTS):
+            return simple_page(
+                "Not for your role",
+                f"<p>You are signed in as {html.escape(principal.name or principal.subject)}. The dashboard "
+                "shows business units' metrics to staff and analysts; your role does not include them.</p>"
+                "<form method='post' action='/signout'><button type='submit'>Sign out</button></form>",
+                status_code=403,
+            )
         return HTMLResponse((STATIC / "dashboard.html").read_text())
 
     @router.get("/dashboard/static/{name}", include_in_schema=False)
