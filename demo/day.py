@@ -23,7 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tqdm import tqdm
 
-from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_INTAKE
+from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, NOTIFICATIONS_INTAKE, VOTES_INTAKE
 from centricity_plumbing.localinfra import DEFAULT_KAFKA_PORT, LOOPBACK
 from centricity_plumbing.localrun import DEFAULT_SERVICES, DEV_BUSINESS_UNITS
 
@@ -201,7 +201,7 @@ async def a_day(bootstrap: str, *, vote_count: int, pace_s: float, seed: int) ->
     run = datetime.now(UTC).strftime("%H%M%S")
     ideas = plan_ideas(run, rng)
     comments = len(ideas) * 2
-    total = 1 + len(ideas) + vote_count + comments + len(ideas) * 2 + len(ideas) // 2
+    total = 1 + len(ideas) * 2 + vote_count + comments + len(ideas) * 2 + len(ideas) // 2
     with tqdm(total=total, unit="event", desc="A day in four business units") as bar:
         poster = Poster(bootstrap, bar)
         await poster.producer.start()
@@ -241,6 +241,13 @@ async def post_day(
             submission["campaign_id"] = campaign_id
         await poster.post(
             IDEAS_INTAKE, idea.reference, event(idea.unit, "centricity.idea.submitted.v1", submission)
+        )
+    bar.set_description("units share their authors' mail addresses")
+    for idea in ideas:
+        customer_id = idea.author["customer_id"]
+        contact = {"customer": idea.author, "email": f"{customer_id}@{idea.unit}.example"}
+        await poster.post(
+            NOTIFICATIONS_INTAKE, customer_id, event(idea.unit, "centricity.contact.set.v1", contact)
         )
     bar.set_description("waiting for the ideas service")
     await created_ids(bootstrap, ideas, campaign_ref)

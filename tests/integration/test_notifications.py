@@ -74,6 +74,14 @@ async def move(loop: Loop, idea_id: str, status: str, reason: str | None = None)
     assert answer.status_code == 200, answer.text
 
 
+def raw_mail(infra: LocalInfrastructure, message_id: str) -> bytes:
+    found = [
+        f.read_bytes() for f in (infra.maildir / "new").iterdir() if message_id.encode() in f.read_bytes()
+    ]
+    assert len(found) == 1, message_id
+    return found[0]
+
+
 def mail_to(infra: LocalInfrastructure, address: str) -> list[EmailMessage]:
     return [m for m in read_messages(infra.maildir) if m["To"] == address]
 
@@ -155,6 +163,11 @@ async def test_followers_are_told_once_asked_on_delivery_and_answer_with_their_l
         assert "planned" in planned[0]["Subject"]
         assert "In the Q1 checkout release." in text_of(planned[0])
         assert planned[0]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        # As sent: one line, `<url>`, which mail clients read as a link (not RFC 2047 words).
+        raw = raw_mail(infra, planned[0]["Message-ID"])
+        assert re.search(
+            rb"\r?\nList-Unsubscribe: <http://127\.0\.0\.1:\d+/unsubscribe-links/[\w.-]+>\r?\n", raw
+        )
 
         await move(loop, idea_id, "delivered", reason="Shipped in 26.12.")
         author_mails = await mails(infra, author_mail, 2)

@@ -196,7 +196,7 @@ def banner(system: LocalSystem) -> str:
     lines = ["", "Centricity is running.", ""]
     for service in system.services:
         url = system.url(service)
-        lines.append(f"  {service:<10} {url}   docs {url}/docs   events {url}/asyncapi")
+        lines.append(f"  {service:<14} {url}   docs {url}/docs   events {url}/asyncapi")
     dashboards = [f"{system.url(i)}/dashboard" for i in system.services if service_of(i) == "insights"]
     if dashboards:
         lines += ["", f"  Dashboard {'  '.join(dashboards)}   (live; `make demo` posts a day of activity)"]

@@ -5,6 +5,11 @@ Unit metrics are never updated from facts directly. Each idea's contribution to 
 function of the idea's state, and a fact changes a unit by `contribution(after) -
 contribution(before)`. So a unit changes only when an idea really changed, and a fact the idea
 has already applied (a redelivery) changes no unit either.
+
+Two things are counted apart from the ideas' state, each exactly once per customer: who took
+part (participants), and the question "did this delivered idea help you?" put to one customer
+(asked, answered, reminded). A fact names them as candidates; the store counts each for the
+first batch that claims it (see store.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from ddsketch.mapping import LogarithmicMapping
@@ -35,6 +41,7 @@ from centricity_contracts.insights import (
     UnitInsightUpdated,
     UnitKind,
 )
+from centricity_contracts.notifications import NotificationKind, NotificationRequested
 from centricity_contracts.votes import VoteMoved, VoteRecorded, VoteRetracted, VoteReweighted
 
 WILSON_Z_80 = 1.2816
@@ -45,11 +52,17 @@ COVERED_STATUSES = frozenset({IdeaStatus.PLANNED, IdeaStatus.IN_PROGRESS, IdeaSt
 # a unit keeps one counter per bucket, so the median and p90 need no stored list of times.
 FIRST_RESPONSE_MAPPING = LogarithmicMapping(relative_accuracy=0.01)
 FIRST_RESPONSE_BUCKET = "frt_"
+# Times from an attestation request to its answer, in buckets of the same mapping.
+ANSWER_TIME_BUCKET = "att_"
+QUANTILE_BUCKETS = (FIRST_RESPONSE_BUCKET, ANSWER_TIME_BUCKET)
 SHORTEST_RESPONSE_S = 0.001
 STAFF = "staff"
 ENTERPRISE = "enterprise"
 EPSILON = 1e-9
 EARLY_PARTICIPANTS_KEPT = 1000
+# Requests for an idea whose creation is not seen yet wait in its state (its units are unknown).
+# The notifications topic can be read ahead of the ideas' (a backlog, a rebuild), hence more.
+EARLY_QUESTIONS_KEPT = 10_000
 
 Fact = (
     CampaignCreated
@@ -63,6 +76,7 @@ Fact = (
     | VoteRetracted
     | VoteMoved
     | VoteReweighted
+    | NotificationRequested
 )
 FACT_CLASSES: tuple[type[Fact], ...] = (
     CampaignCreated,
@@ -76,6 +90,7 @@ FACT_CLASSES: tuple[type[Fact], ...] = (
     VoteRetracted,
     VoteMoved,
     VoteReweighted,
+    NotificationRequested,
 )
 
 Counters = dict[str, float]
@@ -126,6 +141,15 @@ def first_response_bucket(seconds: float) -> str:
     return f"{FIRST_RESPONSE_BUCKET}{FIRST_RESPONSE_MAPPING.key(max(seconds, SHORTEST_RESPONSE_S))}"
 
 
+def answer_time_bucket(seconds: float) -> str:
+    return f"{ANSWER_TIME_BUCKET}{FIRST_RESPONSE_MAPPING.key(max(seconds, SHORTEST_RESPONSE_S))}"
+
+
+def buckets_of(counters: Mapping[str, Any], prefix: str) -> dict[int, float]:
+    """The DDSketch buckets stored under `prefix` in a unit's counters."""
+    return {int(key[len(prefix) :]): float(value) for key, value in counters.items() if key.startswith(prefix)}
+
+
 def bucket_quantile(buckets: dict[int, float], quantile: float) -> float | None:
     """The value at `quantile` of the counts in DDSketch buckets, as DDSketch itself computes it."""
     total = sum(count for count in buckets.values() if count > 0)
@@ -150,6 +174,51 @@ class Participation:
     @classmethod
     def of(cls, customer: Customer, businessunit: str) -> Participation:
         return cls(customer.key(businessunit), customer.customer_type.value)
+
+
+class QuestionEvent(StrEnum):
+    ASKED = "asked"
+    ANSWERED = "answered"
+    REMINDED = "reminded"
+
+
+@dataclass(frozen=True)
+class Question:
+    """Something that happened to the question "did this delivered idea help you?" put to one
+    customer: asked (the first delivered notification with an attestation link), answered (an
+    attestation by the customer on the idea, before or after being asked), or reminded."""
+
+    event: QuestionEvent
+    customer_key: str
+    customer_type: str
+    at_ms: int
+    notification_id: str | None = None  # for a reminder: each counts once
+
+    def to_list(self) -> list[Any]:
+        return [self.event.value, self.customer_key, self.customer_type, self.at_ms, self.notification_id]
+
+    @classmethod
+    def from_list(cls, values: list[Any]) -> Question:
+        event, customer_key, customer_type, at_ms, notification_id = values
+        return cls(QuestionEvent(event), customer_key, customer_type, int(at_ms), notification_id)
+
+
+def question_id(idea_id: str, customer_key: str) -> str:
+    """One question per idea and customer, however often it is asked or answered."""
+    return f"{idea_id}|{customer_key}"
+
+
+def epoch_ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+@dataclass
+class Applied:
+    """What one fact did beyond the idea's own state: who took part, and what happened to
+    whose question."""
+
+    participations: list[Participation] = field(default_factory=list)
+    questions: list[Question] = field(default_factory=list)
 
 
 def _bump(counts: dict[str, Any], key: str, by: float) -> None:
@@ -196,6 +265,9 @@ class IdeaState:
     # "<customer type>|<customer key>" of those who took part before the idea's creation was seen
     # (facts of two topics interleave): they join the idea's unit and campaign once it is known.
     early_participants: list[str] = field(default_factory=list)
+    # Questions asked or reminded before the idea's creation was seen (Question.to_list()): they
+    # are counted for the idea's units once those are known.
+    early_questions: list[list[Any]] = field(default_factory=list)
 
     @classmethod
     def from_document(cls, idea_id: str, doc: dict[str, Any] | None) -> IdeaState:
@@ -224,17 +296,26 @@ class IdeaState:
 
     # --- facts -------------------------------------------------------------------------------
 
-    def apply(self, fact: Fact) -> list[Participation]:
-        """Apply one fact about this idea; returns who took part in it."""
-        took_part = self._apply(fact)
+    def apply(self, fact: Fact) -> Applied:
+        """Apply one fact about this idea; returns who took part in it and whose question moved."""
+        outcome = self._apply(fact)
+        took_part = [each for each in outcome if isinstance(each, Participation)]
+        questions = [each for each in outcome if isinstance(each, Question)]
         if not self.created:
             known = set(self.early_participants)
             fresh = [f"{p.customer_type}|{p.customer_key}" for p in took_part]
             self.early_participants += [p for p in dict.fromkeys(fresh) if p not in known]
             del self.early_participants[:-EARLY_PARTICIPANTS_KEPT]
-        return took_part
+            # Asked or reminded: counted for units not known yet, so kept until they are.
+            waiting = [q for q in questions if q.event is not QuestionEvent.ANSWERED]
+            questions = [q for q in questions if q.event is QuestionEvent.ANSWERED]
+            for question in waiting:
+                if question.to_list() not in self.early_questions:
+                    self.early_questions.append(question.to_list())
+            del self.early_questions[EARLY_QUESTIONS_KEPT:]
+        return Applied(took_part, questions)
 
-    def _apply(self, fact: Fact) -> list[Participation]:
+    def _apply(self, fact: Fact) -> list[Participation | Question]:
         match fact:
             case IdeaCreated():
                 return self._created(fact)
@@ -262,9 +343,11 @@ class IdeaState:
                 return self._vote_moved(fact)
             case VoteReweighted():
                 self._vote_reweighted(fact)
+            case NotificationRequested():
+                return self._notified(fact)
         return []
 
-    def _created(self, fact: IdeaCreated) -> list[Participation]:
+    def _created(self, fact: IdeaCreated) -> list[Participation | Question]:
         idea = fact.data
         self.created = True
         self.businessunit = idea.businessunit
@@ -279,16 +362,33 @@ class IdeaState:
             for customer_type, _, key in (pair.partition("|") for pair in self.early_participants)
         ]
         self.early_participants = []
-        return [Participation.of(idea.author, idea.businessunit), *early]
+        asked = [Question.from_list(values) for values in self.early_questions]
+        self.early_questions = []
+        return [Participation.of(idea.author, idea.businessunit), *early, *asked]
 
-    def _commented(self, fact: IdeaCommented) -> list[Participation]:
+    def _commented(self, fact: IdeaCommented) -> list[Participation | Question]:
         comment = fact.data
         self.comments += 1
         commenter_type = comment.author.customer_type.value if comment.author else STAFF
         _bump(self.comments_by, _pair(commenter_type, comment.businessunit), 1)
         return [Participation.of(comment.author, comment.businessunit)] if comment.author else []
 
-    def _attested(self, fact: IdeaAttested) -> list[Participation]:
+    def _notified(self, fact: NotificationRequested) -> list[Participation | Question]:
+        event = question_event(fact)
+        if event is None:
+            return []
+        notification = fact.data
+        return [
+            Question(
+                event,
+                notification.customer.key(notification.customer_businessunit),
+                notification.customer.customer_type.value,
+                epoch_ms(notification.requested_at),
+                notification.notification_id if event is QuestionEvent.REMINDED else None,
+            )
+        ]
+
+    def _attested(self, fact: IdeaAttested) -> list[Participation | Question]:
         attestation = fact.data
         customer_type = attestation.customer.customer_type.value
         if attestation.previous_helped is None:
@@ -300,9 +400,13 @@ class IdeaState:
         self.helped += attestation.helped
         self.not_helped += not attestation.helped
         _bump(self.helped_by_type, customer_type, int(attestation.helped))
-        return [Participation.of(attestation.customer, attestation.customer_businessunit)]
+        key = attestation.customer.key(attestation.customer_businessunit)
+        return [
+            Participation.of(attestation.customer, attestation.customer_businessunit),
+            Question(QuestionEvent.ANSWERED, key, customer_type, epoch_ms(attestation.attested_at)),
+        ]
 
-    def _vote_recorded(self, fact: VoteRecorded) -> list[Participation]:
+    def _vote_recorded(self, fact: VoteRecorded) -> list[Participation | Question]:
         vote = fact.data
         voter_type = vote.voter.customer_type.value
         if vote.previous_value != 0:
@@ -338,7 +442,7 @@ class IdeaState:
             _bump(self.demand_by_type, vote.voter.customer_type.value, change)
         self._trend(change, vote.reweighted_at)
 
-    def _vote_moved(self, fact: VoteMoved) -> list[Participation]:
+    def _vote_moved(self, fact: VoteMoved) -> list[Participation | Question]:
         move = fact.data
         voter_type = move.voter.customer_type.value
         weighted = move.value * move.points * move.weight
@@ -385,7 +489,7 @@ class IdeaState:
             units.append(unit_key(UnitKind.CAMPAIGN, self.campaign_id))
         return units
 
-    def units_of(self, participation: Participation) -> list[str]:
+    def units_of(self, participation: Participation | Question) -> list[str]:
         return [*self.idea_units(), unit_key(UnitKind.CUSTOMER_TYPE, participation.customer_type)]
 
     def contributions(self) -> UnitCounters:
@@ -493,13 +597,35 @@ def add_into(total: dict[Key, Counters], change: Mapping[Key, Counters]) -> None
             target[name] = target.get(name, 0) + value
 
 
+def question_event(fact: NotificationRequested) -> QuestionEvent | None:
+    """What a notification does to its customer's question: asks it (delivered, with a link to
+    answer), reminds of it, or nothing (any other notification)."""
+    notification = fact.data
+    if notification.attestation is None:
+        return None
+    if notification.kind is NotificationKind.DELIVERED:
+        return QuestionEvent.ASKED
+    if notification.kind is NotificationKind.ATTESTATION_REMINDER:
+        return QuestionEvent.REMINDED
+    return None
+
+
 def facts_about(fact: Fact) -> list[str]:
     """The ideas a fact changes: one, or for a moved vote the source and the target."""
     if isinstance(fact, CampaignCreated):
         return []  # it names a unit, and changes no idea
     if isinstance(fact, VoteMoved):
         return [fact.data.from_idea_id, fact.data.to_idea_id]
+    if isinstance(fact, NotificationRequested) and question_event(fact) is None:
+        return []  # only requests to attest and their reminders count
     return [fact.data.idea_id]
+
+
+def remembered_by_idea(fact: Fact) -> bool:
+    """Whether an idea keeps the fact's key to skip its redelivery. Notifications are not kept:
+    a fan-out brings thousands per idea, which would crowd out the keys of votes still to be
+    redelivered, and each question and reminder counts once anyway (the store claims them)."""
+    return not isinstance(fact, NotificationRequested)
 
 
 def fact_time(fact: Fact) -> datetime:
@@ -527,6 +653,8 @@ def fact_time(fact: Fact) -> datetime:
             return fact.data.moved_at
         case VoteReweighted():
             return fact.data.reweighted_at
+        case NotificationRequested():
+            return fact.data.requested_at
 
 
 def ratio(part: float, whole: float) -> float | None:
@@ -542,12 +670,9 @@ def unit_insight(unit: str, counters: dict[str, Any], *, revision: int, now: dat
     def count(name: str) -> float:
         return max(0.0, float(counters.get(name, 0) or 0))
 
-    buckets = {
-        int(key[len(FIRST_RESPONSE_BUCKET) :]): float(value)
-        for key, value in counters.items()
-        if key.startswith(FIRST_RESPONSE_BUCKET)
-    }
+    buckets = buckets_of(counters, FIRST_RESPONSE_BUCKET)
     median, p90 = bucket_quantile(buckets, 0.5), bucket_quantile(buckets, 0.9)
+    answer_median = bucket_quantile(buckets_of(counters, ANSWER_TIME_BUCKET), 0.5)
     return UnitInsight(
         title=counters.get("title"),
         unit=unit,
@@ -568,6 +693,11 @@ def unit_insight(unit: str, counters: dict[str, Any], *, revision: int, now: dat
         attested=round(count("attested")),
         helped=round(count("helped")),
         helpfulness=ratio(count("helped"), count("attested")),
+        attestation_requests=round(count("attestation_requests")),
+        attestation_reminders=round(count("attestation_reminders")),
+        attestation_answers=round(count("attestation_answers")),
+        response_rate=ratio(count("attestation_answers"), count("attestation_requests")),
+        answer_time_median_s=round(answer_median, 3) if answer_median is not None else None,
         comments=round(count("comments")),
         engagement=round(count("engagement")),
         cross_bu_engagement=round(count("cross_bu_engagement")),
@@ -602,13 +732,33 @@ def unit_snapshot(insight: UnitInsight, *, source: str) -> UnitInsightUpdated:
 
 def hour_of(at: datetime) -> int:
     """Epoch milliseconds of the hour `at` falls in (stored as ints: nx-27017 ranges on dates are wrong)."""
-    ms = int(at.timestamp() * 1000)
+    return hour_of_ms(epoch_ms(at))
+
+
+def hour_of_ms(ms: int) -> int:
     return ms - ms % 3_600_000
 
 
 def series_counters(change: Counters) -> Counters:
-    """The counters a time series keeps: everything but the response-time buckets."""
-    return {name: value for name, value in change.items() if not name.startswith(FIRST_RESPONSE_BUCKET)}
+    """The counters a time series keeps: everything but the buckets of times."""
+    return {name: value for name, value in change.items() if not name.startswith(QUANTILE_BUCKETS)}
+
+
+def asked_counters(units: Iterable[str], asked_ms: int) -> tuple[UnitCounters, int]:
+    """A question counted as asked: one request for each of its units, in the hour it was asked."""
+    return {unit: {"attestation_requests": 1} for unit in units}, hour_of_ms(asked_ms)
+
+
+def answered_counters(units: Iterable[str], asked_ms: int, answered_ms: int) -> tuple[UnitCounters, int]:
+    """A question counted as answered, with the time from request to answer (an answer given
+    before the request counts as immediate), in the hour the question had both."""
+    bucket = answer_time_bucket(max(0, answered_ms - asked_ms) / 1000)
+    counters = {unit: {"attestation_answers": 1, bucket: 1} for unit in units}
+    return counters, hour_of_ms(max(asked_ms, answered_ms))
+
+
+def reminded_counters(units: Iterable[str], at_ms: int) -> tuple[UnitCounters, int]:
+    return {unit: {"attestation_reminders": 1} for unit in units}, hour_of_ms(at_ms)
 
 
 def participants_of(state: IdeaState, participations: Iterable[Participation]) -> set[tuple[str, str]]:

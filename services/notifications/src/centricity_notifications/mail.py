@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import policy
+from email.generator import BytesGenerator
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 
 import aiosmtplib
 from jinja2 import Environment, select_autoescape
@@ -119,8 +122,13 @@ class MailSettings:
     retry_for: timedelta = timedelta(hours=24)
 
 
+# Headers are kept on one line up to RFC 5322's limit: a folded List-Unsubscribe would be encoded
+# into RFC 2047 words, which no mail client reads as a link.
+MAIL_POLICY = policy.default.clone(max_line_length=998)
+
+
 def compose(notification: Notification, *, to: str, sender: str, unsubscribe_url: str) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     status = label(notification.to_status)
     message["Subject"] = SUBJECTS[notification.kind].format(title=notification.idea_title, status=status)
     message["From"] = sender
@@ -137,6 +145,13 @@ def compose(notification: Notification, *, to: str, sender: str, unsubscribe_url
     message.set_content(TEXT.render(**context))
     message.add_alternative(HTML.render(**context), subtype="html")
     return message
+
+
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The message as sent, flattened with MAIL_POLICY (aiosmtplib's own would fold at 78)."""
+    out = io.BytesIO()
+    BytesGenerator(out, policy=MAIL_POLICY.clone(linesep="\r\n")).flatten(message)
+    return out.getvalue()
 
 
 def permanent(error: Exception) -> bool:
@@ -194,7 +209,9 @@ class MailSender:
         )
         try:
             await aiosmtplib.send(
-                message,
+                wire_bytes(message),
+                sender=parseaddr(self.settings.sender)[1],
+                recipients=[doc["mail"]["to"]],
                 hostname=self.settings.host,
                 port=self.settings.port,
                 timeout=self.settings.timeout_s,
