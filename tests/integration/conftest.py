@@ -30,6 +30,7 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfrastruct
         mongo_port=free_port(),
         oidc_port=free_port(),
         smtp_port=free_port(),
+        webhook_port=free_port(),
         run_dir=run_dir,
     ) as running:
         yield running

@@ -17,14 +17,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from centricity_insights.domain import Counters, Fact, UnitCounters
 from centricity_insights.projection import InsightProjection, parse_fact
-from centricity_insights.store import IdeaWrite, InsightStore
+from centricity_insights.store import IdeaWrite, InsightStore, UnitEffects
 from centricity_plumbing.localinfra import LocalInfrastructure
 from centricity_plumbing.mongo import Document, MongoStore
 from tests.integration.conftest import unique
+from tests.integration.test_insights_attestations import notified
 from tests.integration.test_insights_units import Keyed, a_units_day, commented, created, voted
 from tests.support import insight_figures
 
-STEPS = ("begin", "ideas", "participants", "units", "series", "finish")
+STEPS = ("begin", "ideas", "participants", "questions", "units", "series", "finish")
 
 
 class Killed(BaseException):
@@ -53,6 +54,11 @@ class KilledAfter(InsightStore):
         self._maybe_die("participants")
         return claimed
 
+    async def _claim_questions(self, tag: str, effects: UnitEffects) -> list[tuple[UnitCounters, int]]:
+        counted = await super()._claim_questions(tag, effects)
+        self._maybe_die("questions")
+        return counted
+
     async def _move_units(self, tag: str, units: UnitCounters, *, now_ms: int) -> None:
         # Half the units moved, as a kill in the middle of the bulk write leaves them.
         first = dict(list(units.items())[: len(units) // 2])
@@ -78,7 +84,23 @@ def a_day_of_facts() -> list[Fact]:
     idea_facts, vote_facts, ideas = a_units_day("retail", "wholesale", unique("campaign"))
     more: list[Keyed] = [created(unique("idea"), "wholesale", "c1", "external", None)]
     shared_voter = [voted(idea, "wholesale", "everywhere", "external", 1) for idea in ideas]
-    keyed = [*idea_facts, *more, *vote_facts, *shared_voter, commented(ideas[1], "retail", "k9")]
+    # Asked whether the delivered idea helped: the author before its creation is seen, two voters
+    # (one of whom answered, one reminded) after.
+    early = notified(ideas[0], "retail", "retail", "c1", "external")
+    asked = [
+        notified(ideas[0], "retail", "wholesale", "v2", "partner"),
+        notified(ideas[0], "retail", "retail", "v1", "external"),
+        notified(ideas[0], "retail", "retail", "v1", "external", reminder=1, hours=72),
+    ]
+    keyed = [
+        early,
+        *idea_facts,
+        *more,
+        *vote_facts,
+        *shared_voter,
+        commented(ideas[1], "retail", "k9"),
+        *asked,
+    ]
     facts = [parse_fact(json.dumps(event).encode()) for _, event in keyed]
     return [fact for fact in facts if fact is not None]
 

@@ -136,6 +136,7 @@ async def attempt(
             f"/customers/{me(grant)['customer_id']}/subscriptions?businessunit=retail",
             None,
         ),
+        Action.MANAGE_WEBHOOKS: (services.notifications, "GET", "/webhooks", None),
         Action.SUBSCRIBE: (
             services.notifications,
             "PUT",

@@ -11,15 +11,26 @@ import pytest
 from centricity_insights.domain import (
     ENTERPRISE,
     IdeaState,
+    Question,
+    QuestionEvent,
+    answer_time_bucket,
     bucket_quantile,
     contribution_change,
+    epoch_ms,
+    facts_about,
     first_response_bucket,
+    hour_of,
     idea_snapshot,
     participants_of,
+    question_counts,
+    question_id,
+    remembered_by_idea,
+    series_counters,
     unit_insight,
     wilson_lower_bound,
 )
-from centricity_insights.projection import parse_fact
+from centricity_insights.projection import add_question, parse_fact
+from centricity_insights.store import UnitEffects
 from centricity_plumbing.broker import RejectedEvent
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -315,12 +326,12 @@ def test_broken_facts_are_rejected_and_unknown_types_skipped() -> None:
 
 def test_who_took_part_before_the_creation_was_seen_joins_the_unit_once_it_is() -> None:
     state = IdeaState(IDEA)
-    early = state.apply(recorded("a", 1))
+    early = state.apply(recorded("a", 1)).participations
     assert participants_of(state, early) == {
         (ENTERPRISE, "retail:a"),
         ("customer_type:external", "retail:a"),
     }
-    joined = participants_of(state, state.apply(created()))
+    joined = participants_of(state, state.apply(created()).participations)
     assert ("businessunit:retail", "retail:a") in joined
     assert ("campaign:camp", "retail:author") in joined
     assert state.early_participants == []
@@ -356,3 +367,186 @@ def test_a_merged_duplicate_no_longer_counts_as_an_idea_of_its_own() -> None:
     change = contribution_change(before, state.contributions())
     assert change["businessunit:retail"]["ideas"] == -1
     assert change[ENTERPRISE]["ideas"] == -1
+
+
+# --- asking customers whether a delivered idea helped ---------------------------------------------
+
+
+def notification(
+    who: str,
+    kind: str = "delivered",
+    *,
+    ask: bool = True,
+    at: datetime = NOW,
+    notification_id: str | None = None,
+    customer_type: str = "partner",
+) -> Any:
+    nid = notification_id or f"n-{who}-{kind}"
+    data: dict[str, Any] = {
+        "notification_id": nid,
+        "customer": customer(who, customer_type),
+        "customer_businessunit": "wholesale",
+        "idea_id": IDEA,
+        "idea_businessunit": "retail",
+        "idea_title": "Save my basket",
+        "kind": kind,
+        "cause": "/centricity/ideas idea-1:delivered",
+        "requested_at": at.isoformat(),
+    }
+    if ask:
+        data["attestation"] = {
+            "url": f"https://x.example/a/{nid}",
+            "expires_at": (at + timedelta(days=60)).isoformat(),
+        }
+    return fact("centricity.notification.requested.v1", data, event_id=nid)
+
+
+def attestation(who: str, *, at: datetime = NOW, helped: bool = True, previous: bool | None = None) -> Any:
+    data = {
+        "idea_id": IDEA,
+        "customer": customer(who, "partner"),
+        "customer_businessunit": "wholesale",
+        "helped": helped,
+        "previous_helped": previous,
+        "attested_at": at.isoformat(),
+    }
+    return fact("centricity.idea.attested.v1", data, event_id=f"a-{who}-{helped}")
+
+
+QUESTION_UNITS = [ENTERPRISE, "businessunit:retail", "campaign:camp", "customer_type:partner"]
+
+
+def candidates(state: IdeaState, *facts: Any) -> UnitEffects:
+    """The claims a batch of these facts puts to the store, as the projection makes them."""
+    effects = UnitEffects()
+    for each in facts:
+        for question in state.apply(each).questions:
+            add_question(effects, state, question)
+    return effects
+
+
+def test_a_delivered_notification_with_a_link_asks_once_and_a_redelivery_asks_nothing_new() -> None:
+    state = state_after(created(), status("delivered"))
+    asked = notification("v1")
+    effects = candidates(state, asked, asked)  # the same notification id, delivered twice
+    question = question_id(IDEA, "wholesale:v1")
+    assert effects.asks == {question: (QUESTION_UNITS, epoch_ms(NOW))}
+    assert not effects.answers
+    assert not effects.reminders
+    # The idea keeps no key of notifications: the store's claim of the question counts it once.
+    assert not remembered_by_idea(asked)
+    assert remembered_by_idea(status("delivered"))
+    assert state.contributions() == state_after(created(), status("delivered")).contributions()
+
+
+def test_reminders_count_apart_each_once_and_other_notifications_count_nothing() -> None:
+    state = state_after(created(), status("delivered"))
+    first = notification("v1", "attestation_reminder", notification_id="r1")
+    second = notification("v1", "attestation_reminder", notification_id="r2", at=NOW + timedelta(days=7))
+    effects = candidates(state, first, second, first)
+    assert effects.reminders.keys() == {"r1", "r2"}
+    assert not effects.asks
+    assert facts_about(notification("c1", ask=False)) == [], "a follower who did not vote is not asked"
+    assert facts_about(notification("v1", "status_changed", ask=False)) == []
+
+
+def test_an_answer_before_the_request_is_a_response_at_once_counted_by_whichever_claim_is_second() -> None:
+    state = state_after(created(), status("delivered"))
+    answered = candidates(state, attestation("v1", at=NOW))
+    asked = candidates(state, notification("v1", at=NOW + timedelta(minutes=5)))
+    question = question_id(IDEA, "wholesale:v1")
+    assert answered.answers == {question: epoch_ms(NOW)}
+    assert not answered.asks
+    assert asked.asks[question][1] == epoch_ms(NOW + timedelta(minutes=5))
+    # The attestation's batch claimed the answer; the request's batch claimed the asking and,
+    # finding the answer in, that it was answered.
+    stored = {
+        "_id": question,
+        "answered_tag": "A",
+        "answered_ms": epoch_ms(NOW),
+        "asked_tag": "B",
+        "asked_ms": epoch_ms(NOW + timedelta(minutes=5)),
+        "units": QUESTION_UNITS,
+        "answer_tag": "B",
+    }
+    assert question_counts(stored, "A") == []
+    (requested, hour), (responded, answer_hour) = question_counts(stored, "B")
+    assert requested == {unit: {"attestation_requests": 1} for unit in QUESTION_UNITS}
+    immediate = answer_time_bucket(0.0)
+    assert responded["customer_type:partner"] == {"attestation_answers": 1, immediate: 1}
+    assert hour == answer_hour == hour_of(NOW + timedelta(minutes=5))
+    assert series_counters(responded[ENTERPRISE]) == {"attestation_answers": 1}
+
+
+def test_an_answer_after_the_request_takes_its_time_and_changes_of_mind_answer_nothing_new() -> None:
+    state = state_after(created(), status("delivered"))
+    later = NOW + timedelta(hours=26)
+    effects = candidates(
+        state,
+        notification("v1"),
+        attestation("v1", at=later),
+        attestation("v1", at=later + timedelta(hours=1), helped=False, previous=True),
+    )
+    question = question_id(IDEA, "wholesale:v1")
+    assert effects.answers == {question: epoch_ms(later)}, "the first attestation is the answer"
+    stored = {
+        "asked_tag": "T",
+        "answer_tag": "T",
+        "units": [ENTERPRISE],
+        "asked_ms": epoch_ms(NOW),
+        "answered_ms": epoch_ms(later),
+    }
+    (_, _), (responded, hour) = question_counts(stored, "T")
+    assert responded[ENTERPRISE] == {"attestation_answers": 1, answer_time_bucket(26 * 3600.0): 1}
+    assert hour == hour_of(later)
+
+
+def test_a_request_before_the_idea_is_known_waits_once_for_its_units() -> None:
+    state = IdeaState(IDEA)
+    early = notification("v1")
+    assert candidates(state, early, early, notification("v1", "attestation_reminder")) == UnitEffects()
+    assert len(state.early_questions) == 2, "a redelivered request waits once"
+    released = state.apply(created()).questions
+    assert [q.event for q in released] == [QuestionEvent.ASKED, QuestionEvent.REMINDED]
+    assert released[0] == Question(QuestionEvent.ASKED, "wholesale:v1", "partner", epoch_ms(NOW))
+    effects = UnitEffects()
+    for question in released:
+        add_question(effects, state, question)
+    assert effects.asks[question_id(IDEA, "wholesale:v1")][0] == QUESTION_UNITS
+    assert state.early_questions == []
+
+
+def test_candidate_claims_survive_the_effects_document_and_merge_to_the_earliest() -> None:
+    state = state_after(created(), status("delivered"))
+    effects = candidates(state, notification("v1", at=NOW + timedelta(days=1)), attestation("v2"))
+    again = UnitEffects.from_document(effects.to_document("t"))
+    assert (again.asks, again.answers) == (effects.asks, effects.answers)
+    earlier = candidates(state, notification("v1", at=NOW, notification_id="n-again"))
+    again.merge(earlier)
+    assert again.asks[question_id(IDEA, "wholesale:v1")][1] == epoch_ms(NOW)
+
+
+def test_unit_metrics_give_the_response_rate_and_the_median_time_to_answer() -> None:
+    counters: dict[str, Any] = {
+        "attestation_requests": 4,
+        "attestation_answers": 3,
+        "attestation_reminders": 5,
+    }
+    for seconds in (60.0, 3600.0, 86400.0):
+        counters[answer_time_bucket(seconds)] = 1
+    counters[first_response_bucket(10.0)] = 1
+    insight = unit_insight("campaign:camp", counters, revision=1, now=NOW)
+    assert (insight.attestation_requests, insight.attestation_answers, insight.attestation_reminders) == (
+        4,
+        3,
+        5,
+    )
+    assert insight.response_rate == 0.75
+    assert insight.answer_time_median_s == pytest.approx(3600.0, rel=0.02)
+    assert insight.first_response_median_s == pytest.approx(10.0, rel=0.02)
+    nothing = unit_insight("campaign:camp", {}, revision=1, now=NOW)
+    assert (nothing.attestation_requests, nothing.response_rate, nothing.answer_time_median_s) == (
+        0,
+        None,
+        None,
+    )

@@ -113,6 +113,33 @@ class UnitInsight(ContractModel):
     attested: int = Field(ge=0, description="Customers' current attestations on delivered ideas.")
     helped: int = Field(ge=0, description="Attestations that say the idea helped.")
     helpfulness: float | None = Field(default=None, ge=0, le=1, description="helped / attested.")
+    attestation_requests: int = Field(
+        default=0,
+        ge=0,
+        description="Questions asked: customers (authors and voters) asked whether a delivered idea "
+        "helped them, one per idea and customer however often notified or reminded.",
+    )
+    attestation_reminders: int = Field(
+        default=0, ge=0, description="Reminders of those questions sent, each once."
+    )
+    attestation_answers: int = Field(
+        default=0,
+        ge=0,
+        description="Of the questions asked, those the customer answered: an attestation by them on "
+        "the idea, given before or after being asked.",
+    )
+    response_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="attestation_answers / attestation_requests; none before a question was asked.",
+    )
+    answer_time_median_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="Median seconds from a question's request to the customer's first attestation "
+        "(±1 %); an answer given before the request counts as immediate.",
+    )
     comments: int = Field(ge=0, description="Comments on the unit's ideas.")
     engagement: int = Field(ge=0, description="Current votes plus comments.")
     cross_bu_engagement: int = Field(

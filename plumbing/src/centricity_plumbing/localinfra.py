@@ -45,6 +45,7 @@ DEFAULT_KAFKA_PORT = 19092
 DEFAULT_MONGO_PORT = 37017
 DEFAULT_OIDC_PORT = 9400
 DEFAULT_SMTP_PORT = 2525
+DEFAULT_WEBHOOK_PORT = 9500
 # The local mailbox answers 550 to recipients at this domain, so senders can meet a refusal.
 REFUSED_MAIL_DOMAIN = "refused.example"
 START_TIMEOUT_S = 30.0
@@ -54,6 +55,7 @@ STOP_SIGNALS = {
     "nx-27017": signal.SIGTERM,
     "oidc-provider": signal.SIGTERM,
     "smtp": signal.SIGTERM,
+    "webhooks": signal.SIGTERM,
 }
 
 
@@ -111,6 +113,7 @@ class LocalInfrastructure:
     smtp_port: int | None = None
     mail_dir: Path | None = None
     smtp_refuse_domains: tuple[str, ...] = (REFUSED_MAIL_DOMAIN,)
+    webhook_port: int | None = None
     topics: Iterable[TopicSpec] = ALL_TOPICS
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
 
@@ -141,6 +144,18 @@ class LocalInfrastructure:
         self._require_smtp()
         return self.mail_dir if self.mail_dir is not None else self.run_dir / "mail"
 
+    @property
+    def webhook_url(self) -> str:
+        """The local webhook receiver (`centricity_plumbing.webhookbin`): it keeps what it gets."""
+        if self.webhook_port is None:
+            raise InfrastructureError("this infrastructure runs no webhook receiver (webhook_port=None)")
+        return f"http://{LOOPBACK}:{self.webhook_port}"
+
+    @property
+    def webhook_log(self) -> Path:
+        """Where the local webhook receiver keeps each request, one JSON line each."""
+        return self.run_dir / "webhooks.jsonl"
+
     def _require_smtp(self) -> None:
         if self.smtp_port is None:
             raise InfrastructureError("this infrastructure runs no mailbox (smtp_port=None)")
@@ -154,12 +169,16 @@ class LocalInfrastructure:
                 self._start_oidc(self.oidc_port)
             if self.smtp_port is not None:
                 self._start_smtp(self.smtp_port)
+            if self.webhook_port is not None:
+                self._start_webhooks(self.webhook_port)
             asyncio.run(self._create_topics())
             self._wait_for_mongo()
             if self.oidc_port is not None:
                 self._wait_for_oidc()
             if self.smtp_port is not None:
                 self._wait_for_smtp(self.smtp_port)
+            if self.webhook_port is not None:
+                asyncio.run(self._wait_for_port(self.webhook_port, time.monotonic() + START_TIMEOUT_S))
         except BaseException:
             self.stop()
             raise
@@ -287,6 +306,13 @@ class LocalInfrastructure:
                 str(self.maildir.resolve()),
                 *(arg for domain in self.smtp_refuse_domains for arg in ("--refuse-domain", domain)),
             ],
+        )
+
+    def _start_webhooks(self, port: int) -> None:
+        module = "centricity_plumbing.webhookbin"
+        log = str(self.webhook_log.resolve())
+        self._spawn(
+            "webhooks", [sys.executable, "-m", module, "--host", LOOPBACK, "--port", str(port), "--log", log]
         )
 
     def _wait_for_smtp(self, port: int) -> None:

@@ -26,6 +26,7 @@ from centricity_plumbing.localinfra import (
     DEFAULT_MONGO_PORT,
     DEFAULT_OIDC_PORT,
     DEFAULT_SMTP_PORT,
+    DEFAULT_WEBHOOK_PORT,
     LOOPBACK,
     InfrastructureError,
     LocalInfrastructure,
@@ -95,6 +96,8 @@ class LocalSystem:
             env[f"{ENV_PREFIX}SMTP_PORT"] = str(self.infra.smtp_port)
         if service_of(service) == "notifications":
             env[f"{ENV_PREFIX}PUBLIC_URL"] = self.url(service)
+            # The local receiver is on loopback, which production refuses as a webhook target.
+            env[f"{ENV_PREFIX}WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
             if "ideas" in self.services:
                 env[f"{ENV_PREFIX}ANSWER_BASE_URL"] = self.url("ideas")
         if self.infra.oidc_port is not None:
@@ -211,6 +214,11 @@ def banner(system: LocalSystem) -> str:
             f"  Mail      smtp://{system.infra.smtp_host}:{system.infra.smtp_port}   "
             f"(aiosmtpd: each message kept as a file in {system.infra.maildir}/new)"
         )
+    if system.infra.webhook_port is not None:
+        lines.append(
+            f"  Webhooks  {system.infra.webhook_url}   (a receiver to register as an endpoint; "
+            f"it keeps each request in {system.infra.webhook_log})"
+        )
     lines += [
         "",
         "  Business units and their API keys (header X-API-Key):",
@@ -234,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mongo-port", type=int, default=DEFAULT_MONGO_PORT)
     parser.add_argument("--oidc-port", type=int, default=DEFAULT_OIDC_PORT)
     parser.add_argument("--smtp-port", type=int, default=DEFAULT_SMTP_PORT)
+    parser.add_argument("--webhook-port", type=int, default=DEFAULT_WEBHOOK_PORT)
     parser.add_argument(
         "--replicas", type=int, default=1, help="how many processes of each service (consumer groups share)"
     )
@@ -245,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             mongo_port=args.mongo_port,
             oidc_port=args.oidc_port,
             smtp_port=args.smtp_port,
+            webhook_port=args.webhook_port,
             mongo_data_dir=args.data_dir / "mongo",
             run_dir=args.data_dir / "run",
         ),

@@ -34,6 +34,7 @@ class Action(StrEnum):
     LAUNCH_CAMPAIGN = "launch a campaign"
     VOTE = "vote, change or withdraw a vote"
     SUBSCRIBE = "follow an idea or stop, and set where mail goes"
+    MANAGE_WEBHOOKS = "register webhooks, read their deliveries, replay them"
 
     @property
     def writes(self) -> bool:
@@ -69,6 +70,7 @@ PERMISSIONS: dict[Action, frozenset[Grant]] = {
     Action.LAUNCH_CAMPAIGN: frozenset({SYSTEM, Role.ADMIN}),
     Action.VOTE: frozenset({SYSTEM, Role.ADMIN, Role.MODERATOR, Role.CUSTOMER}),
     Action.SUBSCRIBE: frozenset({SYSTEM, Role.CUSTOMER}),
+    Action.MANAGE_WEBHOOKS: frozenset({SYSTEM, Role.ADMIN}),
 }
 NOTES = {
     Action.READ_VOTERS: "customers: their own budget only; staff: their unit's voters",
@@ -78,6 +80,7 @@ NOTES = {
     Action.VOTE: "customers: as themselves; admins and moderators: proxy votes",
     Action.READ_NOTIFICATIONS: "customers: their own; systems and staff: their unit's customers",
     Action.SUBSCRIBE: "customers: as themselves; systems: their unit's customers",
+    Action.MANAGE_WEBHOOKS: "their own unit's endpoints",
 }
 
 

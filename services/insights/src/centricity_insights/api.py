@@ -41,6 +41,8 @@ SERIES_COUNTERS = (
     "delivered",
     "attested",
     "helped",
+    "attestation_requests",
+    "attestation_answers",
     "comments",
     "engagement",
     "cross_bu_engagement",
@@ -77,6 +79,9 @@ class SeriesPoint(BaseModel):
     delivery_rate: float | None
     helpfulness: float | None
     cross_bu_share: float | None
+    response_rate: float | None = Field(
+        default=None, description="attestation_answers / attestation_requests at the bucket's end."
+    )
 
 
 def scope_unit(businessunit: str | None, campaign_id: str | None) -> str:
@@ -133,6 +138,7 @@ def series_points(docs: list[dict[str, float]], *, bucket: Bucket, since_ms: int
             delivery_rate=ratio(totals["delivered"], totals["ideas"]),
             helpfulness=ratio(totals["helped"], totals["attested"]),
             cross_bu_share=ratio(totals["cross_bu_engagement"], totals["engagement"]),
+            response_rate=ratio(totals["attestation_answers"], totals["attestation_requests"]),
         )
     return list(points.values())
 

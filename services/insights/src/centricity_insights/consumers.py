@@ -1,4 +1,5 @@
-"""Kafka subscribers of the insights service: idea and vote facts in batches, into the projection."""
+"""Kafka subscribers of the insights service: idea, vote and notification facts in batches, into
+the projection."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 
 from centricity_contracts.insights import IdeaInsight, IdeaInsightUpdated, UnitInsight, UnitInsightUpdated
-from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, INSIGHTS_UNITS, VOTES_EVENTS
+from centricity_contracts.topics import INSIGHTS_IDEAS, INSIGHTS_UNITS
 from centricity_insights.domain import Fact, facts_about
 from centricity_insights.projection import (
     FACT_BATCH,
+    FACT_TOPICS,
     Carrier,
     InsightProjection,
     LiveHub,
@@ -90,7 +92,7 @@ def follow_snapshots(hub: LiveHub) -> Callable[[Sequence[ConsumerRecord[Any, Any
 def register_subscribers(
     broker: KafkaBroker, consumer: FactConsumer, hub: LiveHub, settings: ServiceSettings
 ) -> None:
-    document_dead_letters(broker, IDEAS_EVENTS, VOTES_EVENTS)
+    document_dead_letters(broker, *FACT_TOPICS)
     broker.publisher(
         INSIGHTS_IDEAS,
         title=f"{INSIGHTS_IDEAS}:publish",
@@ -106,13 +108,13 @@ def register_subscribers(
     )
 
     @broker.subscriber(
-        IDEAS_EVENTS,
-        VOTES_EVENTS,
+        *FACT_TOPICS,
         batch=True,
         max_records=FACT_BATCH,
         title="facts:consume",
-        description="Idea and vote facts, in batches; types this version does not know are skipped, "
-        "broken ones go to <topic>.dlq with the reason.",
+        description="Idea, vote and notification facts, in batches (of notifications, the requests to "
+        "attest a delivered idea and their reminders count); types this version does not know are "
+        "skipped, broken ones go to <topic>.dlq with the reason.",
         **{**consumer_options(settings), "max_poll_records": FACT_BATCH},
     )
     async def on_facts(msg: KafkaMessage) -> None:

@@ -147,7 +147,9 @@ def answer_time_bucket(seconds: float) -> str:
 
 def buckets_of(counters: Mapping[str, Any], prefix: str) -> dict[int, float]:
     """The DDSketch buckets stored under `prefix` in a unit's counters."""
-    return {int(key[len(prefix) :]): float(value) for key, value in counters.items() if key.startswith(prefix)}
+    return {
+        int(key[len(prefix) :]): float(value) for key, value in counters.items() if key.startswith(prefix)
+    }
 
 
 def bucket_quantile(buckets: dict[int, float], quantile: float) -> float | None:
@@ -753,12 +755,25 @@ def answered_counters(units: Iterable[str], asked_ms: int, answered_ms: int) -> 
     """A question counted as answered, with the time from request to answer (an answer given
     before the request counts as immediate), in the hour the question had both."""
     bucket = answer_time_bucket(max(0, answered_ms - asked_ms) / 1000)
-    counters = {unit: {"attestation_answers": 1, bucket: 1} for unit in units}
+    counters: UnitCounters = {unit: {"attestation_answers": 1, bucket: 1} for unit in units}
     return counters, hour_of_ms(max(asked_ms, answered_ms))
 
 
 def reminded_counters(units: Iterable[str], at_ms: int) -> tuple[UnitCounters, int]:
     return {unit: {"attestation_reminders": 1} for unit in units}, hour_of_ms(at_ms)
+
+
+def question_counts(question: Mapping[str, Any], tag: str) -> list[tuple[UnitCounters, int]]:
+    """What a stored question counts for the batch `tag`: asked, if `tag` claimed its request
+    (`asked_tag`), and answered, if `tag` claimed its answer (`answer_tag`, only ever set once
+    both the request and an attestation are in). Each is claimed by one tag only, so a question
+    counts once whichever of its facts comes first and however often either comes."""
+    counts = []
+    if question.get("asked_tag") == tag:
+        counts.append(asked_counters(question["units"], question["asked_ms"]))
+    if question.get("answer_tag") == tag:
+        counts.append(answered_counters(question["units"], question["asked_ms"], question["answered_ms"]))
+    return counts
 
 
 def participants_of(state: IdeaState, participations: Iterable[Participation]) -> set[tuple[str, str]]:

@@ -24,11 +24,19 @@ from centricity_contracts.insights import (
     UnitInsightUpdated,
     UnitKind,
 )
-from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, INSIGHTS_UNITS, VOTES_EVENTS
+from centricity_contracts.topics import (
+    IDEAS_EVENTS,
+    INSIGHTS_IDEAS,
+    INSIGHTS_UNITS,
+    NOTIFICATIONS,
+    VOTES_EVENTS,
+)
 from centricity_insights.domain import (
     FACT_CLASSES,
     Fact,
     IdeaState,
+    Question,
+    QuestionEvent,
     UnitCounters,
     contribution_change,
     fact_time,
@@ -36,6 +44,8 @@ from centricity_insights.domain import (
     hour_of,
     idea_snapshot,
     participants_of,
+    question_id,
+    remembered_by_idea,
     unit_insight,
     unit_key,
     unit_snapshot,
@@ -62,11 +72,13 @@ COMMIT_ATTEMPTS = 20
 FORGET_EVERY_S = 15.0
 # A batch still unfinished this long after it began is applied by whoever notices.
 STALE_BATCH_MS = 30_000
+# Every topic of facts insights counts.
+FACT_TOPICS = (IDEAS_EVENTS, VOTES_EVENTS, NOTIFICATIONS)
 
 
 def parse_fact(raw: bytes | None) -> Fact | None:
     """The fact in a record, None for a type insights does not count; RejectedEvent if broken."""
-    fact = decode_event(raw, IDEAS_EVENTS, VOTES_EVENTS)
+    fact = decode_event(raw, *FACT_TOPICS)
     return fact if isinstance(fact, FACT_CLASSES) else None
 
 
@@ -75,6 +87,19 @@ class BatchOutcome:
     applied: int
     ideas: set[str]
     units: set[str]
+
+
+def add_question(effects: UnitEffects, state: IdeaState, question: Question) -> None:
+    """A question's candidate claim. Asked and reminded ones count for the idea's units and the
+    customer's type (the idea's state keeps them until its units are known)."""
+    asked = question_id(state.idea_id, question.customer_key)
+    match question.event:
+        case QuestionEvent.ASKED:
+            effects.ask(asked, state.units_of(question), question.at_ms)
+        case QuestionEvent.ANSWERED:
+            effects.answer(asked, question.at_ms)
+        case QuestionEvent.REMINDED:
+            effects.remind(question.notification_id or asked, state.units_of(question), question.at_ms)
 
 
 class InsightProjection:
@@ -121,17 +146,21 @@ class InsightProjection:
                 titles[unit_key(UnitKind.CAMPAIGN, fact.data.campaign_id)] = fact.data.title
                 continue
             key, hour = fact.dedup_key(), hour_of(fact_time(fact))
+            remembered = remembered_by_idea(fact)
             for idea_id in facts_about(fact):
                 if key in seen[idea_id]:
                     continue
                 state = states[idea_id]
                 before = contributions.get(idea_id) or state.contributions()
-                took_part = state.apply(fact)
+                outcome = state.apply(fact)
                 after = contributions[idea_id] = state.contributions()
                 effects[idea_id].add(contribution_change(before, after), hour)
-                for pair in participants_of(state, took_part):
+                for pair in participants_of(state, outcome.participations):
                     effects[idea_id].participants.setdefault(pair, hour)
-                seen[idea_id] = remember(seen[idea_id], key, SEEN_KEYS_KEPT)
+                for question in outcome.questions:
+                    add_question(effects[idea_id], state, question)
+                if remembered:
+                    seen[idea_id] = remember(seen[idea_id], key, SEEN_KEYS_KEPT)
                 applied[idea_id] += 1
         now = self.clock()
         now_ms = int(now.timestamp() * 1000)

@@ -1,4 +1,5 @@
-"""Insights in MongoDB: one document per idea, per unit, per unit and hour, per unit and participant.
+"""Insights in MongoDB: one document per idea, per unit, per unit and hour, per unit and participant,
+per attestation question (idea and customer) and per reminder of one.
 
 A batch of facts is written in two steps, neither of which needs a multi-document transaction:
 
@@ -6,6 +7,12 @@ A batch of facts is written in two steps, neither of which needs a multi-documen
    with the fact keys it has applied and the batch's effects on its units, under a tag.
 2. The effects of the tag are then applied to the units, their hourly series and the
    participants, each document at most once per tag (`centricity_plumbing.once`).
+
+Participants, questions and reminders are claimed: the first tag to set a field of their
+document counts them, and a run again of the same tag (a recovery) reads the same claims back.
+A question counts as asked for the tag that first sets `asked_tag`, and as answered for the tag
+that first sets `answer_tag`, which needs both `asked_tag` and `answered_tag` set: each tag tries
+it after its own claims, so whichever of the two facts comes second (or a recovery) counts it.
 
 A small document per batch (`unapplied_batches`) is written before step 1 and deleted after
 step 2. A crash between or within the steps leaves it, and the effects in the ideas; whoever
@@ -27,7 +34,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from centricity_contracts.insights import IdeaInsight
-from centricity_insights.domain import Counters, UnitCounters, add_into, series_counters
+from centricity_insights.domain import (
+    Counters,
+    UnitCounters,
+    add_into,
+    question_counts,
+    reminded_counters,
+    series_counters,
+)
 from centricity_plumbing.mongo import ConcurrentUpdateError, Document
 from centricity_plumbing.once import DUPLICATE_KEY, forget_applied, update_once
 
@@ -73,20 +87,44 @@ class UnitEffects:
     units: UnitCounters = field(default_factory=dict)
     series: dict[tuple[str, int], Counters] = field(default_factory=dict)
     participants: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Candidate attestation questions, by question id: asked (its units and when), answered
+    # (when), and reminders by notification id (the question's units and when).
+    asks: dict[str, tuple[list[str], int]] = field(default_factory=dict)
+    answers: dict[str, int] = field(default_factory=dict)
+    reminders: dict[str, tuple[list[str], int]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.units or self.series or self.participants)
+        return bool(
+            self.units or self.series or self.participants or self.asks or self.answers or self.reminders
+        )
 
     def add(self, change: UnitCounters, hour: int) -> None:
         add_into(self.units, change)
         for unit, counters in change.items():
             add_into(self.series, {(unit, hour): series_counters(counters)})
 
+    def ask(self, question: str, units: list[str], at_ms: int) -> None:
+        """The earliest request of a question in the batch is its candidate."""
+        if question not in self.asks or at_ms < self.asks[question][1]:
+            self.asks[question] = (units, at_ms)
+
+    def answer(self, question: str, at_ms: int) -> None:
+        self.answers[question] = min(at_ms, self.answers.get(question, at_ms))
+
+    def remind(self, notification_id: str, units: list[str], at_ms: int) -> None:
+        self.reminders.setdefault(notification_id, (units, at_ms))
+
     def merge(self, other: UnitEffects) -> None:
         add_into(self.units, other.units)
         add_into(self.series, other.series)
         for pair, hour in other.participants.items():
             self.participants[pair] = min(hour, self.participants.get(pair, hour))
+        for question, (units, at_ms) in other.asks.items():
+            self.ask(question, units, at_ms)
+        for question, at_ms in other.answers.items():
+            self.answer(question, at_ms)
+        for notification_id, (units, at_ms) in other.reminders.items():
+            self.remind(notification_id, units, at_ms)
 
     def to_document(self, tag: str) -> Document:
         return {
@@ -94,6 +132,9 @@ class UnitEffects:
             "units": [[unit, counters] for unit, counters in self.units.items()],
             "series": [[unit, hour, counters] for (unit, hour), counters in self.series.items()],
             "participants": [[unit, key, hour] for (unit, key), hour in self.participants.items()],
+            "asks": [[question, units, at_ms] for question, (units, at_ms) in self.asks.items()],
+            "answers": [[question, at_ms] for question, at_ms in self.answers.items()],
+            "reminders": [[nid, units, at_ms] for nid, (units, at_ms) in self.reminders.items()],
         }
 
     @classmethod
@@ -102,6 +143,9 @@ class UnitEffects:
             units={unit: counters for unit, counters in doc.get("units", [])},
             series={(unit, hour): counters for unit, hour, counters in doc.get("series", [])},
             participants={(unit, key): hour for unit, key, hour in doc.get("participants", [])},
+            asks={question: (list(units), at_ms) for question, units, at_ms in doc.get("asks", [])},
+            answers={question: at_ms for question, at_ms in doc.get("answers", [])},
+            reminders={nid: (list(units), at_ms) for nid, units, at_ms in doc.get("reminders", [])},
         )
 
 
@@ -116,6 +160,9 @@ class InsightStore:
         self.units: AsyncCollection[Document] = db["unit_insights"]
         self.series: AsyncCollection[Document] = db["unit_series"]
         self.participants: AsyncCollection[Document] = db["unit_participants"]
+        # One document per attestation question (idea and customer), and per reminder of one.
+        self.questions: AsyncCollection[Document] = db["attestation_questions"]
+        self.reminders: AsyncCollection[Document] = db["attestation_reminders"]
         # One small document per batch whose effects are not yet applied everywhere.
         self.batches: AsyncCollection[Document] = db["unapplied_batches"]
 
@@ -190,6 +237,8 @@ class InsightStore:
         totals.merge(effects)
         for unit, hour in await self._claim_participants(tag, effects.participants):
             totals.add({unit: {"participants": 1}}, hour)
+        for change, hour in await self._claim_questions(tag, effects):
+            totals.add(change, hour)
         await self._move_units(tag, totals.units, now_ms=now_ms)
         await self._move_series(tag, totals.series, now_ms=now_ms)
         await self._finish(tag)
@@ -242,6 +291,80 @@ class InsightStore:
                 raise
         claimed = self.participants.find({"_id": {"$in": [d["_id"] for d in documents]}, "tag": tag})
         return [(doc["unit"], doc["hour_ms"]) async for doc in claimed]
+
+    async def _claim_questions(self, tag: str, effects: UnitEffects) -> list[tuple[UnitCounters, int]]:
+        """What the questions and reminders this tag is the first to claim add to units, by hour."""
+        counted = await self._claim_reminders(tag, effects.reminders)
+        questions = list(effects.asks.keys() | effects.answers.keys())
+        if not questions:
+            return counted
+        await self._claim_field(
+            tag,
+            "asked",
+            {q: {"asked_ms": at_ms, "units": units} for q, (units, at_ms) in effects.asks.items()},
+        )
+        await self._claim_field(
+            tag, "answered", {q: {"answered_ms": at_ms} for q, at_ms in effects.answers.items()}
+        )
+        # Answered once both are known: by this tag if the other fact's tag has claimed its
+        # field already, else by that tag, which tries after its own claim.
+        await self.questions.bulk_write(
+            [
+                UpdateOne(
+                    {
+                        "_id": question,
+                        "asked_tag": {"$exists": True},
+                        "answered_tag": {"$exists": True},
+                        "answer_tag": {"$exists": False},
+                    },
+                    {"$set": {"answer_tag": tag}},
+                )
+                for question in questions
+            ],
+            ordered=False,
+        )
+        async for doc in self.questions.find({"_id": {"$in": questions}}):
+            counted += question_counts(doc, tag)
+        return counted
+
+    async def _claim_field(self, tag: str, name: str, values: dict[str, Document]) -> None:
+        """Set `<name>_tag` (and `values`) on each question that has none yet."""
+        if not values:
+            return
+        guard = f"{name}_tag"
+
+        def claim(question: str, upsert: bool) -> UpdateOne:
+            return UpdateOne(
+                {"_id": question, guard: {"$exists": False}},
+                {"$set": {guard: tag, **values[question]}},
+                upsert=upsert,
+            )
+
+        ids = list(values)
+        try:
+            await self.questions.bulk_write([claim(q, True) for q in ids], ordered=False)
+            return
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            collided = [ids[e["index"]] for e in errors]
+        # A collision: the question exists with the field claimed (nothing to do), or another
+        # writer created it meanwhile (claim it now, if still unclaimed).
+        await self.questions.bulk_write([claim(q, False) for q in collided], ordered=False)
+
+    async def _claim_reminders(
+        self, tag: str, reminders: dict[str, tuple[list[str], int]]
+    ) -> list[tuple[UnitCounters, int]]:
+        if not reminders:
+            return []
+        try:
+            await self.reminders.insert_many([{"_id": nid, "tag": tag} for nid in reminders], ordered=False)
+        except BulkWriteError as error:
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+        claimed = self.reminders.find({"_id": {"$in": list(reminders)}, "tag": tag})
+        return [reminded_counters(*reminders[doc["_id"]]) async for doc in claimed]
 
     async def forget_applied(self, *, now_ms: int) -> int:
         """Forget the tags of finished batches: an unfinished one may still be applied again."""

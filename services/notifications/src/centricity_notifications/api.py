@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from centricity_contracts.customers import Customer
 from centricity_contracts.ideas import IdeaId
+from centricity_contracts.model import ContractModel
 from centricity_contracts.notifications import EmailAddress, Notification
 from centricity_notifications.service import Notifier
 from centricity_plumbing.auth import Principal, PrincipalKind, Role
@@ -22,6 +23,7 @@ from centricity_plumbing.visibility import Viewer, viewer_for
 
 CustomerId = Annotated[str, Path(min_length=1, max_length=128)]
 Token = Annotated[str, Path(min_length=1, max_length=4096)]
+EndpointId = Annotated[str, Path(min_length=1, max_length=64)]
 WRITE_RESPONSES: dict[int | str, dict[str, str]] = {
     401: {"description": "Missing or invalid credentials"},
     403: {"description": "The principal may not act for this customer"},
@@ -34,7 +36,7 @@ READ_RESPONSES: dict[int | str, dict[str, str]] = {
 }
 
 
-class SubscriptionRequest(BaseModel):
+class SubscriptionRequest(ContractModel):
     subscribed: bool = Field(description="true: follow the idea; false: hear nothing more about it.")
     customer: Customer | None = Field(
         default=None, description="The customer of the calling unit; a signed-in customer is themselves."
@@ -51,7 +53,7 @@ class Subscription(BaseModel):
     )
 
 
-class Contact(BaseModel):
+class Contact(ContractModel):
     email: EmailAddress | None = Field(description="Where notifications are mailed; null: mail nothing.")
 
 
@@ -65,6 +67,78 @@ class MailStatus(BaseModel):
 class ToldNotification(BaseModel):
     notification: Notification
     mail: MailStatus
+
+
+class WebhookRequest(ContractModel):
+    url: str = Field(min_length=8, max_length=2048, examples=["https://crm.retail.example/centricity-hooks"])
+    event_types: list[str] | None = Field(
+        default=None, max_length=10, description="What it takes; all this service sends if omitted."
+    )
+    description: str | None = Field(default=None, max_length=500)
+    secret: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A Standard Webhooks secret (whsec_...); one is made if omitted.",
+    )
+
+
+class WebhookEndpoint(BaseModel):
+    endpoint_id: str
+    url: str
+    event_types: list[str]
+    description: str | None
+    created_at: str
+
+
+class WebhookRegistered(WebhookEndpoint):
+    secret: str = Field(description="Verifies the signatures of deliveries; shown only now.")
+
+
+class DeliveryAttempt(BaseModel):
+    at: str
+    status: int | None = Field(description="The endpoint's HTTP status; none if it did not answer.")
+    error: str | None
+    duration_ms: float
+
+
+class WebhookDelivery(BaseModel):
+    delivery_id: str
+    message_id: str = Field(description="The webhook-id header: the notification id, to de-duplicate by.")
+    event_type: str
+    state: str = Field(description="pending, sending, delivered or dead (retries ran out; replay it).")
+    attempts: int
+    created_at: str
+    next_at: str | None = None
+    delivered_at: str | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    log: list[DeliveryAttempt] = Field(description="The latest attempts, oldest first.")
+
+
+def endpoint_of(doc: Document) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        endpoint_id=doc["_id"],
+        url=doc["url"],
+        event_types=list(doc["event_types"]),
+        description=doc.get("description"),
+        created_at=doc["created_at"],
+    )
+
+
+def delivery_of(doc: Document) -> WebhookDelivery:
+    return WebhookDelivery(
+        delivery_id=doc["_id"],
+        message_id=doc["message_id"],
+        event_type=doc["event_type"],
+        state=doc["state"],
+        attempts=int(doc.get("attempts", 0)),
+        created_at=doc["created_at"],
+        next_at=doc.get("next_at") if doc["state"] == "pending" else None,
+        delivered_at=doc.get("delivered_at"),
+        last_status=doc.get("last_status"),
+        last_error=doc.get("last_error"),
+        log=[DeliveryAttempt.model_validate(a) for a in doc.get("log", [])],
+    )
 
 
 def subscription_of(doc: Document) -> Subscription:
@@ -225,5 +299,82 @@ def notifications_router(notifier: Notifier) -> APIRouter:
     async def unsubscribe(token: Token) -> HTMLResponse:
         await notifier.unsubscribe_by_link(token)
         return simple_page("Unsubscribed", "<p>You will get no more mail about this idea.</p>")
+
+    @router.post(
+        "/webhooks",
+        status_code=201,
+        tags=["webhooks"],
+        summary="Register an endpoint that receives the unit's customers' notifications",
+        description="Deliveries are signed in the Standard Webhooks scheme (webhook-id, webhook-timestamp, "
+        "webhook-signature) with the endpoint's secret; webhook-id is the notification id. Endpoints on "
+        "loopback or private addresses are refused.",
+        responses={
+            **WRITE_RESPONSES,
+            422: {"description": "Not an http(s) URL, a private target, or a bad secret"},
+        },
+    )
+    async def register_webhook(
+        request: WebhookRequest, principal: Annotated[Principal, permitted(Action.MANAGE_WEBHOOKS)]
+    ) -> WebhookRegistered:
+        assert principal.businessunit is not None
+        doc = await notifier.register_endpoint(
+            principal.businessunit,
+            url=request.url,
+            event_types=request.event_types,
+            description=request.description,
+            secret=request.secret,
+        )
+        return WebhookRegistered(**endpoint_of(doc).model_dump(), secret=doc["secret"])
+
+    @router.get("/webhooks", tags=["webhooks"], summary="The unit's endpoints", responses=READ_RESPONSES)
+    async def webhooks(
+        principal: Annotated[Principal, permitted(Action.MANAGE_WEBHOOKS)],
+    ) -> list[WebhookEndpoint]:
+        assert principal.businessunit is not None
+        return [endpoint_of(doc) for doc in await notifier.endpoints(principal.businessunit)]
+
+    @router.delete(
+        "/webhooks/{endpoint_id}",
+        status_code=204,
+        tags=["webhooks"],
+        summary="Stop delivering to an endpoint",
+    )
+    async def delete_webhook(
+        endpoint_id: EndpointId, principal: Annotated[Principal, permitted(Action.MANAGE_WEBHOOKS)]
+    ) -> None:
+        assert principal.businessunit is not None
+        await notifier.delete_endpoint(principal.businessunit, endpoint_id)
+
+    @router.get(
+        "/webhooks/{endpoint_id}/deliveries",
+        tags=["webhooks"],
+        summary="An endpoint's delivery log, newest first",
+        responses={**READ_RESPONSES, 404: {"description": "No such endpoint of the unit"}},
+    )
+    async def deliveries(
+        endpoint_id: EndpointId,
+        principal: Annotated[Principal, permitted(Action.MANAGE_WEBHOOKS)],
+        state: Annotated[Literal["pending", "sending", "delivered", "dead"] | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> list[WebhookDelivery]:
+        assert principal.businessunit is not None
+        return [
+            delivery_of(d)
+            for d in await notifier.deliveries(principal.businessunit, endpoint_id, state, limit)
+        ]
+
+    @router.post(
+        "/webhooks/{endpoint_id}/deliveries/{delivery_id}/replay",
+        tags=["webhooks"],
+        summary="Send a delivery again (a dead one, say, once the endpoint is fixed)",
+        responses={404: {"description": "No such endpoint or delivery, or it is being sent right now"}},
+    )
+    async def replay(
+        endpoint_id: EndpointId,
+        delivery_id: Annotated[str, Path(min_length=1, max_length=200)],
+        principal: Annotated[Principal, permitted(Action.MANAGE_WEBHOOKS)],
+    ) -> WebhookDelivery:
+        assert principal.businessunit is not None
+        return delivery_of(await notifier.replay(principal.businessunit, endpoint_id, delivery_id))
 
     return router

@@ -3,8 +3,9 @@ asked, and when they are reminded. No I/O."""
 
 from __future__ import annotations
 
+import random
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -197,5 +198,13 @@ class ReminderPolicy:
         """When the next reminder is due after one was sent, or None when it was the last."""
         return reminded_at + self.after if reminders_sent < self.at_most else None
 
-    def with_after(self, after: timedelta) -> ReminderPolicy:
-        return replace(self, after=after)
+
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 300.0
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait before trying a delivery again: exponential (1 s, 2 s, 4 s... at most five
+    minutes), with jitter so that receivers coming back are not hit by every sender at once."""
+    ceiling = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # jitter, not security

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import io
 import logging
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email import policy
@@ -25,6 +24,7 @@ import aiosmtplib
 from jinja2 import Environment, select_autoescape
 
 from centricity_contracts.notifications import Notification, NotificationKind
+from centricity_notifications.domain import backoff
 from centricity_notifications.store import NotificationStore
 from centricity_plumbing.answerlinks import UNSUBSCRIBE, AnswerLink
 from centricity_plumbing.clock import utc_now
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 IDLE_POLL_S = 0.5
-BACKOFF_FIRST_S = 1.0
-BACKOFF_MAX_S = 300.0
 
 _html = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 _text = Environment(autoescape=False)  # plain text, never shown as HTML
@@ -161,12 +159,6 @@ def permanent(error: Exception) -> bool:
     if isinstance(error, aiosmtplib.SMTPResponseException):
         return error.code >= 500
     return False
-
-
-def backoff(attempts: int) -> timedelta:
-    """Exponential with full jitter: 1 s, 2 s, 4 s... capped at five minutes."""
-    ceiling = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))  # jitter, not security
 
 
 class MailSender:

@@ -14,6 +14,7 @@ from centricity_notifications.domain import ReminderPolicy
 from centricity_notifications.mail import MailSender, MailSettings, UnsubscribeUrl
 from centricity_notifications.service import Links, Notifier
 from centricity_notifications.store import NotificationStore
+from centricity_notifications.webhooks import WebhookSender, WebhookSettings
 from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
 from centricity_plumbing.outbox import Outbox
 from centricity_plumbing.settings import ServiceSettings
@@ -49,6 +50,24 @@ class NotificationsSettings(ServiceSettings):
         default=7 * 86_400, gt=0, description="Remind a customer who has not answered after this long."
     )
     reminders_at_most: int = Field(default=2, ge=0, le=10, description="Reminders per question, at most.")
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, description="How long an endpoint has to answer."
+    )
+    webhook_retry_for_s: float = Field(
+        default=86_400, ge=0, description="How long a failing delivery is retried before it is dead-lettered."
+    )
+    webhook_concurrency: int = Field(default=8, ge=1, le=64, description="Deliveries in flight per process.")
+    webhook_allow_private_targets: bool = Field(
+        default=False, description="Allow endpoints on loopback and private addresses (local development)."
+    )
+
+    def webhook_settings(self) -> WebhookSettings:
+        return WebhookSettings(
+            timeout_s=self.webhook_timeout_s,
+            retry_for=timedelta(seconds=self.webhook_retry_for_s),
+            concurrency=self.webhook_concurrency,
+            allow_private_targets=self.webhook_allow_private_targets,
+        )
 
     def reminder_policy(self) -> ReminderPolicy:
         return ReminderPolicy(
@@ -84,11 +103,14 @@ def create_app(
         source=settings.fact_source(),
         links=links,
         reminders=reminders,
+        webhooks=settings.webhook_settings(),
     )
     mail = MailSender(
         store, settings.mail_settings(), UnsubscribeUrl(settings.public_url, secret, reminders.link_valid_for)
     )
     notifier.mail_due = mail.due
+    webhooks = WebhookSender(store, settings.webhook_settings())
+    notifier.webhook_due = webhooks.due
     register_subscribers(runtime.broker, notifier, settings, runtime.tracer_provider)
     return create_service_app(
         runtime,
@@ -100,7 +122,7 @@ def create_app(
         version="0.1.0",
         routers=[notifications_router(notifier)],
         before_start=[store.create_indexes],
-        background=[notifier.keep_telling, mail.run],
+        background=[notifier.keep_telling, mail.run, webhooks.run],
     )
 
 

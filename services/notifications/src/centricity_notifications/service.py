@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from centricity_contracts.customers import Customer
 from centricity_contracts.envelope import CloudEvent
 from centricity_contracts.ideas import IdeaAttested, IdeaCommented, IdeaCreated, IdeaEdited, IdeaMerged
 from centricity_contracts.notifications import AttestationRequest, Notification, NotificationRequested
+from centricity_contracts.registry import events_on
 from centricity_contracts.topics import NOTIFICATIONS
 from centricity_contracts.votes import VoteMoved, VoteRecorded
 from centricity_notifications.domain import (
@@ -31,7 +33,8 @@ from centricity_notifications.domain import (
     notification_id,
     subscription_id,
 )
-from centricity_notifications.store import MailState, NotificationStore, follower_of
+from centricity_notifications.store import DeliveryState, MailState, NotificationStore, follower_of
+from centricity_notifications.webhooks import WebhookSettings, check_secret, check_target, new_secret
 from centricity_plumbing.answerlinks import ANSWER, UNSUBSCRIBE, AnswerLink, AnswerLinkInvalid
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document
@@ -45,6 +48,8 @@ log = logging.getLogger(__name__)
 FAN_OUT_BATCH = 500
 IDLE_POLL_S = 0.5
 REMINDER_POLL_S = 5.0
+# What endpoints may take: the facts this service publishes, from the registry.
+WEBHOOK_EVENT_TYPES = tuple(cls.event_type() for cls in events_on(NOTIFICATIONS))
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,12 @@ class Notifier:
         source: str,
         links: Links,
         reminders: ReminderPolicy,
+        webhooks: WebhookSettings,
         batch: int = FAN_OUT_BATCH,
     ) -> None:
         self.store = store
+        self.webhooks = webhooks
+        self.webhook_due = asyncio.Event()
         self.outbox = outbox
         self.source = source
         self.links = links
@@ -234,8 +242,27 @@ class Notifier:
             ]
         )
         self.mail_due.set()
-        await self.outbox.publish_entries([self._entry(n) for n in notifications])
+        entries = [self._entry(n) for n in notifications]
+        await self._enqueue_webhooks(notifications, entries, now)
+        await self.outbox.publish_entries(entries)
         return notifications
+
+    async def _enqueue_webhooks(
+        self, notifications: list[Notification], entries: list[Document], now: datetime
+    ) -> None:
+        """One delivery per notification to each endpoint of the customer's unit that takes it."""
+        event_type = NotificationRequested.event_type()
+        endpoints = await self.store.endpoints_for(
+            {n.customer_businessunit for n in notifications}, event_type
+        )
+        deliveries = [
+            delivery_document(endpoint, n.notification_id, event_type, entry["payload"], now)
+            for n, entry in zip(notifications, entries, strict=True)
+            for endpoint in endpoints.get(n.customer_businessunit, [])
+        ]
+        await self.store.enqueue_deliveries(deliveries)
+        if deliveries:
+            self.webhook_due.set()
 
     def _entry(self, notification: Notification) -> Document:
         key = customer_key(notification.customer_businessunit, notification.customer.customer_id)
@@ -287,6 +314,64 @@ class Notifier:
                 await asyncio.wait_for(self.changed.wait(), IDLE_POLL_S)
             self.changed.clear()
 
+    # Webhook endpoints
+
+    async def register_endpoint(
+        self,
+        businessunit: str,
+        *,
+        url: str,
+        event_types: list[str] | None,
+        description: str | None,
+        secret: str | None,
+    ) -> Document:
+        """A unit's new endpoint; its secret is in the answer, and never again."""
+        unknown = sorted(set(event_types or ()) - set(WEBHOOK_EVENT_TYPES))
+        if unknown:
+            raise InvalidInput(f"Unknown event types {unknown}; endpoints take {list(WEBHOOK_EVENT_TYPES)}.")
+        await check_target(url, allow_private=self.webhooks.allow_private_targets)
+        if secret is not None:
+            check_secret(secret)
+        doc = {
+            "_id": str(uuid.uuid4()),
+            "businessunit": businessunit,
+            "url": url,
+            "event_types": list(event_types or WEBHOOK_EVENT_TYPES),
+            "description": description,
+            "secret": secret or new_secret(),
+            "created_at": utc_now().isoformat(),
+        }
+        await self.store.add_endpoint(doc)
+        return doc
+
+    async def endpoints(self, businessunit: str) -> list[Document]:
+        return await self.store.endpoints_of(businessunit)
+
+    async def own_endpoint(self, businessunit: str, endpoint_id: str) -> Document:
+        """An endpoint of this unit; another unit's does not exist for it."""
+        doc = await self.store.endpoint(endpoint_id)
+        if doc is None or doc.get("deleted") or doc["businessunit"] != businessunit:
+            raise NotFound("webhook", endpoint_id)
+        return doc
+
+    async def delete_endpoint(self, businessunit: str, endpoint_id: str) -> None:
+        await self.own_endpoint(businessunit, endpoint_id)
+        await self.store.delete_endpoint(endpoint_id, at=utc_now())
+
+    async def deliveries(
+        self, businessunit: str, endpoint_id: str, state: str | None, limit: int
+    ) -> list[Document]:
+        await self.own_endpoint(businessunit, endpoint_id)
+        return await self.store.deliveries_of(endpoint_id, state, limit)
+
+    async def replay(self, businessunit: str, endpoint_id: str, delivery_id: str) -> Document:
+        await self.own_endpoint(businessunit, endpoint_id)
+        doc = await self.store.replay(endpoint_id, delivery_id, now=utc_now())
+        if doc is None:
+            raise NotFound("delivery", delivery_id)
+        self.webhook_due.set()
+        return doc
+
     # Reads
 
     async def subscriptions_of(self, businessunit: str, customer_id: str) -> list[Document]:
@@ -303,6 +388,24 @@ class InvalidLink(InvalidInput):
     kind = "invalid-link"
     status = 400
     title = "Invalid link"
+
+
+def delivery_document(
+    endpoint: Document, message_id: str, event_type: str, payload: str, now: datetime
+) -> Document:
+    return {
+        "_id": f"{endpoint['_id']}|{message_id}",
+        "endpoint_id": endpoint["_id"],
+        "businessunit": endpoint["businessunit"],
+        "message_id": message_id,
+        "event_type": event_type,
+        "payload": payload,
+        "state": DeliveryState.PENDING,
+        "attempts": 0,
+        "created_at": now.isoformat(),
+        "first_at": now.isoformat(),
+        "next_at": now.isoformat(),
+    }
 
 
 def notification_document(notification: Notification, email: str | None, now: datetime) -> Document:

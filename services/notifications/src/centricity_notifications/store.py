@@ -8,6 +8,7 @@ transaction.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,8 @@ from centricity_notifications.domain import Change, Follower, IdeaFacts, Reason,
 from centricity_plumbing.mongo import Document
 
 DUPLICATE_KEY = 11000
+# The latest attempts a delivery's log shows.
+ATTEMPTS_SHOWN = 20
 
 
 class MailState:
@@ -29,6 +32,13 @@ class MailState:
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+
+
+class DeliveryState:
+    PENDING = "pending"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
 
 
 class NotificationStore:
@@ -42,6 +52,12 @@ class NotificationStore:
         self.notifications: AsyncCollection[Document] = db["notifications"]
         # Attestation questions, one per idea and customer: answered, or when to remind.
         self.questions: AsyncCollection[Document] = db["questions"]
+        self.endpoints: AsyncCollection[Document] = db["webhook_endpoints"]
+        # One per endpoint and notification: its state, attempts and log.
+        self.deliveries: AsyncCollection[Document] = db["webhook_deliveries"]
+        # Each attempt of a delivery, its log: a document each (arrays of documents are not
+        # dependable on the local store, which keeps pushed documents as strings).
+        self.attempts: AsyncCollection[Document] = db["webhook_attempts"]
 
     async def create_indexes(self) -> None:
         # nx-27017 cannot index _id inside a compound index; followers are paged by _id within an idea.
@@ -51,6 +67,10 @@ class NotificationStore:
         await self.notifications.create_index([("customer_key", ASCENDING), ("requested_at", ASCENDING)])
         await self.notifications.create_index([("mail.state", ASCENDING), ("mail.next_at", ASCENDING)])
         await self.questions.create_index([("answered", ASCENDING), ("remind_at", ASCENDING)])
+        await self.endpoints.create_index("businessunit")
+        await self.deliveries.create_index([("state", ASCENDING), ("next_at", ASCENDING)])
+        await self.deliveries.create_index([("endpoint_id", ASCENDING), ("created_at", ASCENDING)])
+        await self.attempts.create_index([("delivery_id", ASCENDING), ("at", ASCENDING)])
 
     # Ideas
 
@@ -263,6 +283,110 @@ class NotificationStore:
         else:
             update["$set"]["remind_at"] = next_at.isoformat()
         await self.questions.update_one({"_id": question_id, "reminders": sent - 1}, update)
+
+    # Webhook endpoints and deliveries
+
+    async def add_endpoint(self, doc: Document) -> None:
+        await self.endpoints.insert_one(doc)
+
+    async def endpoint(self, endpoint_id: str) -> Document | None:
+        return await self.endpoints.find_one({"_id": endpoint_id})
+
+    async def endpoints_of(self, businessunit: str) -> list[Document]:
+        cursor = self.endpoints.find({"businessunit": businessunit, "deleted": {"$ne": True}}).sort(
+            "created_at", 1
+        )
+        return [doc async for doc in cursor]
+
+    async def endpoints_for(self, units: Iterable[str], event_type: str) -> dict[str, list[Document]]:
+        """The live endpoints of these units that take this event type, by unit."""
+        found: dict[str, list[Document]] = {}
+        query = {
+            "businessunit": {"$in": sorted(set(units))},
+            "deleted": {"$ne": True},
+            "event_types": event_type,
+        }
+        async for doc in self.endpoints.find(query):
+            found.setdefault(doc["businessunit"], []).append(doc)
+        return found
+
+    async def delete_endpoint(self, endpoint_id: str, *, at: datetime) -> None:
+        await self.endpoints.update_one(
+            {"_id": endpoint_id}, {"$set": {"deleted": True, "deleted_at": at.isoformat()}}
+        )
+
+    async def enqueue_deliveries(self, docs: list[Document]) -> None:
+        if not docs:
+            return
+        writes = [UpdateOne({"_id": d["_id"]}, {"$setOnInsert": d}, upsert=True) for d in docs]
+        try:
+            await self.deliveries.bulk_write(writes, ordered=False)
+        except BulkWriteError as error:  # two replicas inserting the same one at once
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+
+    async def claim_delivery(self, *, now: datetime, lease_until: datetime) -> Document | None:
+        return await self.deliveries.find_one_and_update(
+            {
+                "$or": [
+                    {"state": DeliveryState.PENDING, "next_at": {"$lte": now.isoformat()}},
+                    {"state": DeliveryState.SENDING, "lease_until": {"$lte": now.isoformat()}},
+                ]
+            },
+            {
+                "$set": {"state": DeliveryState.SENDING, "lease_until": lease_until.isoformat()},
+                "$inc": {"attempts": 1},
+            },
+            sort=[("next_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def _finish_attempt(self, delivery_id: str, attempt: Document, fields: Document) -> None:
+        await self.attempts.insert_one({"_id": str(uuid.uuid4()), "delivery_id": delivery_id, **attempt})
+        await self.deliveries.update_one(
+            {"_id": delivery_id},
+            {"$set": {**fields, "last_status": attempt["status"], "last_error": attempt["error"]}},
+        )
+
+    async def delivery_done(self, delivery_id: str, attempt: Document) -> None:
+        await self._finish_attempt(
+            delivery_id, attempt, {"state": DeliveryState.DELIVERED, "delivered_at": attempt["at"]}
+        )
+
+    async def delivery_retry(self, delivery_id: str, attempt: Document, *, next_at: datetime) -> None:
+        await self._finish_attempt(
+            delivery_id, attempt, {"state": DeliveryState.PENDING, "next_at": next_at.isoformat()}
+        )
+
+    async def delivery_dead(self, delivery_id: str, attempt: Document) -> None:
+        await self._finish_attempt(delivery_id, attempt, {"state": DeliveryState.DEAD})
+
+    async def deliveries_of(self, endpoint_id: str, state: str | None, limit: int) -> list[Document]:
+        query: Document = {"endpoint_id": endpoint_id, **({"state": state} if state else {})}
+        cursor = self.deliveries.find(query).sort("created_at", -1).limit(limit)
+        deliveries = [doc async for doc in cursor]
+        logs: dict[str, list[Document]] = {}
+        found = self.attempts.find({"delivery_id": {"$in": [d["_id"] for d in deliveries]}}).sort(
+            "at", ASCENDING
+        )
+        async for attempt in found:
+            logs.setdefault(attempt["delivery_id"], []).append(attempt)
+        return [{**d, "log": logs.get(d["_id"], [])[-ATTEMPTS_SHOWN:]} for d in deliveries]
+
+    async def replay(self, endpoint_id: str, delivery_id: str, *, now: datetime) -> Document | None:
+        """Send a delivery again, with a fresh retry window; not one being sent right now."""
+        return await self.deliveries.find_one_and_update(
+            {"_id": delivery_id, "endpoint_id": endpoint_id, "state": {"$ne": DeliveryState.SENDING}},
+            {
+                "$set": {
+                    "state": DeliveryState.PENDING,
+                    "next_at": now.isoformat(),
+                    "first_at": now.isoformat(),
+                    "attempts": 0,
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
 
 
 def follower_of(doc: Document) -> Follower:

@@ -37,10 +37,19 @@ function renderKpis() {
   $("kpi-delivery").textContent = pct(u.delivery_rate);
   $("kpi-helpfulness").textContent = pct(u.helpfulness);
   $("kpi-cross").textContent = pct(u.cross_bu_share);
+  // Asking whether a delivered idea helped: one question per idea and customer.
+  const asked = u.attestation_requests || 0, answered = u.attestation_answers || 0;
+  $("kpi-asked").textContent = num(asked);
+  $("kpi-reminders").textContent = u.attestation_reminders ? count(u.attestation_reminders, "reminder") : "";
+  $("kpi-response-rate").textContent = pct(u.response_rate);
+  $("kpi-answered").textContent = asked ? num(answered) + " of " + num(asked) + " answered" : "";
+  $("kpi-answer-time").textContent = duration(u.answer_time_median_s);
+  $("kpi-attested").textContent = u.attested ? num(u.helped) + " of " + num(u.attested) + " said yes" : "";
   setMeter("meter-coverage", u.coverage);
   setMeter("meter-delivery", u.delivery_rate);
   setMeter("meter-helpfulness", u.helpfulness);
   setMeter("meter-cross", u.cross_bu_share);
+  setMeter("meter-response-rate", u.response_rate);
 }
 
 const RANK_KEYS = {
@@ -122,7 +131,11 @@ function renderUnits() {
     name.textContent = u.title || u.name;
     const bars = document.createElement("div");
     bars.className = "triple";
-    for (const [cls, value, label] of [["coverage", u.coverage, "coverage"], ["helpfulness", u.helpfulness, "helped"], ["cross", u.cross_bu_share, "cross-BU"]]) {
+    const figures = [["coverage", u.coverage, "coverage"], ["cross", u.cross_bu_share, "cross-BU"],
+      ["response", u.response_rate, "answered"], ["helpfulness", u.helpfulness, "helped"]];
+    bars.setAttribute("role", "img");
+    bars.setAttribute("aria-label", figures.map(([, value, label]) => label + " " + pct(value)).join(", "));
+    for (const [cls, value, label] of figures) {
       const bar = document.createElement("div");
       bar.className = cls;
       bar.style.width = Math.round((value || 0) * 100) + "%";

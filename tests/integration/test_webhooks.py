@@ -1,0 +1,169 @@
+"""Webhooks on the real local broker, store and a real HTTP receiver: a unit's endpoints get its
+customers' notifications, signed in the Standard Webhooks scheme and verified here with that
+project's own library; endpoints that fail, are slow or are private are handled apart."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from centricity_ideas.main import IdeasSettings
+from centricity_ideas.main import create_app as create_ideas
+from centricity_notifications.main import NotificationsSettings
+from centricity_notifications.main import create_app as create_notifications
+from centricity_plumbing.localinfra import LocalInfrastructure
+from centricity_plumbing.webhookbin import received
+from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
+from tests.support import eventually
+
+RETAIL = {"X-API-Key": API_KEYS["retail"]}
+WHOLESALE = {"X-API-Key": API_KEYS["wholesale"]}
+
+
+@asynccontextmanager
+async def services(
+    make_settings: SettingsFactory, **settings: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    notifications = create_notifications(make_settings(NotificationsSettings, **settings))
+    async with (
+        running(create_ideas(make_settings(IdeasSettings))) as ideas,
+        running(notifications) as notes,
+    ):
+        yield ideas, notes
+
+
+async def register(notes: httpx.AsyncClient, url: str, headers: dict[str, str] = RETAIL) -> dict[str, Any]:
+    answer = await notes.post("/webhooks", json={"url": url, "description": "CRM"}, headers=headers)
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+async def idea_that_moves(ideas: httpx.AsyncClient, notes: httpx.AsyncClient) -> tuple[str, str]:
+    author = unique("author")
+    submitted = await ideas.post(
+        "/ideas",
+        json={
+            "reference": unique("R"),
+            "title": "Statements as CSV",
+            "author": {"customer_id": author, "customer_type": "external"},
+        },
+        headers=RETAIL,
+    )
+    idea_id = submitted.json()["idea_id"]
+
+    async def follows() -> bool | None:
+        found = (await notes.get(f"/customers/{author}/subscriptions", headers=RETAIL)).json()
+        return True if found else None
+
+    await eventually(follows, what="the author follows the idea")
+    moved = await ideas.post(
+        f"/ideas/{idea_id}/status", json={"status": "planned", "reason": "Q2"}, headers=RETAIL
+    )
+    assert moved.status_code == 200, moved.text
+    return idea_id, author
+
+
+def requests_to(infra: LocalInfrastructure, path: str) -> list[dict[str, Any]]:
+    return [r for r in received(infra.webhook_log) if r["path"] == path]
+
+
+async def test_deliveries_are_signed_once_each_and_bad_endpoints_hold_up_only_themselves(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    run = unique("run")
+    good, failing, slow = f"/{run}/crm", f"/status/500/{run}", f"/slow/30/{run}"
+    async with services(
+        make_settings,
+        webhook_allow_private_targets=True,
+        webhook_timeout_s=1.0,
+        webhook_retry_for_s=3.0,
+    ) as (ideas, notes):
+        endpoint = await register(notes, infra.webhook_url + good)
+        dead_one = await register(notes, infra.webhook_url + failing)
+        await register(notes, infra.webhook_url + slow)
+        other_unit = await register(notes, infra.webhook_url + f"/{run}/wholesale", headers=WHOLESALE)
+        idea_id, author = await idea_that_moves(ideas, notes)
+
+        [delivered] = await eventually(lambda: _some(requests_to(infra, good)), what="a delivery")
+        # Verified with the Standard Webhooks library itself, from the endpoint's secret.
+        payload = Webhook(endpoint["secret"]).verify(delivered["body"], delivered["headers"])
+        assert payload["type"] == "centricity.notification.requested.v1"
+        assert payload["data"]["idea_id"] == idea_id
+        assert payload["data"]["customer"]["customer_id"] == author
+        assert delivered["headers"]["webhook-id"] == payload["data"]["notification_id"]
+        tampered = {**delivered["headers"], "webhook-signature": "v1,AAAA"}
+        with pytest.raises(WebhookVerificationError):
+            Webhook(endpoint["secret"]).verify(delivered["body"], tampered)
+
+        answer = await notes.get(f"/webhooks/{endpoint['endpoint_id']}/deliveries", headers=RETAIL)
+        assert answer.status_code == 200, answer.text
+        log = answer.json()
+        assert [(d["state"], d["attempts"], d["log"][-1]["status"]) for d in log] == [("delivered", 1, 204)]
+        # The wholesale unit's endpoint hears nothing of retail's customers.
+        assert requests_to(infra, f"/{run}/wholesale") == []
+        assert (
+            await notes.get(f"/webhooks/{other_unit['endpoint_id']}/deliveries", headers=RETAIL)
+        ).status_code == 404
+
+        # The failing endpoint is retried with backoff until its window closes, then dead-lettered.
+        async def dead() -> list[dict[str, Any]] | None:
+            found = (
+                await notes.get(f"/webhooks/{dead_one['endpoint_id']}/deliveries", headers=RETAIL)
+            ).json()
+            return found if found and found[0]["state"] == "dead" else None
+
+        [given_up] = await eventually(dead, timeout=60, what="the failing delivery dead-lettered")
+        assert given_up["attempts"] >= 2
+        assert {a["status"] for a in given_up["log"]} == {500}
+        assert len(requests_to(infra, failing)) == given_up["attempts"]
+        replayed = await notes.post(
+            f"/webhooks/{dead_one['endpoint_id']}/deliveries/{given_up['delivery_id']}/replay", headers=RETAIL
+        )
+        assert replayed.status_code == 200, replayed.text
+        assert replayed.json()["state"] == "pending"
+        await eventually(
+            lambda: _some(requests_to(infra, failing)[given_up["attempts"] :]),
+            what="the replayed delivery sent",
+        )
+        # Exactly one delivery of the notification reached the good endpoint, whatever the others did.
+        assert len(requests_to(infra, good)) == 1
+
+
+async def _some(items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    return items or None
+
+
+async def test_private_and_malformed_targets_and_bad_secrets_are_refused(
+    make_settings: SettingsFactory,
+) -> None:
+    async with services(make_settings) as (_, notes):
+        for url, why in (
+            ("http://127.0.0.1:9500/hook", "not a public address"),
+            ("http://10.1.2.3/hook", "not a public address"),
+            ("http://169.254.169.254/latest/meta-data", "not a public address"),
+            ("http://[::1]/hook", "not a public address"),
+            ("ftp://example.com/hook", "not an http or https URL"),
+            ("https://user:pw@example.com/hook", "no credentials"),
+        ):
+            answer = await notes.post("/webhooks", json={"url": url}, headers=RETAIL)
+            assert answer.status_code == 422, (url, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert why in answer.json()["detail"], (url, answer.json())
+        for body in (
+            {"url": "https://example.com/hook", "secret": "not-a-secret"},
+            {"url": "https://example.com/hook", "event_types": ["centricity.nothing.v1"]},
+            {"url": "https://example.com/hook", "colour": "red"},
+        ):
+            answer = await notes.post("/webhooks", json=body, headers=RETAIL)
+            assert answer.status_code in (400, 422), (body, answer.text)
+        assert (await notes.get("/webhooks", headers=RETAIL)).json() == []
+        viewer_like = await notes.post(
+            "/webhooks", json={"url": "https://example.com/h"}, headers={"X-API-Key": "nope"}
+        )
+        assert viewer_like.status_code == 401
