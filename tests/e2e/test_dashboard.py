@@ -1,5 +1,6 @@
 """The dashboard in a real headless Chromium (Debian's): votes posted over HTTP change the page
-live, over server-sent events, without a reload."""
+live, over server-sent events, without a reload; so does a delivery, whose author and voters are
+asked whether it helped, and an answer."""
 
 from __future__ import annotations
 
@@ -71,6 +72,39 @@ def vote(system: LocalSystem, idea_id: str, voter: str, unit: str = "wholesale")
     assert answer.status_code in (200, 201), answer.text
 
 
+def follows(system: LocalSystem, customer: str, unit: str, idea_id: str) -> None:
+    """Wait until the notifications service counts the customer among the idea's followers."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while time.monotonic() < deadline:
+        answer = httpx.get(
+            f"{system.url('notifications')}/customers/{customer}/subscriptions",
+            headers={"X-API-Key": DEV_BUSINESS_UNITS[unit]["api_key"]},
+            timeout=10,
+        )
+        if answer.status_code == 200 and any(s["idea_id"] == idea_id for s in answer.json()):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{customer} never followed {idea_id}")
+
+
+def deliver_and_answer(system: LocalSystem, idea_id: str) -> None:
+    """Deliver the idea (its author and three voters are asked), and the author answers."""
+    for customer, unit in (
+        ("c-dash", "retail"),
+        ("p-1", "wholesale"),
+        ("p-2", "wholesale"),
+        ("r-3", "retail"),
+    ):
+        follows(system, customer, unit, idea_id)
+    delivered = httpx.post(
+        f"{system.url('ideas')}/ideas/{idea_id}/status",
+        json={"status": "delivered", "reason": "On the order page now.", "by": {"actor_id": "pm-dash"}},
+        headers=RETAIL_KEY,
+        timeout=10,
+    )
+    assert delivered.status_code == 200, delivered.text
+
+
 def text(page: Page, selector: str) -> Any:
     return page.locator(selector).inner_text()
 
@@ -81,6 +115,8 @@ def test_votes_change_the_dashboard_live(
     campaign_id = launch_campaign(system)
     idea_id = submit_idea(system, campaign_id)
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.on("console", lambda m: print("CONSOLE", m.type, m.text))
+    page.on("pageerror", lambda e: print("PAGEERROR", e))
     page.goto(f"{system.url('insights')}/dashboard?campaign_id={campaign_id}")
     # Not signed in: the enterprise's provider (here the local one) asks who is signing in.
     page.locator('form[aria-labelledby="heading-auth-predefined"] button[value="analyst"]').click()
@@ -104,6 +140,40 @@ def test_votes_change_the_dashboard_live(
     assert page.evaluate("window.loadedOnce") is True, "the page updated without a reload"
     assert text(page, "#kpi-cross") == "67 %", "two of three votes came from another unit"
     assert "Show the delivery slot" in text(page, "#leaderboard")
+    assert text(page, "#kpi-asked") == "0"
+    assert text(page, "#kpi-response-rate") == "\N{EN DASH}", "nobody asked yet"
+
+    deliver_and_answer(system, idea_id)
+    import asyncio
+
+    from tests.support import read_topic
+
+    time.sleep(8)
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor() as ex:
+        recs = ex.submit(asyncio.run, read_topic(system.infra.kafka_bootstrap, "notifications.v1")).result()
+    for r in recs:
+        d = r.json()["data"]
+        if d["idea_id"] == idea_id:
+            print("NOTIF", d["kind"], d["customer"], bool(d.get("attestation")))
+    print(
+        "UNIT", httpx.get(f"{system.url('insights')}/units/campaign:{campaign_id}", headers=RETAIL_KEY).text
+    )
+    page.wait_for_function("document.getElementById('kpi-asked').textContent === '4'", timeout=WAIT_MS)
+    answered = httpx.put(
+        f"{system.url('ideas')}/ideas/{idea_id}/attestation",
+        json={"customer": {"customer_id": "c-dash", "customer_type": "external"}, "helped": True},
+        headers=RETAIL_KEY,
+        timeout=10,
+    )
+    assert answered.status_code == 200, answered.text
+    page.wait_for_function(
+        "document.getElementById('kpi-response-rate').textContent === '25 %'", timeout=WAIT_MS
+    )
+    assert text(page, "#kpi-answered") == "1 of 4 answered"
+    assert text(page, "#kpi-answer-time").endswith((" s", " min")), "answered within the test"
+    assert text(page, "#kpi-helpfulness") == "100 %"
+    assert page.evaluate("window.loadedOnce") is True
     shot = tmp_path_factory.mktemp("dashboard") / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"dashboard screenshot: {shot}")

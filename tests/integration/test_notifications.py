@@ -40,9 +40,12 @@ class Loop:
 
 @asynccontextmanager
 async def the_loop(
-    make_settings: SettingsFactory, infra: LocalInfrastructure, **settings: Any
+    make_settings: SettingsFactory,
+    infra: LocalInfrastructure,
+    ideas_settings: dict[str, Any] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Loop]:
-    ideas_app = create_ideas(make_settings(IdeasSettings))
+    ideas_app = create_ideas(make_settings(IdeasSettings, **(ideas_settings or {})))
     votes_app = create_votes(make_settings(VotesSettings))
     notifications_app = create_notifications(
         make_settings(NotificationsSettings, answer_base_url="http://ideas.test", **settings)
@@ -335,3 +338,84 @@ async def test_only_those_who_have_not_answered_are_reminded_and_unsubscribing_s
         ).status_code == 201
         await mails(infra, author_mail, 2)
         assert len(mail_to(infra, voter_mail)) == 3
+
+
+async def attest(
+    loop: Loop, idea_id: str, who: dict[str, str], headers: dict[str, str], helped: bool
+) -> None:
+    async def recorded() -> bool | None:
+        body = {"customer": who, "helped": helped}
+        answer = await loop.ideas.put(f"/ideas/{idea_id}/attestation", json=body, headers=headers)
+        return True if answer.status_code == 200 else None
+
+    await eventually(recorded, what=f"{who['customer_id']}'s attestation")
+
+
+async def test_when_too_many_say_it_did_not_help_the_unit_is_told_and_the_loop_opens_again(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    from standardwebhooks import Webhook
+
+    from centricity_contracts.topics import IDEAS_EVENTS
+    from centricity_plumbing.webhookbin import received
+
+    author, voter, run = unique("author"), unique("voter"), unique("run")
+    policy = {"follow_up_min_answers": 2, "follow_up_not_helped_share": 0.5, "follow_up_not_helped_count": 50}
+    async with the_loop(
+        make_settings, infra, ideas_settings=policy, webhook_allow_private_targets=True
+    ) as loop:
+        endpoint = await loop.notifications.post(
+            "/webhooks",
+            json={
+                "url": f"{infra.webhook_url}/{run}",
+                "event_types": ["centricity.idea.follow_up_needed.v1"],
+            },
+            headers=RETAIL,
+        )
+        assert endpoint.status_code == 201, endpoint.text
+        submitted = await loop.ideas.post(
+            "/ideas",
+            json={"reference": unique("REF"), "title": "Instant transfers", "author": customer(author)},
+            headers=RETAIL,
+        )
+        idea_id = submitted.json()["idea_id"]
+        await subscribed_voter(loop, idea_id, voter)
+        await move(loop, idea_id, "delivered")
+        reopen = {"status": "in_progress", "reason": "Customers say it did not help", "by": STAFF}
+        early = await loop.ideas.post(f"/ideas/{idea_id}/status", json=reopen, headers=RETAIL)
+        assert early.status_code == 409, "a delivered idea reopens only to follow up"
+
+        await attest(loop, idea_id, customer(author), RETAIL, helped=True)
+        assert (await loop.ideas.get(f"/ideas/{idea_id}")).json()["follow_up_needed_at"] is None
+        await attest(loop, idea_id, customer(voter), WHOLESALE, helped=False)
+        flagged = (await loop.ideas.get(f"/ideas/{idea_id}")).json()
+        assert flagged["follow_up_needed_at"] is not None
+
+        async def follow_up_fact() -> list[dict[str, Any]] | None:
+            records = await read_topic(infra.kafka_bootstrap, IDEAS_EVENTS)
+            found = [
+                r.json()
+                for r in records
+                if r.key == idea_id and r.json()["type"].endswith("follow_up_needed.v1")
+            ]
+            return found or None
+
+        [fact] = await eventually(follow_up_fact, what="the follow-up fact")
+        assert (fact["data"]["attested"], fact["data"]["not_helped"], fact["data"]["not_helped_share"]) == (
+            2,
+            1,
+            0.5,
+        )
+
+        async def told() -> list[dict[str, Any]] | None:
+            return [r for r in received(infra.webhook_log) if r["path"] == f"/{run}"] or None
+
+        [delivery] = await eventually(told, what="the unit's webhook told")
+        payload = Webhook(endpoint.json()["secret"]).verify(delivery["body"], delivery["headers"])
+        assert payload["id"] == fact["id"]
+        assert delivery["headers"]["webhook-id"] == fact["id"]
+
+        again = await loop.ideas.post(f"/ideas/{idea_id}/status", json=reopen, headers=RETAIL)
+        assert again.status_code == 200, again.text
+        reopened = again.json()
+        assert (reopened["status"], reopened["follow_up_needed_at"]) == ("in_progress", None)

@@ -328,3 +328,45 @@ class TestWithdrawal:
     def test_a_status_decision_cannot_withdraw(self) -> None:
         with pytest.raises(IllegalTransition, match="withdrawal"):
             move(idea(), IdeaStatus.WITHDRAWN)
+
+
+class TestFollowUp:
+    POLICY = domain.FollowUpPolicy(min_answers=3, not_helped_share=0.5, not_helped_count=4)
+
+    def answered(self, *helped: bool) -> Idea:
+        current = delivered()
+        for n, answer in enumerate(helped):
+            giving = AttestationGiving(
+                idea_id=current.idea_id,
+                customer=Customer(customer_id=f"v-{n}", customer_type=CustomerType.EXTERNAL),
+                helped=answer,
+            )
+            current, _ = domain.attest(current, giving, businessunit="wholesale", voted=True, now=NOW)
+        return current
+
+    def test_too_few_answers_or_too_small_a_share_need_no_follow_up(self) -> None:
+        assert domain.follow_up(self.answered(False, False), self.POLICY, now=NOW) is None
+        assert domain.follow_up(self.answered(False, True, True), self.POLICY, now=NOW) is None
+
+    def test_a_share_over_the_threshold_flags_the_idea_once(self) -> None:
+        flagged = domain.follow_up(self.answered(False, False, True), self.POLICY, now=NOW)
+        assert flagged is not None
+        idea_now, fact = flagged
+        assert idea_now.follow_up_needed_at == NOW
+        assert (fact.attested, fact.not_helped, fact.not_helped_share) == (3, 2, pytest.approx(0.666667))
+        assert "at least 3 answers" in fact.threshold
+        assert domain.follow_up(idea_now, self.POLICY, now=NOW) is None, "flagged already"
+
+    def test_enough_that_did_not_help_flag_it_whatever_the_share(self) -> None:
+        answers = [False] * 4 + [True] * 10
+        assert domain.follow_up(self.answered(*answers), self.POLICY, now=NOW) is not None
+
+    def test_only_a_follow_up_reopens_a_delivered_idea(self) -> None:
+        with pytest.raises(domain.IllegalTransition):
+            move(delivered(), IdeaStatus.IN_PROGRESS)
+        flagged = domain.follow_up(self.answered(False, False, False), self.POLICY, now=NOW)
+        assert flagged is not None
+        reopened = move(flagged[0], IdeaStatus.IN_PROGRESS, after_h=3)
+        assert reopened.status is IdeaStatus.IN_PROGRESS
+        assert reopened.follow_up_needed_at is None
+        assert domain.allowed_next(IdeaStatus.DELIVERED, follow_up_needed=True) == [IdeaStatus.IN_PROGRESS]

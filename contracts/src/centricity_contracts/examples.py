@@ -406,6 +406,22 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "updated_at": "2026-11-23T09:31:00.080Z",
         },
     ),
+    "centricity.idea.follow_up_needed.v1": _fact(
+        "centricity.idea.follow_up_needed.v1",
+        f"{IDEA}:r12.follow-up",
+        "ideas",
+        "retail",
+        IDEA,
+        {
+            "idea_id": IDEA,
+            "businessunit": "retail",
+            "attested": 6,
+            "not_helped": 3,
+            "not_helped_share": 0.5,
+            "threshold": "at least 3 answers of which at least 34 % did not help, or 10 that did not",
+            "needed_at": "2026-12-20T10:00:00Z",
+        },
+    ),
     "centricity.subscription.set.v1": _intake(
         "centricity.subscription.set.v1",
         "crm-sub-881",

@@ -324,6 +324,25 @@ class IdeaAttested(CloudEvent[Attestation]):
     type: Literal["centricity.idea.attested.v1"]
 
 
+class FollowUp(ContractModel):
+    idea_id: IdeaId
+    businessunit: BusinessUnitId = Field(description="The idea's unit, which is to follow up.")
+    attested: int = Field(ge=0, description="Customers who have answered whether it helped.")
+    not_helped: int = Field(ge=0, description="Those who answered that it did not.")
+    not_helped_share: float = Field(ge=0, le=1)
+    threshold: str = Field(description="The rule that was met, as configured.")
+    needed_at: AwareDatetime
+
+
+class IdeaFollowUpNeeded(CloudEvent[FollowUp]):
+    """Fact: a delivered idea did not help enough of its customers; its unit is to follow up.
+
+    The loop opens again: the unit may take the idea back to in_progress."""
+
+    topic: ClassVar[str] = IDEAS_EVENTS
+    type: Literal["centricity.idea.follow_up_needed.v1"]
+
+
 class DuplicateSuggestion(ContractModel):
     idea_id: IdeaId
     businessunit: BusinessUnitId

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from centricity_contracts.ideas import (
     AttestationGiving,
     Comment,
     CommentPosting,
+    FollowUp,
     IdeaCreated,
     IdeaEdit,
     IdeaRecord,
@@ -167,6 +169,11 @@ class Idea(IdeaRecord):
     attestations: dict[str, AttestationEntry] = Field(
         default_factory=dict, description="Keyed by `<businessunit>:<customer_id>`: one per customer."
     )
+    follow_up_needed_at: AwareDatetime | None = Field(
+        default=None,
+        description="Set when too many customers said the delivered idea did not help: its unit is to "
+        "follow up, and may take it back to in_progress. Cleared when it does.",
+    )
 
     @property
     def helped_count(self) -> int:
@@ -276,10 +283,53 @@ def created_fact(idea: Idea, *, source: str) -> IdeaCreated:
     )
 
 
-def allowed_next(status: IdeaStatus) -> list[IdeaStatus]:
+def allowed_next(status: IdeaStatus, *, follow_up_needed: bool = False) -> list[IdeaStatus]:
+    if status is IdeaStatus.DELIVERED and follow_up_needed:
+        return [IdeaStatus.IN_PROGRESS]  # the loop opens again
     if status not in OPEN_STATUSES:
         return []
     return [*MAIN_LINE[MAIN_LINE.index(status) + 1 :], IdeaStatus.DECLINED]
+
+
+@dataclass(frozen=True)
+class FollowUpPolicy:
+    """When a delivered idea did not help enough: at least `min_answers` answers of which at least
+    `not_helped_share` said it did not, or `not_helped_count` that did not, whatever the share."""
+
+    min_answers: int = 3
+    not_helped_share: float = 0.34
+    not_helped_count: int = 10
+
+    def describe(self) -> str:
+        return (
+            f"at least {self.min_answers} answers of which at least {self.not_helped_share:.0%} "
+            f"did not help, or {self.not_helped_count} that did not"
+        )
+
+    def needed(self, attested: int, not_helped: int) -> bool:
+        if not_helped >= self.not_helped_count:
+            return True
+        return attested >= self.min_answers and not_helped / attested >= self.not_helped_share
+
+
+def follow_up(idea: Idea, policy: FollowUpPolicy, *, now: datetime) -> tuple[Idea, FollowUp] | None:
+    """The idea flagged for follow-up, and the fact saying so, when its answers now call for it."""
+    if idea.status is not IdeaStatus.DELIVERED or idea.follow_up_needed_at is not None:
+        return None
+    attested, not_helped = len(idea.attestations), idea.did_not_help_count
+    if not policy.needed(attested, not_helped):
+        return None
+    flagged = idea.model_copy(update={"follow_up_needed_at": now})
+    fact = FollowUp(
+        idea_id=idea.idea_id,
+        businessunit=idea.businessunit,
+        attested=attested,
+        not_helped=not_helped,
+        not_helped_share=round(not_helped / attested, 6) if attested else 0.0,
+        threshold=policy.describe(),
+        needed_at=now,
+    )
+    return flagged, fact
 
 
 def check_owner(idea: Idea, businessunit: str, action: str) -> None:
@@ -300,14 +350,18 @@ def change_status(
         raise IllegalTransition("an idea becomes a duplicate by merging it into another idea")
     if target is IdeaStatus.WITHDRAWN:
         raise IllegalTransition("an idea is withdrawn with a withdrawal, by its author or its unit")
-    if target not in allowed_next(idea.status):
-        allowed = ", ".join(allowed_next(idea.status)) or "none: it is closed"
+    allowed = allowed_next(idea.status, follow_up_needed=idea.follow_up_needed_at is not None)
+    if target not in allowed:
+        listed = ", ".join(allowed) or "none: it is closed"
         raise IllegalTransition(
-            f"an idea cannot go from {idea.status} to {target}; allowed: {allowed}", allowed_next(idea.status)
+            f"an idea cannot go from {idea.status} to {target}; allowed: {listed}", allowed
         )
     if target is IdeaStatus.DECLINED and not (decision.reason or "").strip():
         raise ReasonRequired("declining an idea needs a reason")
-    return moved(idea, target, reason=decision.reason, by=decision.by, now=now)
+    changed, fact = moved(idea, target, reason=decision.reason, by=decision.by, now=now)
+    if idea.status is IdeaStatus.DELIVERED:  # reopened to follow up: the flag has done its work
+        changed = changed.model_copy(update={"follow_up_needed_at": None})
+    return changed, fact
 
 
 def withdraw(

@@ -6,9 +6,11 @@ import asyncio
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
+from pydantic import Field
 
 from centricity_ideas.api import answer_links_router, ideas_router
 from centricity_ideas.consumers import register_subscribers
+from centricity_ideas.domain import FollowUpPolicy
 from centricity_ideas.service import IdeaOperations
 from centricity_ideas.similarity import SimilarityIndex
 from centricity_ideas.store import IdeaStore
@@ -20,6 +22,22 @@ from centricity_plumbing.settings import ServiceSettings
 class IdeasSettings(ServiceSettings):
     service_name: str = "ideas"
     http_port: int = 8101
+    follow_up_min_answers: int = Field(
+        default=3, ge=1, description="Follow up a delivered idea once this many customers answered, and"
+    )
+    follow_up_not_helped_share: float = Field(
+        default=0.34, gt=0, le=1, description="at least this share said it did not help;"
+    )
+    follow_up_not_helped_count: int = Field(
+        default=10, ge=1, description="or once this many said it did not help, whatever the share."
+    )
+
+    def follow_up_policy(self) -> FollowUpPolicy:
+        return FollowUpPolicy(
+            min_answers=self.follow_up_min_answers,
+            not_helped_share=self.follow_up_not_helped_share,
+            not_helped_count=self.follow_up_not_helped_count,
+        )
 
 
 def create_app(
@@ -35,7 +53,13 @@ def create_app(
     async def encoder_loaded() -> None:
         await asyncio.to_thread(index.encoder.wait_loaded)
 
-    ops = IdeaOperations(store, Outbox(store.ideas, runtime.broker), index, settings)
+    ops = IdeaOperations(
+        store,
+        Outbox(store.ideas, runtime.broker),
+        index,
+        settings,
+        follow_up_policy=settings.follow_up_policy(),
+    )
     register_subscribers(runtime.broker, ops, settings)
     return create_service_app(
         runtime,

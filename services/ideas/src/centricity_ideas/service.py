@@ -28,6 +28,7 @@ from centricity_contracts.ideas import (
     IdeaCommented,
     IdeaDuplicatesSuggested,
     IdeaEdited,
+    IdeaFollowUpNeeded,
     IdeaMerged,
     IdeaRecord,
     IdeaRevised,
@@ -113,9 +114,15 @@ class IdeaOperations:
     """What business units do with ideas; each change stores its fact with it, then publishes it."""
 
     def __init__(
-        self, store: IdeaStore, outbox: Outbox, index: SimilarityIndex, settings: ServiceSettings
+        self,
+        store: IdeaStore,
+        outbox: Outbox,
+        index: SimilarityIndex,
+        settings: ServiceSettings,
+        follow_up_policy: domain.FollowUpPolicy | None = None,
     ) -> None:
         self.store = store
+        self.follow_up_policy = follow_up_policy or domain.FollowUpPolicy()
         self.outbox = outbox
         self.index = index
         self.settings = settings
@@ -370,9 +377,9 @@ class IdeaOperations:
         self,
         idea_id: str,
         request_key: str | None,
-        apply: Callable[[Idea, str], tuple[Idea, CloudEvent[Any] | None]],
+        apply: Callable[[Idea, str], tuple[Idea, CloudEvent[Any] | list[CloudEvent[Any]] | None]],
     ) -> Idea:
-        """Apply a rule to the stored idea once per request key, storing its fact in the same write."""
+        """Apply a rule to the stored idea once per request key, storing its facts in the same write."""
 
         def next_document(doc: Document | None) -> Document | None:
             if doc is None:
@@ -381,11 +388,12 @@ class IdeaOperations:
             if request_key is not None and request_key in seen:
                 return None
             fact_id = f"{idea_id}:r{doc.get('revision', 0) + 1}"
-            changed, fact = apply(stored_idea(doc), fact_id)
+            changed, made = apply(stored_idea(doc), fact_id)
+            facts = made if isinstance(made, list) else [made] if made is not None else []
             keys = remember(seen, request_key, SEEN_KEYS_KEPT) if request_key else seen
-            if fact is None and keys == seen:
+            if not facts and keys == seen:
                 return None
-            entries = [outbox_entry(fact, topic=IDEAS_EVENTS, key=idea_id)] if fact else []
+            entries = [outbox_entry(fact, topic=IDEAS_EVENTS, key=idea_id) for fact in facts]
             return {
                 **idea_document(changed, outbox=[*pending_entries(doc), *entries], seen=keys),
                 **carried_fields(doc),
@@ -514,18 +522,31 @@ class IdeaOperations:
         idea_id = self.target_id(giving, businessunit)
         voted = await self.store.has_voted(idea_id, giving.customer.key(businessunit))
 
-        def apply(idea: Idea, fact_id: str) -> tuple[Idea, CloudEvent[Any] | None]:
+        def apply(idea: Idea, fact_id: str) -> tuple[Idea, list[CloudEvent[Any]]]:
+            now = utc_now()
             changed, attestation = domain.attest(
-                idea, giving, businessunit=businessunit, voted=voted, now=utc_now()
+                idea, giving, businessunit=businessunit, voted=voted, now=now
             )
-            fact = (
+            if attestation is None:
+                return changed, []
+            facts: list[CloudEvent[Any]] = [
                 self.fact(
                     IdeaAttested, attestation, subject=idea_id, event_id=fact_id, unit=idea.businessunit
                 )
-                if attestation
-                else None
-            )
-            return changed, fact
+            ]
+            flagged = domain.follow_up(changed, self.follow_up_policy, now=now)
+            if flagged is not None:
+                changed, follow_up = flagged
+                facts.append(
+                    self.fact(
+                        IdeaFollowUpNeeded,
+                        follow_up,
+                        subject=idea_id,
+                        event_id=f"{fact_id}.follow-up",
+                        unit=idea.businessunit,
+                    )
+                )
+            return changed, facts
 
         return await self._change(idea_id, request_key, apply)
 

@@ -15,7 +15,14 @@ from typing import Any
 
 from centricity_contracts.customers import Customer
 from centricity_contracts.envelope import CloudEvent
-from centricity_contracts.ideas import IdeaAttested, IdeaCommented, IdeaCreated, IdeaEdited, IdeaMerged
+from centricity_contracts.ideas import (
+    IdeaAttested,
+    IdeaCommented,
+    IdeaCreated,
+    IdeaEdited,
+    IdeaFollowUpNeeded,
+    IdeaMerged,
+)
 from centricity_contracts.notifications import AttestationRequest, Notification, NotificationRequested
 from centricity_contracts.registry import events_on
 from centricity_contracts.topics import NOTIFICATIONS
@@ -49,7 +56,10 @@ FAN_OUT_BATCH = 500
 IDLE_POLL_S = 0.5
 REMINDER_POLL_S = 5.0
 # What endpoints may take: the facts this service publishes, from the registry.
-WEBHOOK_EVENT_TYPES = tuple(cls.event_type() for cls in events_on(NOTIFICATIONS))
+WEBHOOK_EVENT_TYPES = (
+    *(cls.event_type() for cls in events_on(NOTIFICATIONS)),
+    IdeaFollowUpNeeded.event_type(),
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,8 @@ class Notifier:
             await self.store.follow(fact.data.idea_id, [commenter])
         elif isinstance(fact, IdeaMerged):
             await self.store.carry_over(fact.data.idea_id, fact.data.into_idea_id)
+        elif isinstance(fact, IdeaFollowUpNeeded):
+            await self._tell_unit(fact, fact.data.businessunit)
         elif isinstance(fact, IdeaAttested):
             attestation = fact.data
             key = customer_key(attestation.customer_businessunit, attestation.customer.customer_id)
@@ -246,6 +258,16 @@ class Notifier:
         await self._enqueue_webhooks(notifications, entries, now)
         await self.outbox.publish_entries(entries)
         return notifications
+
+    async def _tell_unit(self, fact: CloudEvent[Any], businessunit: str) -> None:
+        """A fact for a unit itself (a follow-up it owes): to its endpoints that take the type."""
+        endpoints = await self.store.endpoints_for({businessunit}, fact.type)
+        payload = fact.to_json_bytes().decode()
+        now = utc_now()
+        await self.store.enqueue_deliveries(
+            [delivery_document(e, fact.id, fact.type, payload, now) for e in endpoints.get(businessunit, [])]
+        )
+        self.webhook_due.set()
 
     async def _enqueue_webhooks(
         self, notifications: list[Notification], entries: list[Document], now: datetime
