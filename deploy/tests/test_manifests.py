@@ -175,8 +175,14 @@ SERVICE_TOPICS = {
     ),
     "votes": ({"votes.intake.v1", "ideas.events.v1"}, {"votes.events.v1", "votes.intake.v1.dlq"}),
     "insights": (
-        {"ideas.events.v1", "votes.events.v1"},
-        {"insights.ideas.v1", "insights.units.v1", "ideas.events.v1.dlq", "votes.events.v1.dlq"},
+        {"ideas.events.v1", "votes.events.v1", "notifications.v1"},
+        {
+            "insights.ideas.v1",
+            "insights.units.v1",
+            "ideas.events.v1.dlq",
+            "votes.events.v1.dlq",
+            "notifications.v1.dlq",
+        },
     ),
     "notifications": (
         {"notifications.intake.v1", "ideas.events.v1", "votes.events.v1"},

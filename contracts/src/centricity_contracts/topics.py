@@ -26,6 +26,7 @@ VOTES_INTAKE_DLQ = dead_letter_topic(VOTES_INTAKE)
 IDEAS_EVENTS_DLQ = dead_letter_topic(IDEAS_EVENTS)
 VOTES_EVENTS_DLQ = dead_letter_topic(VOTES_EVENTS)
 NOTIFICATIONS_INTAKE_DLQ = dead_letter_topic(NOTIFICATIONS_INTAKE)
+NOTIFICATIONS_DLQ = dead_letter_topic(NOTIFICATIONS)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
         NOTIFICATIONS_INTAKE_DLQ, 1, description="Rejected notifications intake records, reason in headers."
     ),
     TopicSpec(NOTIFICATIONS, 3, description="What each customer is to be told, keyed by customer."),
+    TopicSpec(NOTIFICATIONS_DLQ, 1, description="Notification facts a consumer could not read."),
     TopicSpec(
         INSIGHTS_IDEAS,
         3,

@@ -178,9 +178,9 @@ class InsightProjection:
         batch = UnitEffects()
         for idea_id in changed:
             batch.merge(effects[idea_id])
-        if writes:
-            await self.store.apply_effects(tag, batch, now_ms=now_ms)
-        units = set(batch.units) | set(titles) | {unit for done in recovered for unit in done}
+        # The units moved: by the ideas' changes, and by participants and questions counted.
+        moved = await self.store.apply_effects(tag, batch, now_ms=now_ms) if writes else set()
+        units = moved | set(titles) | {unit for done in recovered for unit in done}
         return BatchOutcome(sum(applied.values()), set(changed), units)
 
     @staticmethod
@@ -210,8 +210,7 @@ class InsightProjection:
         """Apply the effects some writer left pending under `tag`; the units they moved."""
         ideas, effects = await self.store.pending_effects(tag)
         log.info("applying the unit effects of batch %s, left pending on %d ideas", tag, len(ideas))
-        await self.store.apply_effects(tag, effects, now_ms=int(self.clock().timestamp() * 1000))
-        return set(effects.units) | {unit for unit, _ in effects.participants}
+        return await self.store.apply_effects(tag, effects, now_ms=int(self.clock().timestamp() * 1000))
 
     async def recover_all(self) -> None:
         """At start: apply every batch's effects that a previous run left pending."""

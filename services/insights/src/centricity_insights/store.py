@@ -231,8 +231,9 @@ class InsightStore:
         """Note a batch before its ideas are written: until it finishes, its effects are pending."""
         await self.batches.insert_one({"_id": tag, "started_ms": now_ms})
 
-    async def apply_effects(self, tag: str, effects: UnitEffects, *, now_ms: int) -> None:
-        """Move units, series and participants by `effects`, once for `tag`; then the batch is done."""
+    async def apply_effects(self, tag: str, effects: UnitEffects, *, now_ms: int) -> set[str]:
+        """Move units, series and participants by `effects`, once for `tag`; then the batch is done.
+        Returns the units moved (for their snapshots)."""
         totals = UnitEffects()
         totals.merge(effects)
         for unit, hour in await self._claim_participants(tag, effects.participants):
@@ -242,6 +243,7 @@ class InsightStore:
         await self._move_units(tag, totals.units, now_ms=now_ms)
         await self._move_series(tag, totals.series, now_ms=now_ms)
         await self._finish(tag)
+        return set(totals.units)
 
     async def _move_units(self, tag: str, units: UnitCounters, *, now_ms: int) -> None:
         await update_once(

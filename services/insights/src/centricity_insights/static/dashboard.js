@@ -16,6 +16,7 @@ const num = (x) => (x === null || x === undefined ? "–" : Number(x).toLocaleSt
 
 function duration(seconds) {
   if (seconds === null || seconds === undefined) return "–";
+  if (seconds < 1) return "< 1 s";  // an answer given before it was asked counts as immediate
   if (seconds < 90) return Math.round(seconds) + " s";
   if (seconds < 5400) return Math.round(seconds / 60) + " min";
   if (seconds < 172800) return (seconds / 3600).toFixed(1) + " h";
