@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, each writing its figures to bench-results.json."""
 
-from bench import duplicates, ideas_intake, insights, votes_pipeline
+from bench import duplicates, ideas_intake, insights, notifications, votes_pipeline
 
 
 def main() -> None:
@@ -8,6 +8,7 @@ def main() -> None:
     ideas_intake.main()
     votes_pipeline.main()
     insights.main()
+    notifications.main()
 
 
 if __name__ == "__main__":

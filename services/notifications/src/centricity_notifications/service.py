@@ -50,9 +50,10 @@ from centricity_plumbing.rules import InvalidInput, NotFound
 
 log = logging.getLogger(__name__)
 
-# Followers told per round of a change; a change with 100,000 followers is told in rounds, each
-# written and published in bulk, while other changes and intake go on.
-FAN_OUT_BATCH = 500
+# A change is told a page of followers (store.FOLLOWER_PAGE) per round, each page written and
+# published in bulk, so a change with 100,000 followers goes on beside other changes and intake.
+# Reminders due are sent this many per round.
+REMINDER_BATCH = 500
 IDLE_POLL_S = 0.5
 REMINDER_POLL_S = 5.0
 # What endpoints may take: the facts this service publishes, from the registry.
@@ -94,7 +95,6 @@ class Notifier:
         links: Links,
         reminders: ReminderPolicy,
         webhooks: WebhookSettings,
-        batch: int = FAN_OUT_BATCH,
     ) -> None:
         self.store = store
         self.webhooks = webhooks
@@ -103,7 +103,6 @@ class Notifier:
         self.source = source
         self.links = links
         self.reminders = reminders
-        self.batch = batch
         self.changed = asyncio.Event()
         self.mail_due = asyncio.Event()
 
@@ -176,7 +175,7 @@ class Notifier:
     ) -> Document:
         """Over HTTP: the idea must be one this reader can see."""
         idea = await self.store.idea_document(idea_id)
-        if idea is None or (idea.get("internal_only") and not sees_internal_only):
+        if idea is None or "title" not in idea or (idea.get("internal_only") and not sees_internal_only):
             raise NotFound("idea", idea_id)
         await self.subscribe(idea_id, businessunit, customer, subscribed=subscribed)
         doc = await self.store.subscription(
@@ -204,22 +203,24 @@ class Notifier:
     async def tell_pending(self) -> int:
         """One round of every open change: tell the next followers of each. Returns how many told."""
         told = 0
-        for change, after in await self.store.open_changes():
-            told += await self.tell(change, after)
+        for change, page in await self.store.open_changes():
+            told += await self.tell(change, page)
         return told
 
-    async def tell(self, change: Change, after: str) -> int:
+    async def tell(self, change: Change, page: int) -> int:
+        """Tell the followers on one page of the idea, then move the change to the next page."""
         idea = await self.store.idea(change.idea_id)
         if idea is None:  # its creation is behind it on the same partition, so never: keep it open
             log.warning("change %s of unknown idea %s waits", change.cause, change.idea_id)
             return 0
-        followers = await self.store.followers_after(change.idea_id, after, self.batch)
+        pages = await self.store.pages_of(change.idea_id)
+        followers = await self.store.followers_on(change.idea_id, page) if page < pages else []
         if followers:
             await self._notify(change, idea, [(f, 0) for f in followers], at=change.at)
             await self.store.ask([self._question(change, f) for f in followers if asks(change, f)])
-        last = subscription_id(change.idea_id, followers[-1].key) if followers else after
-        await self.store.advance(change.cause, last, done=len(followers) < self.batch)
-        return len(followers)
+        await self.store.advance(change.cause, page + 1, done=page + 1 >= pages)
+        # A page of only unsubscribed followers told nobody, but the change moved on.
+        return max(len(followers), 1) if page < pages else 0
 
     def _question(self, change: Change, follower: Follower) -> Document:
         due = self.reminders.first_due(change.at)
@@ -298,7 +299,7 @@ class Notifier:
         )
         return outbox_entry(event, topic=NOTIFICATIONS, key=key)
 
-    async def remind_due(self, limit: int = FAN_OUT_BATCH) -> int:
+    async def remind_due(self, limit: int = REMINDER_BATCH) -> int:
         """Remind the customers whose answer is overdue; each reminder is told once."""
         reminded = 0
         for question in await self.store.due_reminders(utc_now(), limit):

@@ -23,6 +23,9 @@ from centricity_notifications.domain import Change, Follower, IdeaFacts, Reason,
 from centricity_plumbing.mongo import Document
 
 DUPLICATE_KEY = 11000
+# Followers are told a page at a time: a follower's page is fixed when they start following.
+FOLLOWER_PAGE = 500
+FOLLOWER_SEQ = "follower_seq"
 # The latest attempts a delivery's log shows.
 ATTEMPTS_SHOWN = 20
 
@@ -46,7 +49,8 @@ class NotificationStore:
         self.ideas: AsyncCollection[Document] = db["ideas"]
         self.subscriptions: AsyncCollection[Document] = db["subscriptions"]
         self.contacts: AsyncCollection[Document] = db["contacts"]
-        # A change being told: `after` is the last follower told, so a restart goes on from there.
+        # A change being told: `next_page` of the idea's followers is told next, so a restart goes
+        # on from there.
         self.changes: AsyncCollection[Document] = db["changes"]
         # What this customer was told, one document per notification id (the mail outbox too).
         self.notifications: AsyncCollection[Document] = db["notifications"]
@@ -60,8 +64,8 @@ class NotificationStore:
         self.attempts: AsyncCollection[Document] = db["webhook_attempts"]
 
     async def create_indexes(self) -> None:
-        # nx-27017 cannot index _id inside a compound index; followers are paged by _id within an idea.
         await self.subscriptions.create_index("idea_id")
+        await self.subscriptions.create_index("page")
         await self.subscriptions.create_index("customer_key")
         await self.changes.create_index("done")
         await self.notifications.create_index([("customer_key", ASCENDING), ("requested_at", ASCENDING)])
@@ -95,15 +99,30 @@ class NotificationStore:
 
     async def idea(self, idea_id: str) -> IdeaFacts | None:
         doc = await self.ideas.find_one({"_id": idea_id})
-        if doc is None:
+        if doc is None or "title" not in doc:  # votes can come before the idea's creation
             return None
         return IdeaFacts(idea_id=doc["_id"], businessunit=doc["businessunit"], title=doc["title"])
 
     # Followers
 
+    async def _reserve_seats(self, idea_id: str, count: int) -> int:
+        """The first of `count` follower numbers of an idea no one else holds (one atomic $inc)."""
+        doc = await self.ideas.find_one_and_update(
+            {"_id": idea_id},
+            {"$inc": {FOLLOWER_SEQ: count}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        assert doc is not None
+        return int(doc[FOLLOWER_SEQ]) - count
+
     async def follow(self, idea_id: str, followers: Iterable[Follower]) -> None:
         """Add reasons to follow; an explicit unsubscribe stays one (participating again does not
-        undo it)."""
+        undo it). A new follower lands on one of the idea's pages, which telling reads one by one."""
+        followers = list(followers)
+        if not followers:
+            return
+        first = await self._reserve_seats(idea_id, len(followers))
         writes = [
             UpdateOne(
                 {"_id": subscription_id(idea_id, f.key)},
@@ -113,40 +132,51 @@ class NotificationStore:
                         "customer_key": f.key,
                         "businessunit": f.businessunit,
                         "subscribed": True,
+                        "page": page_key(idea_id, (first + n) // FOLLOWER_PAGE),
                     },
                     "$set": {"customer": f.customer.model_dump(mode="json")},
                     "$addToSet": {"reasons": {"$each": sorted(f.reasons)}},
                 },
                 upsert=True,
             )
-            for f in followers
+            for n, f in enumerate(followers)
         ]
-        if writes:
-            await self.subscriptions.bulk_write(writes, ordered=False)
+        await self.subscriptions.bulk_write(writes, ordered=False)
 
     async def set_subscribed(
         self, idea_id: str, businessunit: str, customer: Customer, *, subscribed: bool
     ) -> None:
         key = customer_key(businessunit, customer.customer_id)
         reasons = {"$addToSet": {"reasons": str(Reason.SUBSCRIBED)}} if subscribed else {}
+        page = page_key(idea_id, await self._reserve_seats(idea_id, 1) // FOLLOWER_PAGE)
         await self.subscriptions.update_one(
             {"_id": subscription_id(idea_id, key)},
             {
-                "$setOnInsert": {"idea_id": idea_id, "customer_key": key, "businessunit": businessunit},
+                "$setOnInsert": {
+                    "idea_id": idea_id,
+                    "customer_key": key,
+                    "businessunit": businessunit,
+                    "page": page,
+                },
                 "$set": {"subscribed": subscribed, "customer": customer.model_dump(mode="json")},
                 **reasons,
             },
             upsert=True,
         )
 
-    async def followers_after(self, idea_id: str, after: str, limit: int) -> list[Follower]:
-        """The subscribed followers of an idea whose subscription id sorts after `after`."""
-        cursor = (
-            self.subscriptions.find({"idea_id": idea_id, "_id": {"$gt": after}, "subscribed": True})
-            .sort("_id", ASCENDING)
-            .limit(limit)
+    async def followers_on(self, idea_id: str, page: int) -> list[Follower]:
+        """The subscribed followers on one of an idea's pages (an indexed equality: the local store
+        scans a whole collection for a range, so pages are not read by ranges of _id)."""
+        cursor = self.subscriptions.find({"page": page_key(idea_id, page), "subscribed": True}).sort(
+            "_id", ASCENDING
         )
         return [follower_of(doc) async for doc in cursor]
+
+    async def pages_of(self, idea_id: str) -> int:
+        """How many follower pages an idea has now."""
+        doc = await self.ideas.find_one({"_id": idea_id}, projection={FOLLOWER_SEQ: 1})
+        seats = int((doc or {}).get(FOLLOWER_SEQ, 0))
+        return -(-seats // FOLLOWER_PAGE)
 
     async def subscription(self, subscription: str) -> Document | None:
         return await self.subscriptions.find_one({"_id": subscription})
@@ -154,12 +184,10 @@ class NotificationStore:
     async def subscriptions_of(self, key: str) -> list[Document]:
         return [doc async for doc in self.subscriptions.find({"customer_key": key}).sort("_id", ASCENDING)]
 
-    async def carry_over(self, from_idea: str, into_idea: str, *, batch: int = 500) -> None:
+    async def carry_over(self, from_idea: str, into_idea: str) -> None:
         """A merge: the duplicate's subscribed followers follow the surviving idea too."""
-        after = ""
-        while followers := await self.followers_after(from_idea, after, batch):
-            await self.follow(into_idea, followers)
-            after = subscription_id(from_idea, followers[-1].key)
+        for page in range(await self.pages_of(from_idea)):
+            await self.follow(into_idea, await self.followers_on(from_idea, page))
 
     # Contacts
 
@@ -179,16 +207,16 @@ class NotificationStore:
     async def add_change(self, change: Change) -> None:
         await self.changes.update_one(
             {"_id": change.cause},
-            {"$setOnInsert": {**change.to_document(), "after": "", "done": False}},
+            {"$setOnInsert": {**change.to_document(), "next_page": 0, "done": False}},
             upsert=True,
         )
 
-    async def open_changes(self, limit: int = 100) -> list[tuple[Change, str]]:
+    async def open_changes(self, limit: int = 100) -> list[tuple[Change, int]]:
         cursor = self.changes.find({"done": False}).sort("at", ASCENDING).limit(limit)
-        return [(Change.from_document(doc), doc["after"]) async for doc in cursor]
+        return [(Change.from_document(doc), int(doc["next_page"])) async for doc in cursor]
 
-    async def advance(self, cause: str, after: str, *, done: bool) -> None:
-        await self.changes.update_one({"_id": cause}, {"$set": {"after": after, "done": done}})
+    async def advance(self, cause: str, next_page: int, *, done: bool) -> None:
+        await self.changes.update_one({"_id": cause}, {"$set": {"next_page": next_page, "done": done}})
 
     # Notifications and their mail
 
@@ -387,6 +415,10 @@ class NotificationStore:
             },
             return_document=ReturnDocument.AFTER,
         )
+
+
+def page_key(idea_id: str, page: int) -> str:
+    return f"{idea_id}#{page}"
 
 
 def follower_of(doc: Document) -> Follower:
