@@ -419,3 +419,37 @@ async def test_when_too_many_say_it_did_not_help_the_unit_is_told_and_the_loop_o
         assert again.status_code == 200, again.text
         reopened = again.json()
         assert (reopened["status"], reopened["follow_up_needed_at"]) == ("in_progress", None)
+
+
+async def test_mail_the_server_refuses_is_recorded_and_other_mail_goes_on(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    from centricity_plumbing.localinfra import REFUSED_MAIL_DOMAIN
+
+    author, voter = unique("author"), unique("voter")
+    async with the_loop(make_settings, infra) as loop:
+        submitted = await loop.ideas.post(
+            "/ideas",
+            json={"reference": unique("REF"), "title": "Paper statements", "author": customer(author)},
+            headers=RETAIL,
+        )
+        idea_id = submitted.json()["idea_id"]
+        refused = f"{author}@{REFUSED_MAIL_DOMAIN}"
+        body = {"email": refused}
+        assert (
+            await loop.notifications.put(f"/customers/{author}/contact", json=body, headers=RETAIL)
+        ).status_code == 200
+        voter_mail = await contact(loop, WHOLESALE, voter)
+        await subscribed_voter(loop, idea_id, voter)
+        await following(loop, WHOLESALE, voter, idea_id)
+        await move(loop, idea_id, "planned")
+        await mails(infra, voter_mail, 1)
+
+        async def failed() -> dict[str, Any] | None:
+            told = (await loop.notifications.get(f"/customers/{author}/notifications", headers=RETAIL)).json()
+            return told[0] if told and told[0]["mail"]["state"] == "failed" else None
+
+        outcome = await eventually(failed, what="the refused mail recorded")
+        assert "550" in outcome["mail"]["error"]
+        assert outcome["mail"]["attempts"] == 1, "a refusal is final: not retried"
+        assert mail_to(infra, refused) == []

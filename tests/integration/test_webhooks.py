@@ -17,7 +17,7 @@ from centricity_ideas.main import IdeasSettings
 from centricity_ideas.main import create_app as create_ideas
 from centricity_notifications.main import NotificationsSettings
 from centricity_notifications.main import create_app as create_notifications
-from centricity_plumbing.localinfra import LocalInfrastructure
+from centricity_plumbing.localinfra import LocalInfrastructure, free_port
 from centricity_plumbing.webhookbin import received
 from tests.integration.conftest import API_KEYS, SettingsFactory, running, unique
 from tests.support import eventually
@@ -87,6 +87,7 @@ async def test_deliveries_are_signed_once_each_and_bad_endpoints_hold_up_only_th
         endpoint = await register(notes, infra.webhook_url + good)
         dead_one = await register(notes, infra.webhook_url + failing)
         await register(notes, infra.webhook_url + slow)
+        unreachable = await register(notes, f"http://127.0.0.1:{free_port()}/nobody-listens")
         other_unit = await register(notes, infra.webhook_url + f"/{run}/wholesale", headers=WHOLESALE)
         idea_id, author = await idea_that_moves(ideas, notes)
 
@@ -129,6 +130,17 @@ async def test_deliveries_are_signed_once_each_and_bad_endpoints_hold_up_only_th
         assert given_up["attempts"] >= 2
         assert {a["status"] for a in given_up["log"]} == {500}
         assert len(requests_to(infra, failing)) == given_up["attempts"]
+
+        # Nothing listens at the unreachable one: the same, with the connection error in its log.
+        async def refused() -> list[dict[str, Any]] | None:
+            found = (
+                await notes.get(f"/webhooks/{unreachable['endpoint_id']}/deliveries", headers=RETAIL)
+            ).json()
+            return found if found and found[0]["state"] == "dead" else None
+
+        [never] = await eventually(refused, timeout=60, what="the unreachable delivery dead-lettered")
+        assert never["log"][-1]["status"] is None
+        assert "ConnectError" in never["log"][-1]["error"]
         replayed = await notes.post(
             f"/webhooks/{dead_one['endpoint_id']}/deliveries/{given_up['delivery_id']}/replay", headers=RETAIL
         )

@@ -99,11 +99,11 @@ def recorded(
     return fact("centricity.vote.recorded.v1", data)
 
 
-def status(to: str, first_response: float | None = None) -> Any:
+def status(to: str, first_response: float | None = None, from_status: str = "submitted") -> Any:
     data = {
         "idea_id": IDEA,
         "businessunit": "retail",
-        "from_status": "submitted",
+        "from_status": from_status,
         "to_status": to,
         "by": {"actor_id": "pm"},
         "changed_at": NOW.isoformat(),
@@ -550,3 +550,24 @@ def test_unit_metrics_give_the_response_rate_and_the_median_time_to_answer() -> 
         None,
         None,
     )
+
+
+def follow_up_needed() -> Any:
+    data = {
+        "idea_id": IDEA,
+        "businessunit": "retail",
+        "attested": 3,
+        "not_helped": 2,
+        "not_helped_share": 0.666667,
+        "threshold": "at least 3 answers of which at least 34 % did not help, or 10 that did not",
+        "needed_at": "2026-11-24T10:00:00Z",
+    }
+    return fact("centricity.idea.follow_up_needed.v1", data, event_id="follow-up")
+
+
+def test_a_follow_up_shows_on_the_insight_until_the_idea_is_reopened() -> None:
+    delivered = state_after(created(), status("delivered"), follow_up_needed())
+    assert delivered.insight(revision=1, now=NOW).follow_up_needed is True
+    reopen = status("in_progress", from_status="delivered")
+    reopened = state_after(created(), status("delivered"), follow_up_needed(), reopen)
+    assert reopened.insight(revision=1, now=NOW).follow_up_needed is False

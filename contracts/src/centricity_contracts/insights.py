@@ -51,6 +51,10 @@ class IdeaInsight(ContractModel):
     internal_only: bool = Field(
         default=False, description="Only staff and internal customers see the idea (and its insight)."
     )
+    follow_up_needed: bool = Field(
+        default=False,
+        description="Too many customers said the delivered idea did not help: its unit is to follow up.",
+    )
 
 
 class IdeaInsightUpdated(CloudEvent[IdeaInsight]):

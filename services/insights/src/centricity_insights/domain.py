@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from ddsketch.mapping import LogarithmicMapping
 
@@ -30,6 +30,7 @@ from centricity_contracts.ideas import (
     IdeaCommented,
     IdeaCreated,
     IdeaEdited,
+    IdeaFollowUpNeeded,
     IdeaMerged,
     IdeaStatus,
     IdeaStatusChanged,
@@ -72,26 +73,15 @@ Fact = (
     | IdeaCommented
     | IdeaMerged
     | IdeaAttested
+    | IdeaFollowUpNeeded
     | VoteRecorded
     | VoteRetracted
     | VoteMoved
     | VoteReweighted
     | NotificationRequested
 )
-FACT_CLASSES: tuple[type[Fact], ...] = (
-    CampaignCreated,
-    IdeaCreated,
-    IdeaEdited,
-    IdeaStatusChanged,
-    IdeaCommented,
-    IdeaMerged,
-    IdeaAttested,
-    VoteRecorded,
-    VoteRetracted,
-    VoteMoved,
-    VoteReweighted,
-    NotificationRequested,
-)
+# The classes of the union, so the two never disagree.
+FACT_CLASSES: tuple[type[Fact], ...] = get_args(Fact)
 
 Counters = dict[str, float]
 UnitCounters = dict[str, Counters]
@@ -244,6 +234,7 @@ class IdeaState:
     author_type: str | None = None
     status: str | None = None
     internal_only: bool = False
+    follow_up_needed: bool = False
     created: bool = False
     up: int = 0
     down: int = 0
@@ -326,6 +317,8 @@ class IdeaState:
                 if isinstance(title, str):
                     self.title = title
             case IdeaStatusChanged():
+                if fact.data.from_status is IdeaStatus.DELIVERED:
+                    self.follow_up_needed = False  # reopened to follow up
                 self.status = fact.data.to_status.value
                 if self.first_response_seconds is None and fact.data.first_response_seconds is not None:
                     self.first_response_seconds = fact.data.first_response_seconds
@@ -337,6 +330,8 @@ class IdeaState:
                     self.merged_into = fact.data.into_idea_id
             case IdeaAttested():
                 return self._attested(fact)
+            case IdeaFollowUpNeeded():
+                self.follow_up_needed = True
             case VoteRecorded():
                 return self._vote_recorded(fact)
             case VoteRetracted():
@@ -573,6 +568,7 @@ class IdeaState:
             first_response_seconds=self.first_response_seconds,
             merged_into=self.merged_into,
             internal_only=self.internal_only,
+            follow_up_needed=self.follow_up_needed,
         )
 
 
@@ -647,6 +643,8 @@ def fact_time(fact: Fact) -> datetime:
             return fact.data.merged_at
         case IdeaAttested():
             return fact.data.attested_at
+        case IdeaFollowUpNeeded():
+            return fact.data.needed_at
         case VoteRecorded():
             return fact.data.recorded_at
         case VoteRetracted():

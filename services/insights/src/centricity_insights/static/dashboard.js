@@ -100,6 +100,13 @@ function renderLeaderboard() {
       pill.textContent = idea.status.replace("_", " ");
       title.append(pill);
     }
+    if (idea.follow_up_needed) {
+      const pill = document.createElement("span");
+      pill.className = "pill follow-up";
+      pill.textContent = "follow up";
+      pill.title = "Too many customers said it did not help";
+      title.append(pill);
+    }
     const bar = document.createElement("div");
     bar.className = "bar";
     bar.innerHTML = '<div class="up"></div><div class="down"></div>';
