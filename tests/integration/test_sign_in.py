@@ -248,6 +248,17 @@ async def test_other_units_voters_appear_under_stable_pseudonyms(
     assert pseudonymous["voter"]["customer_id"].startswith("anon-")
     assert "w-42" not in json.dumps(seen_by_retail)
     assert again == seen_by_retail, "the pseudonym is stable"
+    # Pages: a bounded number of votes per request.
+    second = {"customer_id": "w-43", "customer_type": "external"}
+    cast = await vote_once_known(services, {"idea_id": idea_id, "voter": second, "value": -1}, wholesale_key)
+    assert cast.status_code in (200, 201), cast.text
+    pages = [
+        (await services.votes.get(f"/ideas/{idea_id}/votes?limit=1&offset={n}", headers=wholesale_key)).json()
+        for n in (0, 1, 2)
+    ]
+    assert [[v["voter"]["customer_id"] for v in page] for page in pages] == [["w-42"], ["w-43"], []]
+    too_many = await services.votes.get(f"/ideas/{idea_id}/votes?limit=100000", headers=wholesale_key)
+    assert too_many.status_code == 422
 
 
 async def vote_once_known(

@@ -166,9 +166,11 @@ def votes_router(ledger: VoteLedger) -> APIRouter:
     async def votes_on_idea(
         idea_id: Annotated[str, Path(max_length=64)],
         viewer: Annotated[Viewer, viewer_for(Action.READ_VOTERS)],
+        limit: Annotated[int, Query(ge=1, le=1000, description="Votes per page, by vote id.")] = 500,
+        offset: Annotated[int, Query(ge=0, le=1_000_000, description="Votes to skip.")] = 0,
     ) -> list[StoredVote]:
         await ledger.check_visible(idea_id, viewer, known=True)
-        return [shown_to(viewer, vote) for vote in await ledger.votes_on(idea_id)]
+        return [shown_to(viewer, v) for v in await ledger.votes_on(idea_id, offset=offset, limit=limit)]
 
     @router.get(
         "/customers/{customer_id}/allocation",

@@ -477,9 +477,9 @@ class VoteLedger:
         ):
             raise domain.UnknownIdea(f"no idea {idea_id!r} is known")
 
-    async def votes_on(self, idea_id: str) -> list[StoredVote]:
-        """The current votes on an idea, without those retracted or moved away."""
-        docs = await self.store.votes_on(idea_id)
+    async def votes_on(self, idea_id: str, *, offset: int, limit: int) -> list[StoredVote]:
+        """A page of the current votes on an idea, without those retracted or moved away."""
+        docs = await self.store.votes_on(idea_id, skip=offset, limit=limit)
         return [
             vote for doc in docs if (vote := stored_vote(doc)) is not None and vote.value != domain.NO_VOTE
         ]

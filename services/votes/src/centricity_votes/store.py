@@ -105,8 +105,10 @@ class VoteStore:
     async def load(self, vote_ids: Iterable[str]) -> dict[str, Document]:
         return {doc["_id"]: doc async for doc in self.votes.find({"_id": {"$in": list(set(vote_ids))}})}
 
-    async def votes_on(self, idea_id: str) -> list[Document]:
-        return [doc async for doc in self.votes.find({"idea_id": idea_id})]
+    async def votes_on(self, idea_id: str, *, skip: int = 0, limit: int = 0) -> list[Document]:
+        """An idea's votes by vote id; a page of them with `limit` (0: all, for the rules)."""
+        cursor = self.votes.find({"idea_id": idea_id}).sort("_id", 1).skip(skip).limit(limit)
+        return [doc async for doc in cursor]
 
     async def votes_of(self, voter_key: str) -> list[Document]:
         return [doc async for doc in self.votes.find({"voter_key": voter_key})]
