@@ -30,16 +30,19 @@ FOLLOWER_SEQ = "follower_seq"
 ATTEMPTS_SHOWN = 20
 
 
-class MailState:
+class Leased:
+    """The states a leased outbox entry (a mail, a webhook delivery) goes through to be sent."""
+
     PENDING = "pending"
     SENDING = "sending"
+
+
+class MailState(Leased):
     SENT = "sent"
     FAILED = "failed"
 
 
-class DeliveryState:
-    PENDING = "pending"
-    SENDING = "sending"
+class DeliveryState(Leased):
     DELIVERED = "delivered"
     DEAD = "dead"
 
@@ -222,31 +225,11 @@ class NotificationStore:
 
     async def record_notifications(self, docs: list[Document]) -> None:
         """Keep each notification once: one told again keeps its first document (and mail state)."""
-        if not docs:
-            return
-        writes = [UpdateOne({"_id": d["_id"]}, {"$setOnInsert": d}, upsert=True) for d in docs]
-        try:
-            await self.notifications.bulk_write(writes, ordered=False)
-        except BulkWriteError as error:  # two replicas inserting the same one at once
-            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
-                raise
+        await insert_once(self.notifications, docs)
 
     async def claim_mail(self, *, now: datetime, lease_until: datetime) -> Document | None:
         """One notification whose mail is due (pending, or its sender vanished mid-send), leased."""
-        return await self.notifications.find_one_and_update(
-            {
-                "$or": [
-                    {"mail.state": MailState.PENDING, "mail.next_at": {"$lte": now.isoformat()}},
-                    {"mail.state": MailState.SENDING, "mail.lease_until": {"$lte": now.isoformat()}},
-                ]
-            },
-            {
-                "$set": {"mail.state": MailState.SENDING, "mail.lease_until": lease_until.isoformat()},
-                "$inc": {"mail.attempts": 1},
-            },
-            sort=[("mail.next_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
+        return await claim_due(self.notifications, "mail.", now=now, lease_until=lease_until)
 
     async def mail_sent(self, notification_id: str, *, at: datetime) -> None:
         await self.notifications.update_one(
@@ -344,30 +327,11 @@ class NotificationStore:
         )
 
     async def enqueue_deliveries(self, docs: list[Document]) -> None:
-        if not docs:
-            return
-        writes = [UpdateOne({"_id": d["_id"]}, {"$setOnInsert": d}, upsert=True) for d in docs]
-        try:
-            await self.deliveries.bulk_write(writes, ordered=False)
-        except BulkWriteError as error:  # two replicas inserting the same one at once
-            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
-                raise
+        await insert_once(self.deliveries, docs)
 
     async def claim_delivery(self, *, now: datetime, lease_until: datetime) -> Document | None:
-        return await self.deliveries.find_one_and_update(
-            {
-                "$or": [
-                    {"state": DeliveryState.PENDING, "next_at": {"$lte": now.isoformat()}},
-                    {"state": DeliveryState.SENDING, "lease_until": {"$lte": now.isoformat()}},
-                ]
-            },
-            {
-                "$set": {"state": DeliveryState.SENDING, "lease_until": lease_until.isoformat()},
-                "$inc": {"attempts": 1},
-            },
-            sort=[("next_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
+        """One webhook delivery that is due (pending, or its sender vanished mid-send), leased."""
+        return await claim_due(self.deliveries, "", now=now, lease_until=lease_until)
 
     async def _finish_attempt(self, delivery_id: str, attempt: Document, fields: Document) -> None:
         await self.attempts.insert_one({"_id": str(uuid.uuid4()), "delivery_id": delivery_id, **attempt})
@@ -415,6 +379,40 @@ class NotificationStore:
             },
             return_document=ReturnDocument.AFTER,
         )
+
+
+async def insert_once(collection: AsyncCollection[Document], docs: list[Document]) -> None:
+    """Insert documents whose ids may already exist (a round told again); the first one stays."""
+    if not docs:
+        return
+    writes = [UpdateOne({"_id": d["_id"]}, {"$setOnInsert": d}, upsert=True) for d in docs]
+    try:
+        await collection.bulk_write(writes, ordered=False)
+    except BulkWriteError as error:  # two replicas inserting the same one at once
+        if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+            raise
+
+
+async def claim_due(
+    collection: AsyncCollection[Document], prefix: str, *, now: datetime, lease_until: datetime
+) -> Document | None:
+    """Lease one document whose `<prefix>state` is pending and due, or sending with its lease run
+    out (its sender died mid-send), counting the attempt; the oldest due first."""
+    at = now.isoformat()
+    return await collection.find_one_and_update(
+        {
+            "$or": [
+                {f"{prefix}state": Leased.PENDING, f"{prefix}next_at": {"$lte": at}},
+                {f"{prefix}state": Leased.SENDING, f"{prefix}lease_until": {"$lte": at}},
+            ]
+        },
+        {
+            "$set": {f"{prefix}state": Leased.SENDING, f"{prefix}lease_until": lease_until.isoformat()},
+            "$inc": {f"{prefix}attempts": 1},
+        },
+        sort=[(f"{prefix}next_at", ASCENDING)],
+        return_document=ReturnDocument.AFTER,
+    )
 
 
 def page_key(idea_id: str, page: int) -> str:
