@@ -79,7 +79,15 @@ async def test_facts_become_counts_a_snapshot_and_a_ranking(
             f"Idea {idea}",
         )
         await eventually(lambda: _revision_at_least(client, other, 2), what="the other idea counted")
-        top = (await client.get("/ideas/top", params={"businessunit": unit})).json()
+
+        async def ranked() -> list[dict[str, Any]] | None:
+            # The unit's own document follows its ideas' (each is one write): until it is there the
+            # unit is unknown (404).
+            answer = await client.get("/ideas/top", params={"businessunit": unit})
+            found: list[dict[str, Any]] = answer.json() if answer.status_code == 200 else []
+            return found if len(found) == 2 else None
+
+        top = await eventually(ranked, what="both ideas ranked")
         assert [i["idea_id"] for i in top] == [idea, other]
 
     snapshot = await eventually(lambda: latest_snapshot(infra, idea), what="a snapshot")

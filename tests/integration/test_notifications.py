@@ -26,6 +26,9 @@ from tests.integration.conftest import API_KEYS, SettingsFactory, running, uniqu
 from tests.support import eventually, read_topic
 
 RETAIL = {"X-API-Key": API_KEYS["retail"]}
+# Each test's services read the fact topics from their start, earlier tests' facts included: on a
+# busy machine they take a while to reach this test's own.
+CATCH_UP_S = 120.0
 WHOLESALE = {"X-API-Key": API_KEYS["wholesale"]}
 STAFF = {"actor_id": "pm-anna"}
 
@@ -94,7 +97,7 @@ async def mails(infra: LocalInfrastructure, address: str, count: int) -> list[Em
         found = mail_to(infra, address)
         return found if len(found) >= count else None
 
-    return await eventually(arrived, what=f"{count} mails to {address}")
+    return await eventually(arrived, timeout=CATCH_UP_S, what=f"{count} mails to {address}")
 
 
 async def notification_facts(infra: LocalInfrastructure, idea_id: str) -> list[dict[str, Any]]:
@@ -121,7 +124,7 @@ async def subscribed_voter(loop: Loop, idea_id: str, voter: str) -> None:
         answer = await loop.votes.post("/votes", json=ballot, headers=WHOLESALE)
         return True if answer.status_code == 200 else None
 
-    await eventually(recorded, what="the votes service knows the idea")
+    await eventually(recorded, timeout=CATCH_UP_S, what="the votes service knows the idea")
 
 
 async def following(loop: Loop, headers: dict[str, str], customer_id: str, idea_id: str) -> None:
@@ -129,7 +132,7 @@ async def following(loop: Loop, headers: dict[str, str], customer_id: str, idea_
         answer = await loop.notifications.get(f"/customers/{customer_id}/subscriptions", headers=headers)
         return True if any(s["idea_id"] == idea_id for s in answer.json()) else None
 
-    await eventually(follows, what=f"{customer_id} follows {idea_id}")
+    await eventually(follows, timeout=CATCH_UP_S, what=f"{customer_id} follows {idea_id}")
 
 
 async def test_followers_are_told_once_asked_on_delivery_and_answer_with_their_link(
@@ -348,7 +351,7 @@ async def attest(
         answer = await loop.ideas.put(f"/ideas/{idea_id}/attestation", json=body, headers=headers)
         return True if answer.status_code == 200 else None
 
-    await eventually(recorded, what=f"{who['customer_id']}'s attestation")
+    await eventually(recorded, timeout=CATCH_UP_S, what=f"{who['customer_id']}'s attestation")
 
 
 async def test_when_too_many_say_it_did_not_help_the_unit_is_told_and_the_loop_opens_again(
@@ -400,7 +403,7 @@ async def test_when_too_many_say_it_did_not_help_the_unit_is_told_and_the_loop_o
             ]
             return found or None
 
-        [fact] = await eventually(follow_up_fact, what="the follow-up fact")
+        [fact] = await eventually(follow_up_fact, timeout=CATCH_UP_S, what="the follow-up fact")
         assert (fact["data"]["attested"], fact["data"]["not_helped"], fact["data"]["not_helped_share"]) == (
             2,
             1,
@@ -410,7 +413,7 @@ async def test_when_too_many_say_it_did_not_help_the_unit_is_told_and_the_loop_o
         async def told() -> list[dict[str, Any]] | None:
             return [r for r in received(infra.webhook_log) if r["path"] == f"/{run}"] or None
 
-        [delivery] = await eventually(told, what="the unit's webhook told")
+        [delivery] = await eventually(told, timeout=CATCH_UP_S, what="the unit's webhook told")
         payload = Webhook(endpoint.json()["secret"]).verify(delivery["body"], delivery["headers"])
         assert payload["id"] == fact["id"]
         assert delivery["headers"]["webhook-id"] == fact["id"]
@@ -449,7 +452,7 @@ async def test_mail_the_server_refuses_is_recorded_and_other_mail_goes_on(
             told = (await loop.notifications.get(f"/customers/{author}/notifications", headers=RETAIL)).json()
             return told[0] if told and told[0]["mail"]["state"] == "failed" else None
 
-        outcome = await eventually(failed, what="the refused mail recorded")
+        outcome = await eventually(failed, timeout=CATCH_UP_S, what="the refused mail recorded")
         assert "550" in outcome["mail"]["error"]
         assert outcome["mail"]["attempts"] == 1, "a refusal is final: not retried"
         assert mail_to(infra, refused) == []

@@ -23,6 +23,9 @@ from tests.integration.conftest import API_KEYS, SettingsFactory, running, uniqu
 from tests.support import eventually
 
 RETAIL = {"X-API-Key": API_KEYS["retail"]}
+# Each test's services read the fact topics from their start, earlier tests' facts included: on a
+# busy machine they take a while to reach this test's own.
+CATCH_UP_S = 120.0
 WHOLESALE = {"X-API-Key": API_KEYS["wholesale"]}
 
 
@@ -61,7 +64,7 @@ async def idea_that_moves(ideas: httpx.AsyncClient, notes: httpx.AsyncClient) ->
         found = (await notes.get(f"/customers/{author}/subscriptions", headers=RETAIL)).json()
         return True if found else None
 
-    await eventually(follows, what="the author follows the idea")
+    await eventually(follows, timeout=CATCH_UP_S, what="the author follows the idea")
     moved = await ideas.post(
         f"/ideas/{idea_id}/status", json={"status": "planned", "reason": "Q2"}, headers=RETAIL
     )
@@ -96,7 +99,7 @@ async def test_deliveries_are_signed_once_each_and_bad_endpoints_hold_up_only_th
         def about_it(path: str) -> list[dict[str, Any]]:
             return [r for r in requests_to(infra, path) if idea_id in r["body"]]
 
-        found = await eventually(lambda: _some(about_it(good)), what="a delivery")
+        found = await eventually(lambda: _some(about_it(good)), timeout=CATCH_UP_S, what="a delivery")
         delivered = found[0]
         # Verified with the Standard Webhooks library itself, from the endpoint's secret.
         payload = Webhook(endpoint["secret"]).verify(delivered["body"], delivered["headers"])
@@ -133,7 +136,7 @@ async def test_deliveries_are_signed_once_each_and_bad_endpoints_hold_up_only_th
             found = [d for d in found if d["message_id"] == notification_id]
             return found if found and found[0]["state"] == "dead" else None
 
-        [given_up] = await eventually(dead, timeout=60, what="the failing delivery dead-lettered")
+        [given_up] = await eventually(dead, timeout=CATCH_UP_S, what="the failing delivery dead-lettered")
         assert given_up["attempts"] >= 2
         assert {a["status"] for a in given_up["log"]} == {500}
         assert len(about_it(failing)) == given_up["attempts"]
@@ -146,7 +149,7 @@ async def test_deliveries_are_signed_once_each_and_bad_endpoints_hold_up_only_th
             found = [d for d in found if d["message_id"] == notification_id]
             return found if found and found[0]["state"] == "dead" else None
 
-        [never] = await eventually(refused, timeout=60, what="the unreachable delivery dead-lettered")
+        [never] = await eventually(refused, timeout=CATCH_UP_S, what="the unreachable delivery dead-lettered")
         assert never["log"][-1]["status"] is None
         assert "ConnectError" in never["log"][-1]["error"]
         replayed = await notes.post(
