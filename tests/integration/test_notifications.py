@@ -325,6 +325,7 @@ async def test_only_those_who_have_not_answered_are_reminded_and_unsubscribing_s
         page = await loop.notifications.get(f"/{path}")
         assert page.status_code == 200
         assert "Unsubscribe" in page.text
+        assert "Faster refunds" in page.text
         one_click = await loop.notifications.post(
             f"/{path}",
             content="List-Unsubscribe=One-Click",

@@ -281,9 +281,11 @@ def notifications_router(notifier: Notifier) -> APIRouter:
         response_class=HTMLResponse,
     )
     async def unsubscribe_page(token: Token) -> HTMLResponse:
-        notifier.check_unsubscribe_link(token)
+        link = notifier.check_unsubscribe_link(token)
+        title = await notifier.idea_title(link.idea_id)
         return simple_page(
             "Stop mail about this idea?",
+            f"<p>You follow <strong>{html.escape(title)}</strong>.</p>"
             f"<form method='post' action='/unsubscribe-links/{html.escape(token)}'>"
             "<button type='submit' name='List-Unsubscribe' value='One-Click' "
             "style='font-size: 1.1em; padding: .5em 1em'>Unsubscribe</button></form>",
@@ -297,8 +299,11 @@ def notifications_router(notifier: Notifier) -> APIRouter:
         responses={400: {"description": "The link was altered or has expired"}},
     )
     async def unsubscribe(token: Token) -> HTMLResponse:
-        await notifier.unsubscribe_by_link(token)
-        return simple_page("Unsubscribed", "<p>You will get no more mail about this idea.</p>")
+        link = await notifier.unsubscribe_by_link(token)
+        title = html.escape(await notifier.idea_title(link.idea_id))
+        return simple_page(
+            "Unsubscribed", f"<p>You will get no more mail about <strong>{title}</strong>.</p>"
+        )
 
     @router.post(
         "/webhooks",

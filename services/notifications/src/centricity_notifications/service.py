@@ -193,6 +193,10 @@ class Notifier:
         except AnswerLinkInvalid as error:
             raise InvalidLink(error.reason) from error
 
+    async def idea_title(self, idea_id: str) -> str:
+        idea = await self.store.idea(idea_id)
+        return idea.title if idea else "this idea"
+
     async def unsubscribe_by_link(self, token: str) -> AnswerLink:
         link = self.check_unsubscribe_link(token)
         await self.subscribe(link.idea_id, link.businessunit, link.customer, subscribed=False)
