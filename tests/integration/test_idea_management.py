@@ -107,6 +107,9 @@ async def test_a_business_units_day_from_campaign_to_attestation(
             ("Yes please!", False, "wholesale"),
             ("Planned for Q1.", True, "retail"),
         ]
+        second_page = (await client.get(f"/ideas/{idea_id}/comments?limit=1&offset=1")).json()
+        assert [c["body"] for c in second_page] == ["Planned for Q1."]
+        assert (await client.get(f"/ideas/{idea_id}/comments?limit=5000")).status_code == 422
         early = await client.put(
             f"/ideas/{idea_id}/attestation", json={"customer": AUTHOR, "helped": True}, headers=RETAIL
         )

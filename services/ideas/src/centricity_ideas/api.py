@@ -381,8 +381,13 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         tags=["comments"],
         summary="An idea's comments, oldest first",
     )
-    async def comments(idea_id: IdeaIdPath, viewer: Reader) -> list[Comment]:
-        return await ops.comments(idea_id, viewer)
+    async def comments(
+        idea_id: IdeaIdPath,
+        viewer: Reader,
+        limit: Annotated[int, Query(ge=1, le=1000, description="Comments per page, oldest first.")] = 500,
+        offset: Annotated[int, Query(ge=0, le=1_000_000, description="Comments to skip.")] = 0,
+    ) -> list[Comment]:
+        return await ops.comments(idea_id, viewer, offset=offset, limit=limit)
 
     @router.post(
         "/ideas/{idea_id}/withdrawal",

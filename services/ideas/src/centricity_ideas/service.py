@@ -207,9 +207,12 @@ class IdeaOperations:
         seen = await self.seen([idea for idea, _ in visible], viewer)
         return [(idea, score) for idea, (_, score) in zip(seen, visible, strict=True)]
 
-    async def comments(self, idea_id: str, viewer: Viewer) -> list[Comment]:
+    async def comments(
+        self, idea_id: str, viewer: Viewer, *, offset: int = 0, limit: int = 0
+    ) -> list[Comment]:
         await self.seen_idea(idea_id, viewer)
-        return [domain.comment_as_seen_by(c, viewer) for c in await self.store.comments_of(idea_id)]
+        page = await self.store.comments_of(idea_id, skip=offset, limit=limit)
+        return [domain.comment_as_seen_by(c, viewer) for c in page]
 
     async def campaign(self, campaign_id: str) -> CampaignRecord:
         found = await self.store.get_campaign(campaign_id)

@@ -248,9 +248,13 @@ class IdeaStore:
         with contextlib.suppress(DuplicateKeyError):
             await self.comments.insert_one({**comment.model_dump(), "_id": comment.comment_id})
 
-    async def comments_of(self, idea_id: str) -> list[Comment]:
-        found = self.comments.find({"idea_id": idea_id}).sort(
-            [("commented_at", ASCENDING), ("_id", ASCENDING)]
+    async def comments_of(self, idea_id: str, *, skip: int = 0, limit: int = 0) -> list[Comment]:
+        """An idea's comments, oldest first; a page of them with `limit` (0: all)."""
+        found = (
+            self.comments.find({"idea_id": idea_id})
+            .sort([("commented_at", ASCENDING), ("_id", ASCENDING)])
+            .skip(skip)
+            .limit(limit)
         )
         return [Comment.model_validate(doc) async for doc in found]
 
