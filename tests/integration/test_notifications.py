@@ -309,6 +309,7 @@ async def test_only_those_who_have_not_answered_are_reminded_and_unsubscribing_s
         # The voter does not answer: the first request, then two reminders, then no more.
         voter_mails = await mails(infra, voter_mail, 3)
         assert [m["Subject"].startswith("Reminder") for m in voter_mails] == [False, True, True]
+        assert len({answer_link(m) for m in voter_mails}) == 1, "one link per question, reminders included"
         told = (await loop.notifications.get(f"/customers/{voter}/notifications", headers=WHOLESALE)).json()
         assert [n["notification"]["kind"] for n in told] == [
             "attestation_reminder",

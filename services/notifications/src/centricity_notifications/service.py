@@ -246,8 +246,9 @@ class Notifier:
         emails = await self.store.emails_of(f.key for f, _ in followers)
         notifications = []
         for follower, reminder in followers:
-            nid = notification_id(change.cause, follower.key, reminder)
-            attestation = self.links.answer(change, follower, nid) if asks(change, follower) else None
+            # Reminders carry the question's own link: one link per question, answered once.
+            question = notification_id(change.cause, follower.key)
+            attestation = self.links.answer(change, follower, question) if asks(change, follower) else None
             notifications.append(
                 notification_for(change, follower, idea, now=at, attestation=attestation, reminder=reminder)
             )
