@@ -290,7 +290,7 @@ async def test_only_those_who_have_not_answered_are_reminded_and_unsubscribing_s
     make_settings: SettingsFactory, infra: LocalInfrastructure
 ) -> None:
     author, voter = unique("author"), unique("voter")
-    async with the_loop(make_settings, infra, reminder_after_s=8.0, reminders_at_most=2) as loop:
+    async with the_loop(make_settings, infra, reminder_after_s=10.0, reminders_at_most=2) as loop:
         submitted = await loop.ideas.post(
             "/ideas",
             json={"reference": unique("REF"), "title": "Faster refunds", "author": customer(author)},

@@ -227,13 +227,16 @@ class Notifier:
         return max(len(followers), 1) if page < pages else 0
 
     def _question(self, change: Change, follower: Follower) -> Document:
-        due = self.reminders.first_due(change.at)
+        # Reminders count from when the question went out, which may be well after the delivery
+        # (a backlog); the first insert of a question is the one kept.
+        asked_at = utc_now()
+        due = self.reminders.first_due(asked_at)
         return {
             "_id": subscription_id(change.idea_id, follower.key),
             "idea_id": change.idea_id,
             "customer_key": follower.key,
             "change": change.to_document(),
-            "asked_at": change.at.isoformat(),
+            "asked_at": asked_at.isoformat(),
             "answered": False,
             "reminders": 0,
             **({"remind_at": due.isoformat()} if due else {}),

@@ -277,9 +277,16 @@ class NotificationStore:
             await self.questions.bulk_write(writes, ordered=False)
 
     async def answered(self, idea_id: str, key: str, *, at: datetime) -> None:
+        """The customer answered; if before this service asked (a unit's system attested first),
+        the question is kept answered, so asking it later sends no reminders."""
         await self.questions.update_one(
             {"_id": subscription_id(idea_id, key)},
-            {"$set": {"answered": True, "answered_at": at.isoformat()}, "$unset": {"remind_at": ""}},
+            {
+                "$set": {"answered": True, "answered_at": at.isoformat()},
+                "$setOnInsert": {"idea_id": idea_id, "customer_key": key, "reminders": 0},
+                "$unset": {"remind_at": ""},
+            },
+            upsert=True,
         )
 
     async def due_reminders(self, now: datetime, limit: int) -> list[Document]:
