@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -12,31 +13,46 @@ from pymongo.errors import DuplicateKeyError
 
 Document = dict[str, Any]
 
-_clients: dict[str, tuple[AsyncMongoClient[Document], int]] = {}
+# One client per URL and event loop: an AsyncMongoClient is bound to the loop it first ran on.
+ClientKey = tuple[str, int | None]
+_clients: dict[ClientKey, tuple[AsyncMongoClient[Document], int]] = {}
 # How long an operation waits for a reachable server: PyMongo's 30 s default would hold HTTP
 # requests that long during an outage, where an answer of 503 within seconds is what callers need.
 SERVER_SELECTION_TIMEOUT_MS = 2000
 
 
-def acquire_client(url: str, timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS) -> AsyncMongoClient[Document]:
-    """The one client of this process for `url`; pair every call with `release_client`.
+def client_key(url: str) -> ClientKey:
+    """The URL, and the running event loop if there is one (a service is wired before its loop
+    runs; tests wire services inside theirs, a new loop each)."""
+    try:
+        loop: int | None = id(asyncio.get_running_loop())
+    except RuntimeError:
+        loop = None
+    return url, loop
+
+
+def acquire_client(
+    key: ClientKey, timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS
+) -> AsyncMongoClient[Document]:
+    """The one client of this process for `key`; pair every call with `release_client`.
 
     Services in one process (as in tests) share the client and its pool; the last to
-    release it closes it.
+    release it closes it. A service whose start failed may never release it: being keyed by
+    loop, its client is never handed to a later loop it cannot run on.
     """
-    client, users = _clients.get(url, (None, 0))
+    client, users = _clients.get(key, (None, 0))
     if client is None:
-        client = AsyncMongoClient(url, tz_aware=True, serverSelectionTimeoutMS=timeout_ms)
-    _clients[url] = (client, users + 1)
+        client = AsyncMongoClient(key[0], tz_aware=True, serverSelectionTimeoutMS=timeout_ms)
+    _clients[key] = (client, users + 1)
     return client
 
 
-async def release_client(url: str) -> None:
-    client, users = _clients[url]
+async def release_client(key: ClientKey) -> None:
+    client, users = _clients[key]
     if users > 1:
-        _clients[url] = (client, users - 1)
+        _clients[key] = (client, users - 1)
         return
-    del _clients[url]
+    del _clients[key]
     await client.close()
 
 
@@ -45,14 +61,15 @@ class MongoStore:
 
     def __init__(self, url: str, database: str, timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS) -> None:
         self.url = url
-        self.client = acquire_client(url, timeout_ms)
+        self.key = client_key(url)
+        self.client = acquire_client(self.key, timeout_ms)
         self.db: AsyncDatabase[Document] = self.client[database]
 
     async def ping(self) -> None:
         await self.client.admin.command("ping")
 
     async def close(self) -> None:
-        await release_client(self.url)
+        await release_client(self.key)
 
 
 class ConcurrentUpdateError(RuntimeError):
