@@ -109,6 +109,22 @@ def text(page: Page, selector: str) -> Any:
     return page.locator(selector).inner_text()
 
 
+CROSS_FIGURE_IS_67 = """
+    document.querySelector('#units .unit-row[data-unit="businessunit:retail"] .metric.cross .figure')
+        ?.textContent === '67 %'
+"""
+
+
+def assert_hourly_trend(page: Page, *, votes: int, points: int = 1) -> None:
+    """The chart has the hours the server counted: every point on a whole hour but the last,
+    which is now, with the votes so far."""
+    times, drawn_votes = page.evaluate("[chart.data[0], chart.data[1]]")
+    assert len(times) >= points, times
+    assert all(t % 3600 == 0 for t in times[:-1]), times
+    assert times[-1] <= time.time() + 1
+    assert drawn_votes[-1] == votes, drawn_votes
+
+
 def test_votes_change_the_dashboard_live(
     system: LocalSystem, browser: Browser, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -137,6 +153,11 @@ def test_votes_change_the_dashboard_live(
     page.wait_for_function("document.getElementById('kpi-votes').textContent === '3'", timeout=WAIT_MS)
     assert page.evaluate("window.loadedOnce") is True, "the page updated without a reload"
     assert text(page, "#kpi-cross") == "67 %", "two of three votes came from another unit"
+    retail = page.locator('#units .unit-row[data-unit="businessunit:retail"]')
+    page.wait_for_function(CROSS_FIGURE_IS_67, timeout=WAIT_MS)
+    assert retail.locator(".metric.cross .figure").is_visible(), "the figure is text beside its bar"
+    assert retail.locator(".metric.cross").inner_text().split() == ["67", "%", "cross-BU"]
+    assert_hourly_trend(page, votes=3)
     assert "Show the delivery slot" in text(page, "#leaderboard")
     assert text(page, "#kpi-asked") == "0"
     assert text(page, "#kpi-response-rate") == "\N{EN DASH}", "nobody asked yet"
@@ -161,7 +182,52 @@ def test_votes_change_the_dashboard_live(
     shot = tmp_path_factory.mktemp("dashboard") / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"dashboard screenshot: {shot}")
+    first_paint_shows_the_figures(page, idea_id)
     page.close()
+
+
+def first_paint_shows_the_figures(page: Page, idea_id: str) -> None:
+    """The page loaded again without its stream: what it shows came with the page itself."""
+    page.route("**/stream*", lambda route: route.abort())
+    page.reload()
+    assert page.evaluate("window.loadedOnce") is None, "a new page"
+    assert text(page, "#kpi-votes") == "3"
+    assert text(page, "#kpi-cross") == "67 %"
+    assert page.locator(f'#leaderboard li[data-idea-id="{idea_id}"]').get_attribute("data-score") == "3"
+    assert page.evaluate(CROSS_FIGURE_IS_67) is True
+    assert_hourly_trend(page, votes=3, points=2)  # the hour's start and now, from the server's series
+
+
+def test_the_first_html_has_the_figures_without_javascript(system: LocalSystem, browser: Browser) -> None:
+    campaign_id = launch_campaign(system)
+    idea_id = submit_idea(system, campaign_id)
+    vote(system, idea_id, "p-9")
+    unit = f"{system.url('insights')}/units/campaign:{campaign_id}"
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while httpx.get(unit, headers=RETAIL_KEY, timeout=10).json().get("votes") != 1:
+        assert time.monotonic() < deadline, "insights never counted the vote"
+        time.sleep(0.2)
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{system.url('insights')}/dashboard?campaign_id={campaign_id}")
+    page.locator('form[aria-labelledby="heading-auth-predefined"] button[value="analyst"]').click()
+    page.wait_for_url(f"{system.url('insights')}/dashboard?campaign_id={campaign_id}", timeout=WAIT_MS)
+    assert (text(page, "#kpi-ideas"), text(page, "#kpi-votes"), text(page, "#kpi-participants")) == (
+        "1",
+        "1",
+        "2",
+    )
+    assert text(page, "#kpi-coverage") == "0 %", "demand, none of it planned yet"
+    assert text(page, "#kpi-cross") == "100 %"
+    assert "Show the delivery slot" in text(page, "#leaderboard")
+    assert text(page, f'#leaderboard li[data-idea-id="{idea_id}"] .num') == "+1"
+    assert text(page, '#units .unit-row[data-unit="businessunit:retail"] .metric.coverage .figure').endswith(
+        " %"
+    )
+    assert text(page, "#scopes a.on") == "Dashboard check"
+    assert "connecting" not in text(page, "header")
+    assert text(page, "#live").startswith("as of ")
+    context.close()
 
 
 def test_the_dashboard_and_its_stream_need_a_signed_in_person(system: LocalSystem) -> None:

@@ -6,48 +6,36 @@ import asyncio
 import html
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path as FilePath
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import AwareDatetime, BaseModel, Field
+from rfc9457.openapi import problem_response
 
 from centricity_contracts.envelope import BusinessUnitId
 from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
-from centricity_insights.domain import ENTERPRISE, ratio, unit_key
+from centricity_insights.dashboard import Snapshot
+from centricity_insights.dashboard import render as render_dashboard
+from centricity_insights.domain import ENTERPRISE, unit_key
+from centricity_insights.series import Bucket, SeriesPoint
 from centricity_insights.service import InsightQueries
-from centricity_insights.store import HOUR_MS, Ranking
+from centricity_insights.store import Ranking
 from centricity_plumbing.auth import InvalidCredentials, TokenVerifier, session_token
 from centricity_plumbing.input import StrictBodyRoute
 from centricity_plumbing.pages import simple_page
 from centricity_plumbing.permissions import Action, may, permitted
-from centricity_plumbing.problems import NotFoundProblem, UnprocessableProblem
+from centricity_plumbing.problems import PROBLEM_TYPE_URI, NotFoundProblem, Problem, UnprocessableProblem
 from centricity_plumbing.visibility import Viewer, viewer_for
 
 STATIC = FilePath(str(resources.files("centricity_insights") / "static"))
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".txt": "text/plain"}
-SERIES_COUNTERS = (
-    "ideas",
-    "participants",
-    "votes",
-    "weighted_demand",
-    "covered_demand",
-    "delivered",
-    "attested",
-    "helped",
-    "attestation_requests",
-    "attestation_answers",
-    "comments",
-    "engagement",
-    "cross_bu_engagement",
-)
 LEADERBOARD_SIZE = 10
+TREND_DAYS = 7  # the dashboard's chart: hourly points of the last week
 NAVIGABLE = frozenset({UnitKind.BUSINESSUNIT, UnitKind.CAMPAIGN})
 
 
@@ -63,25 +51,9 @@ class ScopeProblem(UnprocessableProblem):
     title = "Choose one scope"
 
 
-class Bucket(StrEnum):
-    HOUR = "hour"
-    DAY = "day"
-
-
-class SeriesPoint(BaseModel):
-    """What changed in one hour or day, and where the ratios stood at its end."""
-
-    start: AwareDatetime
-    changes: dict[str, float] = Field(
-        description="Change of each counter during the bucket (ideas, votes, weighted_demand, ...)."
-    )
-    coverage: float | None = Field(description="covered_demand / weighted_demand at the bucket's end.")
-    delivery_rate: float | None
-    helpfulness: float | None
-    cross_bu_share: float | None
-    response_rate: float | None = Field(
-        default=None, description="attestation_answers / attestation_requests at the bucket's end."
-    )
+def problem_doc(example: Problem) -> dict[str, Any]:
+    """An OpenAPI response of a problem+json answer, with `example` as its example."""
+    return problem_response(example.title, [example.marshal(uri=PROBLEM_TYPE_URI)])
 
 
 def scope_unit(businessunit: str | None, campaign_id: str | None) -> str:
@@ -102,6 +74,13 @@ class DashboardScope:
     businessunit: str | None
     campaign_id: str | None
 
+    @property
+    def query(self) -> str:
+        """The scope's query string, as dashboard.js writes it ("" for the enterprise)."""
+        if self.businessunit:
+            return f"businessunit={quote(self.businessunit, safe='')}"
+        return f"campaign_id={quote(self.campaign_id, safe='')}" if self.campaign_id else ""
+
 
 def in_scope(insight: IdeaInsight | UnitInsight, unit: str) -> bool:
     """What a dashboard of `unit` shows: its ideas, its own metrics, and for the enterprise every unit."""
@@ -117,30 +96,27 @@ def in_scope(insight: IdeaInsight | UnitInsight, unit: str) -> bool:
     )
 
 
-def series_points(docs: list[dict[str, float]], *, bucket: Bucket, since_ms: int) -> list[SeriesPoint]:
-    """Points from hourly documents (all of them, oldest first), so ratios are cumulative."""
-    width = HOUR_MS if bucket is Bucket.HOUR else 24 * HOUR_MS
-    totals: dict[str, float] = {}
-    points: dict[int, SeriesPoint] = {}
-    for doc in docs:
-        start = int(doc["hour_ms"]) - int(doc["hour_ms"]) % width
-        changes = {name: float(doc.get(name, 0) or 0) for name in SERIES_COUNTERS}
-        for name, value in changes.items():
-            totals[name] = totals.get(name, 0) + value
-        if start < since_ms:
-            continue
-        point = points.get(start)
-        merged = {n: round((point.changes[n] if point else 0) + v, 6) for n, v in changes.items()}
-        points[start] = SeriesPoint(
-            start=datetime.fromtimestamp(start / 1000, tz=UTC),
-            changes=merged,
-            coverage=ratio(totals["covered_demand"], totals["weighted_demand"]),
-            delivery_rate=ratio(totals["delivered"], totals["ideas"]),
-            helpfulness=ratio(totals["helped"], totals["attested"]),
-            cross_bu_share=ratio(totals["cross_bu_engagement"], totals["engagement"]),
-            response_rate=ratio(totals["attestation_answers"], totals["attestation_requests"]),
+async def refused_reader(request: Request) -> Response | None:
+    """The answer for someone who may not read the dashboard (sign in first, or not for their
+    role); None for a signed-in person who may."""
+    token = session_token(request)
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if token is None:
+        return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        principal = verifier.principal(await verifier.claims(token))
+    except InvalidCredentials:  # the session outlived its token: sign in again
+        return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+    if not may(principal, Action.READ_INSIGHTS):
+        return simple_page(
+            "Not for your role",
+            f"<p>You are signed in as {html.escape(principal.name or principal.subject)}. The dashboard "
+            "shows business units' metrics to staff and analysts; your role does not include them.</p>"
+            "<form method='post' action='/signout'><button type='submit'>Sign out</button></form>",
+            status_code=403,
         )
-    return list(points.values())
+    return None
 
 
 def insights_router(queries: InsightQueries) -> APIRouter:
@@ -213,6 +189,9 @@ def insights_router(queries: InsightQueries) -> APIRouter:
     @router.get(
         "/units/{unit}/series",
         summary="A unit's metrics over time, per hour or per day",
+        description="One point per hour or day in which something changed, oldest first, from the "
+        "hourly counters the projection keeps for every unit (each fact counted once).",
+        responses={404: problem_doc(UnitNotFound("No fact about unit 'campaign:x' has been seen."))},
         dependencies=metrics,
     )
     async def unit_series(
@@ -220,9 +199,10 @@ def insights_router(queries: InsightQueries) -> APIRouter:
         bucket: Annotated[Bucket, Query()] = Bucket.DAY,
         days: Annotated[int, Query(ge=1, le=366, description="How far back")] = 30,
     ) -> list[SeriesPoint]:
-        since = datetime.now(UTC) - timedelta(days=days)
-        docs = await queries.hourly(unit)
-        return series_points(docs, bucket=bucket, since_ms=int(since.timestamp() * 1000))
+        # A unit with no point yet answers an empty list; a name nobody knows is a mistake.
+        if await queries.unit(unit) is None:
+            raise UnitNotFound(f"No fact about unit {unit!r} has been seen.")
+        return await queries.series(unit, bucket=bucket, days=days)
 
     @router.get(
         "/stream",
@@ -266,25 +246,31 @@ def insights_router(queries: InsightQueries) -> APIRouter:
             403: {"description": "The role may not see unit metrics"},
         },
     )
-    async def dashboard(request: Request) -> Response:
-        token = session_token(request)
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        if token is None:
-            return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
-        verifier: TokenVerifier = request.app.state.token_verifier
+    async def dashboard(
+        request: Request,
+        businessunit: Annotated[BusinessUnitId | None, Query(description="Only this unit's")] = None,
+        campaign_id: Annotated[str | None, Query(max_length=64, description="Only this campaign's")] = None,
+    ) -> Response:
+        refused = await refused_reader(request)
+        if refused is not None:
+            return refused
         try:
-            principal = verifier.principal(await verifier.claims(token))
-        except InvalidCredentials:  # the session outlived its token: sign in again
-            return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
-        if not may(principal, Action.READ_INSIGHTS):
-            return simple_page(
-                "Not for your role",
-                f"<p>You are signed in as {html.escape(principal.name or principal.subject)}. The dashboard "
-                "shows business units' metrics to staff and analysts; your role does not include them.</p>"
-                "<form method='post' action='/signout'><button type='submit'>Sign out</button></form>",
-                status_code=403,
-            )
-        return HTMLResponse((STATIC / "dashboard.html").read_text())
+            scope = await dashboard_scope(request, businessunit, campaign_id)
+        except (UnitNotFound, ScopeProblem) as problem:
+            return simple_page(problem.title, f"<p>{html.escape(problem.detail or '')}</p>", problem.status)
+        return HTMLResponse(render_dashboard(await snapshot_of(scope)))
+
+    async def snapshot_of(scope: DashboardScope) -> Snapshot:
+        """What the stream would send first, and the chart's history: the page's first paint."""
+        units = [u for u in await queries.units() if in_scope(u, scope.unit)]
+        top = await queries.top(
+            ranking=Ranking.SCORE,
+            limit=LEADERBOARD_SIZE,
+            businessunit=scope.businessunit,
+            campaign_id=scope.campaign_id,
+        )
+        series = await queries.series(scope.unit, bucket=Bucket.HOUR, days=TREND_DAYS)
+        return Snapshot(scope.unit, scope.query, units, top, series, datetime.now(UTC))
 
     @router.get("/dashboard/static/{name}", include_in_schema=False)
     async def dashboard_file(name: Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]+$")]) -> FileResponse:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
 from centricity_insights.projection import LiveHub, unit_of_document
+from centricity_insights.series import Bucket, SeriesPoint, series_points
 from centricity_insights.store import InsightStore, Ranking
 
 
@@ -35,9 +37,12 @@ class InsightQueries:
         docs = await self.store.unit_documents([unit])
         return unit_of_document(docs[0]) if docs else None
 
-    async def hourly(self, unit: str) -> list[dict[str, Any]]:
-        """Every hour's counter changes of a unit, oldest first."""
-        return await self.store.hourly(unit, 0)
+    async def series(self, unit: str, *, bucket: Bucket, days: int) -> list[SeriesPoint]:
+        """A unit's points of the last `days`, from every hour it has (so ratios and totals count
+        everything before them too)."""
+        since = datetime.now(UTC) - timedelta(days=days)
+        docs = await self.store.hourly(unit, 0)
+        return series_points(docs, bucket=bucket, since_ms=int(since.timestamp() * 1000))
 
     @contextmanager
     def live_updates(self) -> Iterator[Any]:

@@ -144,11 +144,24 @@ function renderUnits() {
     bars.setAttribute("role", "img");
     bars.setAttribute("aria-label", figures.map(([, value, label]) => label + " " + pct(value)).join(", "));
     for (const [cls, value, label] of figures) {
-      const bar = document.createElement("div");
-      bar.className = cls;
-      bar.style.width = Math.round((value || 0) * 100) + "%";
-      bar.title = label + " " + pct(value);
-      bars.append(bar);
+      // The figure is written beside its bar: a leader reads it without hovering.
+      const metric = document.createElement("div");
+      metric.className = "metric " + cls;
+      metric.title = label + " " + pct(value);
+      const track = document.createElement("span");
+      track.className = "track";
+      const fill = document.createElement("span");
+      fill.className = "fill";
+      fill.style.width = Math.round((value || 0) * 100) + "%";
+      track.append(fill);
+      const figure = document.createElement("span");
+      figure.className = "figure";
+      figure.textContent = pct(value);
+      const what = document.createElement("span");
+      what.className = "what";
+      what.textContent = label;
+      metric.append(track, figure, what);
+      bars.append(metric);
     }
     row.append(name, bars);
     box.append(row);
@@ -196,12 +209,42 @@ function renderTrend() {
   }
 }
 
+const HOUR_S = 3600;
+const coveragePct = (totals) => (totals.weighted_demand ? (100 * totals.covered_demand) / totals.weighted_demand : null);
+
+function pushTrend(x, totals) {
+  const t = state.trend;
+  t.t.push(x); t.votes.push(totals.votes || 0); t.ideas.push(totals.ideas || 0); t.coverage.push(coveragePct(totals));
+}
+
+function repeatLastTrend(x) {
+  const t = state.trend, i = t.t.length - 1;
+  t.t.push(x); t.votes.push(t.votes[i]); t.ideas.push(t.ideas[i]); t.coverage.push(t.coverage[i]);
+}
+
+function loadHistory(points) {
+  // The server's hourly points (each hour in which something changed): a point at each hour's
+  // start and end, so an hour without changes is drawn flat, and the current hour ends now.
+  const t = state.trend, now = Date.now() / 1000;
+  for (const point of points) {
+    const start = Date.parse(point.start) / 1000;
+    if (!t.t.length || t.t[t.t.length - 1] < start) {
+      const before = {};
+      for (const [name, value] of Object.entries(point.totals)) before[name] = value - (point.changes[name] || 0);
+      pushTrend(start, before);
+    }
+    pushTrend(Math.min(start + HOUR_S, now), point.totals);
+  }
+}
+
 function addTrendPoint(u) {
   if (u.unit !== scope.unit) return;
-  // One point per second at most: a later update in the same second replaces it.
-  const t = state.trend, now = Date.now() / 1000;
-  if (t.t.length && Math.floor(t.t[t.t.length - 1]) === Math.floor(now)) { t.t.pop(); t.votes.pop(); t.ideas.pop(); t.coverage.pop(); }
-  t.t.push(now); t.votes.push(u.votes); t.ideas.push(u.ideas); t.coverage.push(u.coverage === null ? null : u.coverage * 100);
+  // Past hours stay as the server counted them; the point of the current hour follows the unit.
+  const t = state.trend, now = Date.now() / 1000, hour = now - (now % HOUR_S);
+  const last = t.t.length ? t.t[t.t.length - 1] : null;
+  if (last !== null && last > hour) { t.t.pop(); t.votes.pop(); t.ideas.pop(); t.coverage.pop(); }
+  else if (last !== null && last < hour) repeatLastTrend(hour);  // nothing changed since the last point
+  pushTrend(now, u);
 }
 
 // A session that has expired answers 401: sign in again, then come back here.
@@ -211,23 +254,6 @@ async function signedFetch(url) {
   return answer;
 }
 
-async function loadHistory() {
-  const answer = await signedFetch("/units/" + encodeURIComponent(scope.unit) + "/series?bucket=hour&days=7");
-  if (!answer.ok) return;
-  const t = state.trend;
-  let votes = 0, ideas = 0, coverage = null;
-  for (const point of await answer.json()) {
-    // Each hour starts where the previous left off and ends at start + 1 h, or now for this hour.
-    const start = Date.parse(point.start) / 1000;
-    if (!t.t.length || t.t[t.t.length - 1] < start) {
-      t.t.push(start); t.votes.push(votes); t.ideas.push(ideas); t.coverage.push(coverage);
-    }
-    votes += point.changes.votes; ideas += point.changes.ideas;
-    coverage = point.coverage === null ? null : point.coverage * 100;
-    t.t.push(Math.min(start + 3600, Date.now() / 1000 - 1)); t.votes.push(votes); t.ideas.push(ideas); t.coverage.push(coverage);
-  }
-}
-
 async function loadRanking() {
   const answer = await signedFetch("/ideas/top?limit=10&ranking=" + state.ranking + (scope.query ? "&" + scope.query : ""));
   if (answer.ok) for (const idea of await answer.json()) state.ideas.set(idea.idea_id, idea);
@@ -235,16 +261,20 @@ async function loadRanking() {
 }
 
 let pending = false;
+function renderAll() {
+  renderKpis(); renderLeaderboard(); renderUnits(); renderScopes(); renderTrend();
+}
+
 function render() {
   // Many events can arrive at once: draw at most once per frame.
   if (pending) return;
   pending = true;
-  requestAnimationFrame(() => { pending = false; renderKpis(); renderLeaderboard(); renderUnits(); renderScopes(); renderTrend(); });
+  requestAnimationFrame(() => { pending = false; renderAll(); });
 }
 
 function connect() {
   const source = new EventSource("/stream" + (scope.query ? "?" + scope.query : ""));
-  source.onopen = () => { $("live").textContent = "live"; $("live").classList.remove("off"); };
+  source.onopen = () => { $("live").textContent = "live"; $("live").classList.remove("off", "snapshot"); };
   source.onerror = () => { $("live").textContent = "reconnecting"; $("live").classList.add("off"); };
   source.addEventListener("unit", (event) => {
     const u = JSON.parse(event.data);
@@ -267,4 +297,13 @@ for (const button of document.querySelectorAll("#rankings button")) {
   });
 }
 
-loadHistory().finally(() => { render(); connect(); });
+// The page came with its figures (rendered by the server): draw them at once, before the first
+// paint, and only then follow the stream.
+const initial = JSON.parse($("initial").textContent);
+for (const u of initial.units) state.units.set(u.unit, u);
+for (const idea of initial.ideas) state.ideas.set(idea.idea_id, idea);
+loadHistory(initial.series);
+const own = state.units.get(scope.unit);
+if (own) addTrendPoint(own);
+renderAll();
+connect();
