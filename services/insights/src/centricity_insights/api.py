@@ -7,8 +7,6 @@ import html
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -19,7 +17,7 @@ from rfc9457.openapi import problem_response
 
 from centricity_contracts.envelope import BusinessUnitId
 from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
-from centricity_insights.dashboard import Snapshot
+from centricity_insights.dashboard import STATIC, Snapshot
 from centricity_insights.dashboard import render as render_dashboard
 from centricity_insights.domain import ENTERPRISE, unit_key
 from centricity_insights.series import Bucket, SeriesPoint
@@ -32,7 +30,6 @@ from centricity_plumbing.permissions import Action, may, permitted
 from centricity_plumbing.problems import PROBLEM_TYPE_URI, NotFoundProblem, Problem, UnprocessableProblem
 from centricity_plumbing.visibility import Viewer, viewer_for
 
-STATIC = FilePath(str(resources.files("centricity_insights") / "static"))
 STATIC_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".txt": "text/plain"}
 LEADERBOARD_SIZE = 10
 TREND_DAYS = 7  # the dashboard's chart: hourly points of the last week

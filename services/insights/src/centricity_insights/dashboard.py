@@ -8,10 +8,13 @@ page does not change when the script takes over.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +25,7 @@ from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
 from centricity_insights.series import SeriesPoint
 
 DASH = "\N{EN DASH}"
+STATIC = Path(str(resources.files("centricity_insights") / "static"))
 LEADERBOARD_SIZE = 10
 TEMPLATES = Environment(
     loader=PackageLoader("centricity_insights", "templates"),
@@ -167,6 +171,18 @@ def scope_links(units: list[UnitInsight]) -> list[tuple[str, str]]:
     ]
 
 
+def asset_version() -> str:
+    """A digest of the page's scripts and styles: their URLs change with them, so a browser that
+    kept an old copy (files are served with validators only) never runs it with a newer page."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC.iterdir()):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+ASSET_VERSION = asset_version()
+
+
 def embedded_json(value: Any) -> Markup:
     """JSON safe inside a <script> element: no "</script>" or comment can end it early."""
     text = json.dumps(value, separators=(",", ":"))
@@ -191,4 +207,6 @@ def render(snapshot: Snapshot) -> str:
         query=snapshot.query,
         at=snapshot.at,
         initial=embedded_json(initial),
+        version=ASSET_VERSION,
+        unit=snapshot.unit,
     )

@@ -198,15 +198,26 @@ function renderTrend() {
   if (!chart) {
     const box = $("trend");
     chart = new uPlot({
-      width: Math.max(300, box.clientWidth), height: 240,
-      series: [{}, { label: "votes", stroke: "#2f6fde", width: 2 }, { label: "ideas", stroke: "#1f9d63", width: 2 },
-        { label: "coverage %", stroke: "#d98a04", width: 2, dash: [6, 4], scale: "%" }],
+      width: Math.max(240, box.clientWidth), height: 240,
+      series: [{}, { label: "votes", stroke: "#2f6fde", width: 2, value: (u, v) => num(v) },
+        { label: "ideas", stroke: "#1f9d63", width: 2, value: (u, v) => num(v) },
+        { label: "coverage", stroke: "#d98a04", width: 2, dash: [6, 4], scale: "%", value: (u, v) => pct(v === null ? null : v / 100) }],
       axes: [{}, { label: "count" }, { side: 1, scale: "%", label: "%", grid: { show: false } }],
       scales: { "%": { range: [0, 100] } },
+      // Away from the cursor the legend gives the latest figures, not dashes.
+      hooks: { setCursor: [(u) => { if (u.cursor.idx === null || u.cursor.idx === undefined) showLatest(u); }] },
     }, data, box);
+    // The page may be laid out again (a phone turned, a headless window sized after the script
+    // ran): the chart follows its box rather than keep the width it started with.
+    new ResizeObserver(() => chart.setSize({ width: Math.max(240, box.clientWidth), height: 240 })).observe(box);
   } else {
     chart.setData(data);
   }
+  showLatest(chart);
+}
+
+function showLatest(u) {
+  if (u.data[0].length) u.setLegend({ idx: u.data[0].length - 1 });
 }
 
 const HOUR_S = 3600;
