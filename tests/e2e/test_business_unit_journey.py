@@ -23,7 +23,7 @@ from centricity_contracts.topics import (
 )
 from centricity_plumbing.localrun import DEV_BUSINESS_UNITS, LocalSystem
 from centricity_plumbing.settings import ServiceSettings
-from tests.e2e.kcat import Kcat
+from tests.e2e.kcat import Kcat, produce_signed_burst
 
 TIMEOUT_S = 30.0
 
@@ -75,7 +75,7 @@ def submit_idea(system: LocalSystem, reference: str) -> str:
 
 def test_an_idea_and_its_kafka_votes_show_up_in_the_insight_stream(system: LocalSystem, kcat: Kcat) -> None:
     idea_id = submit_idea(system, f"ERP-{uuid.uuid4().hex[:8]}")
-    kcat.produce_lines(
+    kcat.produce_signed(
         VOTES_INTAKE,
         [
             (idea_id, vote_cast(idea_id, "w-1", 1)),
@@ -145,7 +145,8 @@ def test_votes_survive_a_crash_of_the_votes_service_mid_stream(system: LocalSyst
     voters = 10_000
     # The burst waits on the topic, so the restarted service is surely in the middle of it below.
     system.kill_service("votes")
-    kcat.produce_lines(VOTES_INTAKE, [(idea_id, vote_cast(idea_id, f"v-{n}", 1)) for n in range(voters)])
+    burst = [(idea_id, vote_cast(idea_id, f"v-{n}", 1)) for n in range(voters)]
+    produce_signed_burst(system.infra.kafka_bootstrap, VOTES_INTAKE, burst)
     stored_before_crash = crash_on_first_writes(system, "votes", "votes")
     assert stored_before_crash < voters, "the crash came after the burst: nothing was tested"
 
@@ -190,7 +191,7 @@ def test_ideas_survive_a_crash_of_the_ideas_service_mid_stream(system: LocalSyst
     run, count = f"IMPORT-{uuid.uuid4().hex[:8]}", 10_000
     submissions = [(f"{run}-{n}", idea_submitted(f"{run}-{n}", n)) for n in range(count)]
     system.kill_service("ideas")
-    kcat.produce_lines(IDEAS_INTAKE, submissions)
+    produce_signed_burst(system.infra.kafka_bootstrap, IDEAS_INTAKE, submissions)
     stored_before_crash = crash_on_first_writes(system, "ideas", "ideas")
     assert stored_before_crash < count, "the crash came after the burst: nothing was tested"
 
@@ -216,7 +217,7 @@ def test_sigterm_stops_a_service_cleanly_and_it_resumes(system: LocalSystem, kca
     # Uvicorn re-raises SIGTERM once it has shut down gracefully, as a process should.
     assert system.terminate_service("insights") in (0, -signal.SIGTERM)
     assert "insights stopped" in system.log_path("insights").read_text()
-    kcat.produce_lines(VOTES_INTAKE, [(idea_id, vote_cast(idea_id, "late-voter", 1))])
+    kcat.produce_signed(VOTES_INTAKE, [(idea_id, vote_cast(idea_id, "late-voter", 1))])
     system.restart_service("insights")
 
     def counted(message: dict[str, Any]) -> bool:
@@ -232,7 +233,7 @@ def test_merging_an_idea_moves_its_votes_and_a_voter_on_both_counts_once(
     survivor = submit_idea(system, f"ERP-{uuid.uuid4().hex[:8]}")
     votes = [(twin, vote_cast(twin, "only-twin", 1)), (twin, vote_cast(twin, "both", 1))]
     votes += [(survivor, vote_cast(survivor, "both", -1))]
-    kcat.produce_lines(VOTES_INTAKE, votes)
+    kcat.produce_signed(VOTES_INTAKE, votes)
     wait_for(kcat, VOTES_EVENTS, lambda m: m["key"] == twin and "both" in m["payload"], "the twin's votes")
     wait_for(kcat, VOTES_EVENTS, lambda m: m["key"] == survivor, "the survivor's vote")
 

@@ -1,6 +1,6 @@
 """Two processes of every service on one broker and one store, as `make run REPLICAS=2` starts them (#13).
 
-Ideas are posted over HTTP to both ideas replicas, a burst of votes goes in with kcat, and one
+Ideas are posted over HTTP to both ideas replicas, a burst of signed votes goes in over Kafka, and one
 votes replica is SIGKILLed in the middle of it. Every vote must count once, and the live stream
 of each insights replica must show every idea, whichever replica applied its facts.
 """
@@ -20,7 +20,7 @@ import pytest
 from centricity_contracts.topics import VOTES_INTAKE
 from centricity_plumbing.localinfra import LocalInfrastructure, free_port
 from centricity_plumbing.localrun import DEV_BUSINESS_UNITS, LocalSystem, replica_name
-from tests.e2e.kcat import Kcat
+from tests.e2e.kcat import produce_signed_burst
 from tests.e2e.test_business_unit_journey import vote_cast
 
 IDEAS = 12
@@ -99,9 +99,7 @@ def errors_logged(system: LocalSystem) -> dict[str, list[str]]:
     }
 
 
-def test_two_replicas_of_each_service_count_once_and_stream_everything(
-    system: LocalSystem, kcat: Kcat
-) -> None:
+def test_two_replicas_of_each_service_count_once_and_stream_everything(system: LocalSystem) -> None:
     watchers = [StreamWatcher(system.url(replica_name("insights", n))) for n in (1, 2)]
     for watcher in watchers:
         watcher.start()
@@ -109,7 +107,7 @@ def test_two_replicas_of_each_service_count_once_and_stream_everything(
     run = uuid.uuid4().hex[:8]
     ideas = [post_idea(system, replica_name("ideas", 1 + n % 2), f"{run}-{n}") for n in range(IDEAS)]
     votes = [(idea, vote_cast(idea, f"{run}-v{v}", 1)) for v in range(VOTERS) for idea in ideas]
-    kcat.produce_lines(VOTES_INTAKE, votes)
+    produce_signed_burst(system.infra.kafka_bootstrap, VOTES_INTAKE, votes)
     time.sleep(0.5)
     system.kill_service(replica_name("votes", 2))
 

@@ -27,8 +27,8 @@ structured JSON mode (UTF-8), with the extension attribute `businessunit`; the r
 - **Signature.** Kafka does not say who produced a record, so each event proves its unit with the
   header `{SIGNATURE_HEADER}: sha256=<hex>`, where `<hex>` is the lowercase hexadecimal
   HMAC-SHA256 of the exact record value (its bytes, as sent), keyed with the unit's API key (its
-  UTF-8 bytes). Deployments require it; an event without it, or with a wrong one, is dead-lettered
-  as `unauthorised`. With openssl:
+  UTF-8 bytes). Deployments and `make run` require it; an event without it, or with a wrong one, is
+  dead-lettered as `unauthorised`. With openssl:
   `printf '%s' "$EVENT" | openssl dgst -sha256 -hmac "$API_KEY" -r | cut -d' ' -f1`.
 - **Facts and snapshots** are read from `ideas.events.v1`, `votes.events.v1` (keyed by idea id),
   `insights.ideas.v1` and `insights.units.v1` (compacted, latest value per key). A reader ignores

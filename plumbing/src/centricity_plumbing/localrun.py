@@ -41,6 +41,10 @@ DEV_BUSINESS_UNITS: dict[str, dict[str, Any]] = {
     "hq": {"name": "Group headquarters", "api_key": "dev-key-hq", "enterprise": True},
 }
 READY_TIMEOUT_S = 90.0
+# Kafka does not say who produced a record: without this, anyone who reaches the local broker
+# could act as any unit, `hq` launching enterprise campaigns included. Each unit signs its intake
+# events with its development API key (printed in the banner), as in a deployment.
+DEV_INTAKE_SIGNATURES = "required"
 # Shared by the replicas of `make run`, so a session started on one is good on the others.
 DEV_SESSION_SECRET = "dev-session-secret-not-for-production"
 # Replica n (from 2) of a service listens on its port + (n - 1) * REPLICA_PORT_STEP.
@@ -85,6 +89,7 @@ class LocalSystem:
                 f"{ENV_PREFIX}KAFKA_BOOTSTRAP_SERVERS": self.infra.kafka_bootstrap,
                 f"{ENV_PREFIX}MONGO_URL": self.infra.mongo_url,
                 f"{ENV_PREFIX}BUSINESS_UNITS": json.dumps(self.business_units),
+                f"{ENV_PREFIX}INTAKE_SIGNATURES": DEV_INTAKE_SIGNATURES,
                 # Tansu holds a group's first join for half the session timeout.
                 f"{ENV_PREFIX}KAFKA_SESSION_TIMEOUT_MS": "2000",
                 f"{ENV_PREFIX}KAFKA_HEARTBEAT_INTERVAL_MS": "500",
@@ -221,7 +226,9 @@ def banner(system: LocalSystem) -> str:
         )
     lines += [
         "",
-        "  Business units and their API keys (header X-API-Key):",
+        "  Business units and their API keys (header X-API-Key). Kafka intake events must be signed",
+        "  with the unit's key: centricity-signature: sha256=<HMAC-SHA256 of the record value>",
+        "  (README: Signing events):",
     ]
     lines += [f"    {unit:<10} {cfg['api_key']}" for unit, cfg in system.business_units.items()]
     if system.infra.oidc_port is not None:
