@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query
@@ -15,10 +13,9 @@ from centricity_plumbing.auth import Principal, PrincipalKind
 from centricity_plumbing.input import StrictBodyRoute
 from centricity_plumbing.permissions import Action, NotPermitted, actor_for, as_themselves, permitted
 from centricity_plumbing.visibility import Viewer, viewer_for
-from centricity_votes.domain import StoredVote, UnknownIdea, vote_id_for
-from centricity_votes.service import Applied, Cast, Command, VoteLedger, Withdraw
+from centricity_votes.domain import StoredVote, vote_id_for
+from centricity_votes.service import Cast, VoteLedger, Withdraw
 
-NEW_IDEA_WAIT_S = 3.0
 IDEA_EXAMPLE = "5f0c7a3e-2b1d-5c4e-9a8f-1d2e3f4a5b6c"
 BALLOT_EXAMPLES = {
     "up": {
@@ -72,18 +69,6 @@ class Allocation(BaseModel):
     remaining: int | None
 
 
-async def apply_when_known(ledger: VoteLedger, command: Command) -> Applied:
-    """Apply one command, waiting briefly for an idea created a moment ago to reach this service."""
-    deadline = time.monotonic() + NEW_IDEA_WAIT_S
-    while True:
-        [outcome] = await ledger.apply([command], pending=True)
-        if isinstance(outcome, Applied):
-            return outcome
-        if not isinstance(outcome, UnknownIdea) or time.monotonic() > deadline:
-            raise outcome
-        await asyncio.sleep(0.1)
-
-
 def request_key(businessunit: str, idempotency_key: str | None) -> str | None:
     return f"http {businessunit} {idempotency_key}" if idempotency_key else None
 
@@ -134,8 +119,8 @@ def votes_router(ledger: VoteLedger) -> APIRouter:
         businessunit = unit_of(principal)
         as_themselves(principal, ballot.voter.customer_id, ballot.voter.customer_type)
         ballot = ballot.model_copy(update={"proxy": proxy_for(principal, ballot.proxy)})
-        applied = await apply_when_known(
-            ledger, Cast(ballot, businessunit, request_key(businessunit, idempotency_key))
+        applied = await ledger.apply_when_known(
+            Cast(ballot, businessunit, request_key(businessunit, idempotency_key))
         )
         return VoteOutcome(outcome="recorded" if applied.changed else "unchanged", vote=applied.vote)
 
@@ -153,7 +138,7 @@ def votes_router(ledger: VoteLedger) -> APIRouter:
         as_themselves(principal, withdrawal.voter.customer_id, withdrawal.voter.customer_type)
         withdrawal = withdrawal.model_copy(update={"proxy": proxy_for(principal, withdrawal.proxy)})
         command = Withdraw(withdrawal, businessunit, request_key(businessunit, idempotency_key))
-        applied = await apply_when_known(ledger, command)
+        applied = await ledger.apply_when_known(command)
         return VoteOutcome(outcome="retracted" if applied.changed else "unchanged", vote=applied.vote)
 
     @router.get(

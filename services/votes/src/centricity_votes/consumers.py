@@ -7,10 +7,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -145,6 +146,40 @@ class IntakeConsumer:
                 log.exception("releasing parked votes failed")
 
 
+class IdeaFactsProgress:
+    """Whether this service has stored every idea fact published so far, on whichever replica.
+
+    The replicas share one consumer group and commit an offset only once its facts are stored,
+    so when the group's committed offsets reach the end of every partition, an idea missing from
+    the store was not created before the check. The local broker's end offset can be a batch
+    short (the first offset of the last batch, plus one); a committed offset at or past it still
+    means that last batch was read, unless a consumer batch ended inside it.
+    """
+
+    def __init__(self) -> None:
+        self._consumer: Callable[[], AIOKafkaConsumer | None] = lambda: None
+
+    def follow(self, subscriber: Any) -> None:
+        """Ask through the Kafka consumer of the ideas facts' subscriber, once it has started."""
+        self._consumer = lambda: subscriber.consumer
+
+    async def caught_up(self) -> bool:
+        consumer = self._consumer()
+        if consumer is None:
+            return False
+        partitions = consumer.partitions_for_topic(IDEAS_EVENTS)
+        if not partitions:
+            return False
+        topic_partitions = [TopicPartition(IDEAS_EVENTS, p) for p in sorted(partitions)]
+        try:
+            ends = await consumer.end_offsets(topic_partitions)
+            committed = await asyncio.gather(*(consumer.committed(tp) for tp in topic_partitions))
+        except KafkaError as error:  # then the request waits its bounded time, as when lagging
+            log.warning("could not tell whether idea facts are caught up: %r", error)
+            return False
+        return all((done or 0) >= ends[tp] for tp, done in zip(topic_partitions, committed, strict=True))
+
+
 def parsed(item: ParkedRecord) -> VoteCast | VoteWithdrawn:
     event = decode_event(item.record.value, VOTES_INTAKE, strict=True)
     assert isinstance(event, VoteCast | VoteWithdrawn), "only votes are parked"
@@ -158,12 +193,13 @@ def register_subscribers(
     tracer_provider: TracerProvider,
     *,
     unknown_idea_grace_s: float,
+    idea_facts: IdeaFactsProgress,
 ) -> IntakeConsumer:
     document_dead_letters(broker, VOTES_INTAKE)
     document_facts(broker, VOTES_EVENTS)
     intake = IntakeConsumer(ledger, broker, settings, unknown_idea_grace_s)
 
-    @broker.subscriber(
+    ideas_subscriber = broker.subscriber(
         IDEAS_EVENTS,
         title=f"{IDEAS_EVENTS}:consume",
         description="Idea and campaign facts: which ideas exist, their campaign and its vote budget, "
@@ -172,6 +208,9 @@ def register_subscribers(
         max_records=INTAKE_BATCH,
         **{**consumer_options(settings, "ideas"), "max_poll_records": INTAKE_BATCH},
     )
+    idea_facts.follow(ideas_subscriber)
+
+    @ideas_subscriber
     async def on_idea_facts(msg: KafkaMessage) -> None:
         facts, broken = decode_records(msg.raw_message)
         await dead_letter_all(broker, broken, settings)

@@ -10,7 +10,7 @@ from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
 from centricity_plumbing.outbox import Outbox
 from centricity_plumbing.settings import ServiceSettings
 from centricity_votes.api import votes_router
-from centricity_votes.consumers import register_subscribers
+from centricity_votes.consumers import IdeaFactsProgress, register_subscribers
 from centricity_votes.domain import WeightPolicy
 from centricity_votes.service import VoteLedger
 from centricity_votes.store import VoteStore
@@ -22,6 +22,12 @@ class VotesSettings(ServiceSettings):
     unknown_idea_grace_s: float = Field(
         default=30.0,
         description="How long a Kafka vote for an idea not yet seen is parked before it is dead-lettered.",
+    )
+    new_idea_wait_s: float = Field(
+        default=3.0,
+        ge=0,
+        description="Longest an HTTP vote for an idea not yet seen waits for its creation before its "
+        "404; none at all once this service has stored every idea fact published.",
     )
     tier_weights: dict[str, float] = Field(
         default_factory=lambda: dict(WeightPolicy().tier_weights),
@@ -44,13 +50,22 @@ def create_app(
     runtime = ServiceRuntime(settings, tracer_provider)
     store = VoteStore(runtime.store.db)
     outbox = Outbox(store.votes, runtime.broker)
-    ledger = VoteLedger(store, outbox, source=settings.fact_source(), weights=settings.weight_policy())
+    idea_facts = IdeaFactsProgress()
+    ledger = VoteLedger(
+        store,
+        outbox,
+        source=settings.fact_source(),
+        weights=settings.weight_policy(),
+        new_idea_wait_s=settings.new_idea_wait_s,
+        idea_facts_caught_up=idea_facts.caught_up,
+    )
     intake = register_subscribers(
         runtime.broker,
         ledger,
         settings,
         runtime.tracer_provider,
         unknown_idea_grace_s=settings.unknown_idea_grace_s,
+        idea_facts=idea_facts,
     )
     return create_service_app(
         runtime,

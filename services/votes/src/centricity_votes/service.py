@@ -10,8 +10,9 @@ nobody redelivers, also keep their facts in an outbox until published.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 
 INTAKE_BATCH = 500
 WRITE_ATTEMPTS = 10
+# An idea stored by another replica wakes nobody here: a waiting request looks again this often.
+NEW_IDEA_RECHECK_S = 0.25
 
 
 class VoterCommand:
@@ -106,6 +109,28 @@ class Applied:
 
 
 Outcome = Applied | VoteRefused
+# Whether every idea fact published so far has been stored, by any replica.
+CaughtUp = Callable[[], Awaitable[bool]]
+
+
+async def never_caught_up() -> bool:
+    return False
+
+
+class IdeaArrivals:
+    """Wakes the requests waiting for an idea as soon as this replica stores new ideas."""
+
+    def __init__(self) -> None:
+        self._next = asyncio.Event()
+
+    def next(self) -> asyncio.Event:
+        """Set once ideas are stored after this call; take it before looking the idea up, so an
+        idea stored in between is not missed."""
+        return self._next
+
+    def announce(self) -> None:
+        self._next.set()
+        self._next = asyncio.Event()
 
 
 def decide(
@@ -136,11 +161,41 @@ def decide(
 class VoteLedger:
     """Applies votes, withdrawals, merges and re-weights; publishes one fact per change."""
 
-    def __init__(self, store: VoteStore, outbox: Outbox, *, source: str, weights: WeightPolicy) -> None:
+    def __init__(
+        self,
+        store: VoteStore,
+        outbox: Outbox,
+        *,
+        source: str,
+        weights: WeightPolicy,
+        new_idea_wait_s: float = 3.0,
+        idea_facts_caught_up: CaughtUp = never_caught_up,
+    ) -> None:
         self.store = store
         self.outbox = outbox
         self.source = source
         self.weight_policy = weights
+        self.new_idea_wait_s = new_idea_wait_s
+        self.idea_facts_caught_up = idea_facts_caught_up
+        self.arrivals = IdeaArrivals()
+
+    async def apply_when_known(self, command: Command) -> Applied:
+        """Apply one HTTP command. An idea created a moment ago may not have reached this service
+        yet: wait for its creation, up to `new_idea_wait_s`, unless every idea fact is stored
+        already, which means the idea was never created."""
+        deadline = asyncio.get_running_loop().time() + self.new_idea_wait_s
+        while True:
+            arrival = self.arrivals.next()
+            # Asked before the lookup: facts stored by then are what the lookup sees.
+            settled = await self.idea_facts_caught_up()
+            [outcome] = await self.apply([command], pending=True)
+            if isinstance(outcome, Applied):
+                return outcome
+            remaining = deadline - asyncio.get_running_loop().time()
+            if not isinstance(outcome, domain.UnknownIdea) or settled or remaining <= 0:
+                raise outcome
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrival.wait(), min(remaining, NEW_IDEA_RECHECK_S))
 
     async def apply(
         self, commands: Sequence[Command], *, pending: bool, ideas: dict[str, IdeaView] | None = None
@@ -459,6 +514,8 @@ class VoteLedger:
                     campaigns[fact.data.campaign_id] = fact.data.vote_budget
                     new_campaigns += 1
         await self.store.record(ideas, campaigns)
+        if created or new_campaigns:  # an idea in a campaign is known once its campaign is too
+            self.arrivals.announce()
         for idea_id, closed_at, key in closed:
             await self.retract_late_votes(idea_id, closed_at, key=key)
         for merged_id, into_idea_id, key in await self.store.merges_waiting_for(created):
