@@ -11,6 +11,8 @@ from centricity_ideas.main import IdeasSettings
 from centricity_ideas.main import create_app as create_ideas
 from centricity_insights.main import InsightsSettings
 from centricity_insights.main import create_app as create_insights
+from centricity_notifications.main import NotificationsSettings
+from centricity_notifications.main import create_app as create_notifications
 from centricity_votes.main import VotesSettings
 from centricity_votes.main import create_app as create_votes
 from tests.integration.conftest import SettingsFactory, running
@@ -19,6 +21,8 @@ SERVICES = [
     (create_ideas, IdeasSettings, "ideas.intake.v1"),
     (create_votes, VotesSettings, "votes.intake.v1"),
     (create_insights, InsightsSettings, "votes.events.v1"),
+    # Left out once, its OpenAPI document answered 500 (a 422 documented without a body).
+    (create_notifications, NotificationsSettings, "notifications.intake.v1"),
 ]
 
 
@@ -33,7 +37,14 @@ async def test_a_running_service_is_alive_ready_and_documents_its_http_and_kafka
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"broker": True, "store": True}
+    assert openapi.status_code == 200, openapi.text
     assert openapi.json()["openapi"].startswith("3.")
+    for path, operations in openapi.json()["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status[0] in "45":
+                    # A documented error promises the body it is answered with.
+                    assert "application/problem+json" in response.get("content", {}), (path, method, status)
     document = asyncapi.json()
     assert document["asyncapi"].startswith("3.")
     assert consumed_topic in {channel["address"] for channel in document["channels"].values()}
@@ -81,3 +92,19 @@ async def test_write_routes_document_examples_and_the_api_key(make_settings: Set
     assert "idea" in post["requestBody"]["content"]["application/json"]["examples"]
     assert any("APIKeyHeader" in requirement for requirement in post["security"])
     assert "application/problem+json" in post["responses"]["422"]["content"]
+
+
+async def test_a_405_names_every_method_of_its_path_and_a_rule_422_is_documented(
+    make_settings: SettingsFactory,
+) -> None:
+    app = create_ideas(make_settings(IdeasSettings))
+    async with running(app) as client:
+        answer = await client.options("/ideas/00000000-0000-0000-0000-000000000000")
+        spec = (await client.get("/openapi.json")).json()
+    assert answer.status_code == 405
+    assert {"GET", "PATCH"} <= {m.strip() for m in answer.headers["allow"].split(",")}
+    unprocessable = spec["components"]["schemas"]["HTTPValidationError"]
+    # A decline without a reason is a 422 with `detail` and no `errors`.
+    assert "errors" not in unprocessable["required"]
+    assert "detail" in unprocessable["properties"]
+    assert "200" in spec["paths"]["/campaigns"]["post"]["responses"]

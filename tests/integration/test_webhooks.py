@@ -197,3 +197,24 @@ async def test_private_and_malformed_targets_and_bad_secrets_are_refused(
             "/webhooks", json={"url": "https://example.com/h"}, headers={"X-API-Key": "nope"}
         )
         assert viewer_like.status_code == 401
+
+
+async def test_a_unit_has_at_most_its_allowance_of_endpoints(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    # Found by fuzzing: every POST added an endpoint, and each delivery goes to all of them.
+    async with services(make_settings, webhook_allow_private_targets=True, webhook_endpoints_per_unit=2) as (
+        _,
+        notes,
+    ):
+        first = await register(notes, infra.webhook_url + "/a")
+        await register(notes, infra.webhook_url + "/b")
+        third = await notes.post("/webhooks", json={"url": infra.webhook_url + "/c"}, headers=RETAIL)
+        assert third.status_code == 409, third.text
+        assert third.headers["content-type"] == "application/problem+json"
+        assert third.json()["type"].endswith("too-many-endpoints")
+        assert len((await notes.get("/webhooks", headers=RETAIL)).json()) == 2
+        await register(notes, infra.webhook_url + "/w", headers=WHOLESALE)
+        deleted = await notes.delete(f"/webhooks/{first['endpoint_id']}", headers=RETAIL)
+        assert deleted.status_code == 204, deleted.text
+        await register(notes, infra.webhook_url + "/c")

@@ -23,6 +23,7 @@ from centricity_plumbing.auth import TokenVerifier
 from centricity_plumbing.broker import create_broker
 from centricity_plumbing.health import health_router
 from centricity_plumbing.input import RequestBodyGuard
+from centricity_plumbing.methods import AllowEveryMethod
 from centricity_plumbing.mongo import MongoStore
 from centricity_plumbing.problems import NotFoundProblem, install_problem_handlers
 from centricity_plumbing.quarantine import QUARANTINE_COLLECTION, Quarantine, attach_quarantine
@@ -143,6 +144,7 @@ def create_service_app(
     app.state.token_verifier = TokenVerifier(runtime.settings)
     install_problem_handlers(app, runtime.log)
     app.add_middleware(RequestBodyGuard, max_body_bytes=runtime.settings.http_max_body_bytes)
+    app.add_middleware(AllowEveryMethod, routes=app.router.routes)
     install_sessions(app, runtime.settings)
     app.include_router(signin_router(runtime.settings))
     app.include_router(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi.responses import HTMLResponse
@@ -32,3 +33,15 @@ def form_fields(body: bytes) -> dict[str, str]:
     """The fields of an application/x-www-form-urlencoded body, the last value of each."""
     parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=20)
     return {name: values[-1] for name, values in parsed.items()}
+
+
+def page_or_problem(description: str, *, schema: str = "Problem") -> dict[str, Any]:
+    """An error documented as both its answers: a page for a person who followed a link or sent
+    its form, and problem+json for a program."""
+    return {
+        "description": description,
+        "content": {
+            "text/html": {"schema": {"type": "string"}},
+            "application/problem+json": {"schema": {"$ref": f"#/components/schemas/{schema}"}},
+        },
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -89,8 +89,58 @@ def _rule_violation(_: ExceptionHandler, __: Request, error: RuleViolation) -> P
     return violation_problem(error)
 
 
+OpenAPIDocument = dict[str, Any]
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+UNPROCESSABLE_REF = {"$ref": "#/components/schemas/HTTPValidationError"}
+
+
+def _error_responses(document: OpenAPIDocument) -> Iterator[tuple[str, dict[str, Any]]]:
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if status[0] in "45":
+                    yield status, response
+
+
+def _with_problem_bodies(generate: Callable[[], OpenAPIDocument]) -> Callable[[], OpenAPIDocument]:
+    """Every documented error carries the problem+json body it is answered with: a route that
+    names a status with only a description would otherwise promise a body of any shape."""
+
+    def generate_with_bodies() -> OpenAPIDocument:
+        document = generate()
+        for status, response in _error_responses(document):
+            if "content" not in response:
+                schema = UNPROCESSABLE_REF if status == "422" else PROBLEM_REF
+                response["content"] = {"application/problem+json": {"schema": schema}}
+        return document
+
+    return generate_with_bodies
+
+
+def _with_rule_violations_in_422(generate: Callable[[], OpenAPIDocument]) -> Callable[[], OpenAPIDocument]:
+    """A 422 is either a body the schema refuses (`errors` names each field) or a rule the schema
+    cannot state, such as a decline without a reason (`detail` says which): document both."""
+
+    def generate_with_rules() -> OpenAPIDocument:
+        document = generate()
+        unprocessable = document.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+        if unprocessable is not None:
+            unprocessable["required"] = ["type", "title", "status"]
+            unprocessable["properties"]["detail"] = {"type": "string", "title": "What rule was broken"}
+            unprocessable["description"] = (
+                "A request the schema refuses names each field in `errors`; a request that breaks a "
+                "rule the schema cannot state says which in `detail`."
+            )
+        return document
+
+    return generate_with_rules
+
+
 def install_problem_handlers(app: FastAPI, logger: logging.Logger) -> None:
-    """Answer validation errors, HTTP errors, raised Problems and crashes as problem+json."""
+    """Answer validation errors, HTTP errors, raised Problems and crashes as problem+json, and
+    document them so in the OpenAPI document."""
+    # Inside fastapi_problem's own rewrite of the document, which needs every 422 to have a body.
+    app.openapi = _with_problem_bodies(app.openapi)  # type: ignore[method-assign]
     handler = new_exception_handler(
         logger=logger,
         documentation_uri_template=PROBLEM_TYPE_URI,
@@ -105,3 +155,4 @@ def install_problem_handlers(app: FastAPI, logger: logging.Logger) -> None:
     add_exception_handler(app, handler)
     for error in (ValidationError, RuleViolation, ConnectionFailure, KafkaError):
         app.add_exception_handler(error, handler)
+    app.openapi = _with_rule_violations_in_422(app.openapi)  # type: ignore[method-assign]

@@ -35,7 +35,7 @@ from centricity_ideas.service import IdeaOperations
 from centricity_ideas.store import IdeaFilter, IdeaSort
 from centricity_plumbing.auth import Principal, PrincipalKind
 from centricity_plumbing.input import StrictBodyRoute
-from centricity_plumbing.pages import form_fields, simple_page
+from centricity_plumbing.pages import form_fields, page_or_problem, simple_page
 from centricity_plumbing.permissions import (
     Action,
     NotPermitted,
@@ -189,7 +189,14 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
             BusinessUnitView(businessunit=k, name=v.name, enterprise=v.enterprise) for k, v in units.items()
         ]
 
-    @router.post("/campaigns", tags=["campaigns"], status_code=201, summary="Launch a campaign")
+    @router.post(
+        "/campaigns",
+        tags=["campaigns"],
+        status_code=201,
+        summary="Launch a campaign",
+        description="The same reference twice is one campaign (200 the second time).",
+        responses={200: {"description": "This unit already launched it", "model": CampaignRecord}},
+    )
     async def launch_campaign(
         launch: Annotated[
             CampaignLaunch,
@@ -511,10 +518,12 @@ class LinkAnswered(BaseModel):
     recorded: bool = Field(description="Always true: the answer is the customer's now.")
 
 
-ANSWER_RESPONSES: dict[int | str, dict[str, str]] = {
-    400: {"description": "The link was altered or has expired"},
-    403: {"description": "The customer neither wrote nor voted on the idea"},
-    409: {"description": "The link was used already, or the idea is not delivered"},
+ANSWER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: page_or_problem("The link was altered or has expired"),
+    403: page_or_problem("The customer neither wrote nor voted on the idea"),
+    404: page_or_problem("The idea of the link is not known"),
+    409: page_or_problem("The link was used already, or the idea is not delivered"),
+    422: page_or_problem("The answer is neither yes nor no", schema="HTTPValidationError"),
 }
 
 

@@ -312,9 +312,11 @@ def notifications_router(notifier: Notifier) -> APIRouter:
         summary="Register an endpoint that receives the unit's customers' notifications",
         description="Deliveries are signed in the Standard Webhooks scheme (webhook-id, webhook-timestamp, "
         "webhook-signature) with the endpoint's secret; webhook-id is the notification id. Endpoints on "
-        "loopback or private addresses are refused.",
+        "loopback or private addresses are refused. A unit has at most CENTRICITY_WEBHOOK_ENDPOINTS_PER_UNIT "
+        "live endpoints (20).",
         responses={
             **WRITE_RESPONSES,
+            409: {"description": "The unit has as many endpoints as it may"},
             422: {"description": "Not an http(s) URL, a private target, or a bad secret"},
         },
     )

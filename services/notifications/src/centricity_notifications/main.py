@@ -61,12 +61,20 @@ class NotificationsSettings(ServiceSettings):
         default=False, description="Allow endpoints on loopback and private addresses (local development)."
     )
 
+    webhook_endpoints_per_unit: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Live endpoints a unit may have: each delivery is sent to every one of them.",
+    )
+
     def webhook_settings(self) -> WebhookSettings:
         return WebhookSettings(
             timeout_s=self.webhook_timeout_s,
             retry_for=timedelta(seconds=self.webhook_retry_for_s),
             concurrency=self.webhook_concurrency,
             allow_private_targets=self.webhook_allow_private_targets,
+            endpoints_per_unit=self.webhook_endpoints_per_unit,
         )
 
     def reminder_policy(self) -> ReminderPolicy:

@@ -41,7 +41,13 @@ from centricity_notifications.domain import (
     subscription_id,
 )
 from centricity_notifications.store import DeliveryState, MailState, NotificationStore, follower_of
-from centricity_notifications.webhooks import WebhookSettings, check_secret, check_target, new_secret
+from centricity_notifications.webhooks import (
+    TooManyEndpoints,
+    WebhookSettings,
+    check_secret,
+    check_target,
+    new_secret,
+)
 from centricity_plumbing.answerlinks import ANSWER, UNSUBSCRIBE, AnswerLink, AnswerLinkInvalid
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document
@@ -360,6 +366,11 @@ class Notifier:
         unknown = sorted(set(event_types or ()) - set(WEBHOOK_EVENT_TYPES))
         if unknown:
             raise InvalidInput(f"Unknown event types {unknown}; endpoints take {list(WEBHOOK_EVENT_TYPES)}.")
+        live = await self.store.count_endpoints_of(businessunit)
+        if live >= self.webhooks.endpoints_per_unit:
+            raise TooManyEndpoints(
+                f"The unit has {live} endpoints, the most it may have; delete one before adding another."
+            )
         await check_target(url, allow_private=self.webhooks.allow_private_targets)
         if secret is not None:
             check_secret(secret)

@@ -310,6 +310,9 @@ class NotificationStore:
     async def endpoint(self, endpoint_id: str) -> Document | None:
         return await self.endpoints.find_one({"_id": endpoint_id})
 
+    async def count_endpoints_of(self, businessunit: str) -> int:
+        return await self.endpoints.count_documents({"businessunit": businessunit, "deleted": {"$ne": True}})
+
     async def endpoints_of(self, businessunit: str) -> list[Document]:
         cursor = self.endpoints.find({"businessunit": businessunit, "deleted": {"$ne": True}}).sort(
             "created_at", 1

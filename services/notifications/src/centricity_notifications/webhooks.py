@@ -35,7 +35,7 @@ from centricity_notifications.domain import backoff
 from centricity_notifications.store import NotificationStore
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.mongo import Document
-from centricity_plumbing.rules import InvalidInput
+from centricity_plumbing.rules import InvalidInput, RuleViolation
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,19 @@ class WebhookTargetRefused(InvalidInput):
     title = "Webhook target refused"
 
 
+class TooManyEndpoints(RuleViolation):
+    kind = "too-many-endpoints"
+    status = 409
+    title = "Too many webhook endpoints"
+
+
 @dataclass(frozen=True)
 class WebhookSettings:
     timeout_s: float = 10.0
     retry_for: timedelta = timedelta(hours=24)
     concurrency: int = 8
     allow_private_targets: bool = False
+    endpoints_per_unit: int = 20
 
 
 def new_secret() -> str:
