@@ -5,7 +5,7 @@ Message-ID); a kill costs at most the one mail being sent when it struck, sent a
 Message-ID.
 
 The idea and the votes go straight onto the fact topics with kcat, as the ideas and votes services
-would publish them, and the units post their customers' addresses on the intake topic with kcat.
+would publish them, and the units post their customers' addresses, signed, on the intake topic.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from centricity_contracts.topics import IDEAS_EVENTS, NOTIFICATIONS, NOTIFICATIO
 from centricity_plumbing.localrun import LocalSystem
 from centricity_plumbing.mailbox import read_messages
 from centricity_plumbing.settings import ServiceSettings
-from tests.e2e.kcat import Kcat
+from tests.e2e.kcat import Kcat, produce_signed_burst
 from tests.e2e.test_insights_crash import vote_recorded
 from tests.support import idea_created_fact
 
@@ -87,8 +87,11 @@ def test_notifications_killed_twice_while_telling_still_tell_each_voter_once(
     client: MongoClient[dict[str, Any]]
     with MongoClient(system.infra.mongo_url) as client:
         store: Database[dict[str, Any]] = client[database]
-        kcat.produce_lines(
-            NOTIFICATIONS_INTAKE, [(voter, contact_set(voter, unit)) for voter, unit in voters]
+        # make run requires signed intake, as production does: each unit signs its addresses.
+        produce_signed_burst(
+            system.infra.kafka_bootstrap,
+            NOTIFICATIONS_INTAKE,
+            [(voter, contact_set(voter, unit)) for voter, unit in voters],
         )
         kcat.produce_lines(IDEAS_EVENTS, [(idea_id, json.dumps(idea_created_fact(idea_id)))])
         kcat.produce_lines(

@@ -14,7 +14,9 @@ from pymongo.errors import DuplicateKeyError
 Document = dict[str, Any]
 
 # One client per URL and event loop: an AsyncMongoClient is bound to the loop it first ran on.
-ClientKey = tuple[str, int | None]
+# The key holds the loop itself, not its id: a finished loop's id is reused by the next loop,
+# which would then be handed a client it cannot run on.
+ClientKey = tuple[str, asyncio.AbstractEventLoop | None]
 _clients: dict[ClientKey, tuple[AsyncMongoClient[Document], int]] = {}
 # How long an operation waits for a reachable server: PyMongo's 30 s default would hold HTTP
 # requests that long during an outage, where an answer of 503 within seconds is what callers need.
@@ -25,7 +27,7 @@ def client_key(url: str) -> ClientKey:
     """The URL, and the running event loop if there is one (a service is wired before its loop
     runs; tests wire services inside theirs, a new loop each)."""
     try:
-        loop: int | None = id(asyncio.get_running_loop())
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
     return url, loop
