@@ -111,10 +111,15 @@ async def test_an_invalid_body_gets_422_problem_naming_the_field(make_settings: 
 
 async def test_an_unknown_idea_gets_404_problem(make_settings: SettingsFactory) -> None:
     async with running(create_app(make_settings(IdeasSettings))) as client:
-        answer = await client.get("/ideas/no-such-idea")
+        unknown = "00000000-0000-4000-8000-000000000001"
+        answer = await client.get(f"/ideas/{unknown}")
+        not_an_id = await client.get("/ideas/no-such-idea")
     assert answer.status_code == 404
     assert answer.headers["content-type"] == "application/problem+json"
-    assert "no-such-idea" in answer.json()["detail"]
+    assert unknown in answer.json()["detail"]
+    # Ideas' ids are UUIDs: anything else names no idea either.
+    assert not_an_id.status_code == 404
+    assert not_an_id.headers["content-type"] == "application/problem+json"
 
 
 async def test_kafka_intake_stores_valid_ideas_once_and_dead_letters_the_rest(

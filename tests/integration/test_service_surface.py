@@ -100,9 +100,13 @@ async def test_a_405_names_every_method_of_its_path_and_a_rule_422_is_documented
     app = create_ideas(make_settings(IdeasSettings))
     async with running(app) as client:
         answer = await client.options("/ideas/00000000-0000-0000-0000-000000000000")
+        # A literal path beside `/ideas/{idea_id}` is not taken for an idea's id.
+        on_search = await client.patch("/ideas/search", json={})
         spec = (await client.get("/openapi.json")).json()
     assert answer.status_code == 405
     assert {"GET", "PATCH"} <= {m.strip() for m in answer.headers["allow"].split(",")}
+    assert on_search.status_code == 405
+    assert on_search.headers["allow"] == "GET"
     unprocessable = spec["components"]["schemas"]["HTTPValidationError"]
     # A decline without a reason is a 422 with `detail` and no `errors`.
     assert "errors" not in unprocessable["required"]

@@ -36,6 +36,7 @@ from centricity_ideas.store import IdeaFilter, IdeaSort
 from centricity_plumbing.auth import Principal, PrincipalKind
 from centricity_plumbing.input import StrictBodyRoute
 from centricity_plumbing.pages import form_fields, page_or_problem, simple_page
+from centricity_plumbing.paths import UUID_PATTERN
 from centricity_plumbing.permissions import (
     Action,
     NotPermitted,
@@ -59,7 +60,8 @@ IdempotencyKey = Annotated[
     str | None,
     Header(max_length=200, description="Send the same key again to retry safely: the change happens once."),
 ]
-IdeaIdPath = Annotated[str, Path(max_length=64)]
+# Ideas' ids are UUIDs (contracts.ids); the route segment matches nothing else.
+IdeaIdPath = Annotated[str, Path(max_length=64, pattern=f"^{UUID_PATTERN}$")]
 BY = (
     "Who acted, as a business unit's system names them; a signed-in person is always recorded as "
     "themselves, and a system that names nobody as itself."
@@ -287,12 +289,14 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
             for idea, score in await ops.search(q, limit=limit, viewer=viewer)
         ]
 
-    @router.get("/ideas/{idea_id}", tags=["ideas"], summary="One idea and its story")
+    @router.get("/ideas/{idea_id:uuidtext}", tags=["ideas"], summary="One idea and its story")
     async def get_idea(idea_id: IdeaIdPath, viewer: Reader) -> IdeaView:
         return view(await ops.seen_idea(idea_id, viewer))
 
     @router.patch(
-        "/ideas/{idea_id}", tags=["ideas"], summary="Edit an idea (its own unit only); history is kept"
+        "/ideas/{idea_id:uuidtext}",
+        tags=["ideas"],
+        summary="Edit an idea (its own unit only); history is kept",
     )
     async def revise(
         idea_id: IdeaIdPath,
@@ -318,7 +322,9 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
             ),
         )
 
-    @router.post("/ideas/{idea_id}/status", tags=["workflow"], summary="Move an idea on, or decline it")
+    @router.post(
+        "/ideas/{idea_id:uuidtext}/status", tags=["workflow"], summary="Move an idea on, or decline it"
+    )
     async def set_status(
         idea_id: IdeaIdPath,
         decision: Annotated[
@@ -353,7 +359,7 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         )
 
     @router.post(
-        "/ideas/{idea_id}/comments", tags=["comments"], status_code=201, summary="Comment on an idea"
+        "/ideas/{idea_id:uuidtext}/comments", tags=["comments"], status_code=201, summary="Comment on an idea"
     )
     async def comment(
         idea_id: IdeaIdPath,
@@ -384,7 +390,7 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         )
 
     @router.get(
-        "/ideas/{idea_id}/comments",
+        "/ideas/{idea_id:uuidtext}/comments",
         tags=["comments"],
         summary="An idea's comments, oldest first",
     )
@@ -397,7 +403,7 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         return await ops.comments(idea_id, viewer, offset=offset, limit=limit)
 
     @router.post(
-        "/ideas/{idea_id}/withdrawal",
+        "/ideas/{idea_id:uuidtext}/withdrawal",
         tags=["workflow"],
         summary="Withdraw an open idea, for its author or by its own unit",
         description="The idea closes for good, and voting on it with it. Give `author` when the author "
@@ -436,7 +442,9 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         )
 
     @router.post(
-        "/ideas/{idea_id}/merge", tags=["workflow"], summary="Close an idea as a duplicate of another"
+        "/ideas/{idea_id:uuidtext}/merge",
+        tags=["workflow"],
+        summary="Close an idea as a duplicate of another",
     )
     async def merge(
         idea_id: IdeaIdPath,
@@ -467,7 +475,7 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         )
 
     @router.put(
-        "/ideas/{idea_id}/attestation",
+        "/ideas/{idea_id:uuidtext}/attestation",
         tags=["closing the loop"],
         summary="A customer of the calling unit says whether the delivered idea helped",
         description="Open to the idea's author and its voters; one answer per customer, "
