@@ -27,6 +27,7 @@ from bench.common import local_system, produce_all, rate_of, record_results, rss
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import Ballot
 from centricity_plumbing.clock import utc_now
+from centricity_plumbing.idempotency import Origin
 from centricity_plumbing.outbox import outbox_entry
 from centricity_votes import domain
 from centricity_votes.domain import IdeaView
@@ -96,7 +97,7 @@ def stored_document(event: dict[str, Any]) -> dict[str, Any]:
         domain.recorded_fact(record, source="/centricity/votes"), topic=VOTES_EVENTS, key=vote.idea_id
     )
     key = f"{event['source']} {event['id']}"
-    return {**vote_document(vote, None, key=key, entry=entry, pending=False), "_id": vote.vote_id}
+    return {**vote_document(vote, None, key=key, entry=entry, origin=Origin.KAFKA), "_id": vote.vote_id}
 
 
 async def passthrough_rate(bootstrap: str) -> float:

@@ -109,8 +109,3 @@ async def update_versioned(
         if result.matched_count == 1:
             return nxt, True
     raise ConcurrentUpdateError(f"document {doc_id!r} changed {attempts} times under an update")
-
-
-def remember(seen: list[str], key: str, keep: int) -> list[str]:
-    """Append an event key to a bounded list of recently applied keys."""
-    return [*seen, key][-keep:]

@@ -80,11 +80,16 @@ class Outbox:
             return 0
         for entry in entries:
             await self._publish(entry)
-        await self.collection.update_one(
-            {"_id": doc["_id"]},
-            {"$pull": {OUTBOX_FIELD: {"id": {"$in": [entry["id"] for entry in entries]}}}},
-        )
+        await self.clear([doc["_id"]], [entry["id"] for entry in entries])
         return len(entries)
+
+    async def clear(self, doc_ids: list[Any], fact_ids: list[str]) -> None:
+        """Remove published entries from the documents that kept them."""
+        if not doc_ids or not fact_ids:
+            return
+        await self.collection.update_many(
+            {"_id": {"$in": doc_ids}}, {"$pull": {OUTBOX_FIELD: {"id": {"$in": fact_ids}}}}
+        )
 
     async def publish_now(self, event: CloudEvent[Any], *, topic: str, key: str) -> None:
         """Publish a fact whose state is stored and can be re-derived, without an outbox entry."""
@@ -97,9 +102,8 @@ class Outbox:
         if not entries:
             return 0
         await self.publish_entries(entries)
-        await self.collection.update_many(
-            {"_id": {"$in": [doc["_id"] for doc in unique if pending_entries(doc)]}},
-            {"$pull": {OUTBOX_FIELD: {"id": {"$in": [entry["id"] for entry in entries]}}}},
+        await self.clear(
+            [doc["_id"] for doc in unique if pending_entries(doc)], [entry["id"] for entry in entries]
         )
         return len(entries)
 

@@ -27,6 +27,7 @@ from centricity_plumbing.broker import (
     parse_intake,
 )
 from centricity_plumbing.facts import dead_letter_all, decode_event, decode_records
+from centricity_plumbing.idempotency import Origin
 from centricity_plumbing.lanes import lanes_by_key
 from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
@@ -61,7 +62,7 @@ class IntakeConsumer:
     async def _submit(self, pending: list[tuple[ConsumerRecord[Any, Any], IdeaSubmitted]]) -> None:
         if not pending:
             return
-        submissions = [Submission(e.data, e.businessunit, e.dedup_key()) for _, e in pending]
+        submissions = [Submission(e.data, e.businessunit, Origin.KAFKA, e.dedup_key()) for _, e in pending]
         outcomes: list[tuple[Idea, bool] | RuleViolation | None] = [None] * len(pending)
 
         async def submit_lane(lane: list[int]) -> None:

@@ -61,8 +61,9 @@ from centricity_ideas.store import (
 )
 from centricity_plumbing.answerlinks import AnswerLink, AnswerLinkInvalid
 from centricity_plumbing.clock import utc_now
+from centricity_plumbing.idempotency import Origin, has_seen, remember, seen_keys
 from centricity_plumbing.memory import release_freed_memory
-from centricity_plumbing.mongo import Document, remember
+from centricity_plumbing.mongo import Document
 from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry, pending_entries
 from centricity_plumbing.priority import Foreground, lower_thread_priority
 from centricity_plumbing.rules import NotFound, RuleViolation
@@ -81,6 +82,7 @@ INDEX_REFRESH_S = 5.0
 class Submission:
     submission: IdeaSubmission
     businessunit: str
+    origin: Origin
     request_key: str | None = None
 
     @property
@@ -92,7 +94,7 @@ def _created_by(doc: Document, request_keys: set[str], *, inserted_now: bool) ->
     """Whether one of these intake events created the stored idea, so its kept created fact is due."""
     if CREATED_FIELD not in doc:
         return False
-    return inserted_now or not request_keys.isdisjoint(doc.get("seen", []))
+    return inserted_now or not request_keys.isdisjoint(seen_keys(doc))
 
 
 def kept_suggestion(doc: Document) -> DuplicateSuggestion:
@@ -231,7 +233,9 @@ class IdeaOperations:
 
     async def submit(self, submission: IdeaSubmission, *, businessunit: str) -> tuple[Idea, bool]:
         """Take one idea in, with its likely duplicates in the answer."""
-        (outcome,) = await self.submit_many([Submission(submission, businessunit)], find_duplicates=True)
+        (outcome,) = await self.submit_many(
+            [Submission(submission, businessunit, Origin.HTTP)], find_duplicates=True
+        )
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -323,7 +327,7 @@ class IdeaOperations:
         trace = current_trace()
         docs = [
             {
-                **self._new_document(idea, item.request_key, trace),
+                **self._new_document(idea, item, trace),
                 **({EMBEDDING: embeddings[idea.idea_id]} if idea.idea_id in embeddings else {}),
             }
             for idea, (_, item) in zip(ideas, accepted, strict=True)
@@ -347,14 +351,14 @@ class IdeaOperations:
             for doc in stored
         }
 
-    def _new_document(self, idea: Idea, request_key: str | None, trace: dict[str, str]) -> Document:
+    def _new_document(self, idea: Idea, item: Submission, trace: dict[str, str]) -> Document:
         entry = self._created_entry(idea, trace)
-        if request_key is None:
-            # Nothing redelivers an HTTP request: its fact waits in the outbox until published.
-            return {**idea_document(idea, outbox=[entry], seen=[]), "revision": 1}
-        # Kafka redelivers the intake record until its offset is committed, after the publish;
-        # the redelivery republishes the kept fact, so no second write is needed to clear it.
-        return {**idea_document(idea, outbox=[], seen=[request_key]), CREATED_FIELD: entry, "revision": 1}
+        seen = remember([], item.request_key, SEEN_KEYS_KEPT)
+        if item.origin.keeps_facts_pending:
+            return {**idea_document(idea, outbox=[entry], seen=seen), "revision": 1}
+        # The redelivery of the intake record republishes the kept fact, so no second write is
+        # needed to clear it.
+        return {**idea_document(idea, outbox=[], seen=seen), CREATED_FIELD: entry, "revision": 1}
 
     def _created_entry(self, idea: Idea, trace: dict[str, str] | None = None) -> Document:
         return outbox_entry(
@@ -387,13 +391,13 @@ class IdeaOperations:
         def next_document(doc: Document | None) -> Document | None:
             if doc is None:
                 raise NotFound("idea", idea_id)
-            seen = list(doc.get("seen", []))
-            if request_key is not None and request_key in seen:
+            seen = seen_keys(doc)
+            if has_seen(doc, request_key):
                 return None
             fact_id = f"{idea_id}:r{doc.get('revision', 0) + 1}"
             changed, made = apply(stored_idea(doc), fact_id)
             facts = made if isinstance(made, list) else [made] if made is not None else []
-            keys = remember(seen, request_key, SEEN_KEYS_KEPT) if request_key else seen
+            keys = remember(seen, request_key, SEEN_KEYS_KEPT)
             if not facts and keys == seen:
                 return None
             entries = [outbox_entry(fact, topic=IDEAS_EVENTS, key=idea_id) for fact in facts]
@@ -513,7 +517,7 @@ class IdeaOperations:
             if linked is None:
                 return None
             return {
-                **idea_document(linked, outbox=pending_entries(doc), seen=list(doc.get("seen", []))),
+                **idea_document(linked, outbox=pending_entries(doc), seen=seen_keys(doc)),
                 **carried_fields(doc),
             }
 

@@ -21,6 +21,7 @@ from centricity_contracts.campaigns import CampaignRecord
 from centricity_contracts.ideas import Comment, DuplicateSuggestion, IdeaStatus
 from centricity_ideas.domain import Idea
 from centricity_ideas.similarity import embedding_text, stored_vector
+from centricity_plumbing.idempotency import SEEN_FIELD
 from centricity_plumbing.mongo import Document, update_versioned
 from centricity_plumbing.outbox import OUTBOX_FIELD
 from centricity_plumbing.rules import InvalidInput
@@ -114,7 +115,7 @@ def epoch_ms(moment: datetime) -> int:
 
 def idea_document(idea: Idea, *, outbox: list[Document], seen: list[str]) -> Document:
     sort_keys = {"created_ms": epoch_ms(idea.created_at), "updated_ms": epoch_ms(idea.updated_at)}
-    doc = {**idea.model_dump(), **sort_keys, "_id": idea.idea_id, OUTBOX_FIELD: outbox, "seen": seen}
+    doc = {**idea.model_dump(), **sort_keys, "_id": idea.idea_id, OUTBOX_FIELD: outbox, SEEN_FIELD: seen}
     if idea.duplicates_checked:
         doc[INDEXED_MS] = sort_keys["updated_ms"]
     return doc

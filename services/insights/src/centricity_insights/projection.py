@@ -57,12 +57,12 @@ from centricity_insights.store import (
     IdeaWrite,
     InsightStore,
     UnitEffects,
-    seen_keys,
 )
 from centricity_plumbing.broker import enqueue_payload
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.facts import decode_event
-from centricity_plumbing.mongo import ConcurrentUpdateError, Document, remember
+from centricity_plumbing.idempotency import SEEN_FIELD, remember, seen_keys
+from centricity_plumbing.mongo import ConcurrentUpdateError, Document
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class InsightProjection:
             **state.to_document(),
             **state.insight(revision=revision, now=now).model_dump(mode="json"),
             "_id": state.idea_id,
-            "seen": seen,
+            SEEN_FIELD: seen,
             PENDING_SNAPSHOT: True,
         }
         if effects:

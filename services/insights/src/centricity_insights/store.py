@@ -442,7 +442,3 @@ class InsightStore:
     async def hourly(self, unit: str, since_ms: int) -> list[Document]:
         cursor = self.series.find({"unit": unit, "hour_ms": {"$gte": since_ms}}).sort("hour_ms", ASCENDING)
         return [doc async for doc in cursor]
-
-
-def seen_keys(doc: Document | None) -> list[str]:
-    return list((doc or {}).get("seen", []))

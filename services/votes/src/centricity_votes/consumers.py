@@ -27,6 +27,7 @@ from centricity_plumbing.broker import (
     parse_intake,
 )
 from centricity_plumbing.facts import dead_letter_all, decode_event, decode_records
+from centricity_plumbing.idempotency import Origin
 from centricity_plumbing.settings import ServiceSettings
 from centricity_plumbing.telemetry import record_spans
 from centricity_votes.domain import IdeaView, UnknownIdea, VoteRefused
@@ -99,7 +100,7 @@ class IntakeConsumer:
         """Apply a run of commands in bulk and dead-letter the refused ones."""
         if not run:
             return
-        outcomes = await self.ledger.apply([command for _, command in run], pending=False, ideas=ideas)
+        outcomes = await self.ledger.apply([command for _, command in run], origin=Origin.KAFKA, ideas=ideas)
         for (record, _), outcome in zip(run, outcomes, strict=True):
             if isinstance(outcome, VoteRefused):
                 rejected = RejectedEvent.for_rule(outcome)

@@ -29,6 +29,7 @@ from centricity_contracts.ideas import (
 from centricity_contracts.topics import VOTES_EVENTS
 from centricity_contracts.votes import Ballot, CustomerValued, Withdrawal
 from centricity_plumbing.clock import utc_now
+from centricity_plumbing.idempotency import Origin, has_seen, recent_fact
 from centricity_plumbing.lanes import lanes_by_key
 from centricity_plumbing.mongo import Document
 from centricity_plumbing.outbox import Outbox, current_trace, outbox_entry
@@ -39,8 +40,6 @@ from centricity_votes.store import (
     VersionedWrite,
     VoteStore,
     budget_id,
-    recent_entry,
-    seen_keys,
     stored_vote,
     vote_document,
 )
@@ -188,7 +187,7 @@ class VoteLedger:
             arrival = self.arrivals.next()
             # Asked before the lookup: facts stored by then are what the lookup sees.
             settled = await self.idea_facts_caught_up()
-            [outcome] = await self.apply([command], pending=True)
+            [outcome] = await self.apply([command], origin=Origin.HTTP)
             if isinstance(outcome, Applied):
                 return outcome
             remaining = deadline - asyncio.get_running_loop().time()
@@ -198,9 +197,9 @@ class VoteLedger:
                 await asyncio.wait_for(arrival.wait(), min(remaining, NEW_IDEA_RECHECK_S))
 
     async def apply(
-        self, commands: Sequence[Command], *, pending: bool, ideas: dict[str, IdeaView] | None = None
+        self, commands: Sequence[Command], *, origin: Origin, ideas: dict[str, IdeaView] | None = None
     ) -> list[Outcome]:
-        """Apply commands in order. `pending` keeps facts in the outbox until published (HTTP).
+        """Apply commands in order; the `origin` decides how their facts survive a crash.
 
         `ideas` are the commands' ideas when the caller just read them."""
         if ideas is None:
@@ -213,10 +212,10 @@ class VoteLedger:
         ]
         # The votes of one idea stay in one lane, in order.
         await asyncio.gather(
-            *(self._apply_bulk(commands, lane, ideas, outcomes, pending=pending) for lane in lanes)
+            *(self._apply_bulk(commands, lane, ideas, outcomes, origin=origin) for lane in lanes)
         )
         for i in budgeted:
-            outcomes[i] = await self._apply_budgeted(commands[i], ideas[commands[i].idea_id], pending=pending)
+            outcomes[i] = await self._apply_budgeted(commands[i], ideas[commands[i].idea_id], origin=origin)
         assert all(outcome is not None for outcome in outcomes), "every command has an outcome"
         return [outcome for outcome in outcomes if outcome is not None]
 
@@ -227,7 +226,7 @@ class VoteLedger:
         ideas: dict[str, IdeaView],
         outcomes: list[Outcome | None],
         *,
-        pending: bool,
+        origin: Origin,
     ) -> None:
         if not indices:
             return
@@ -241,10 +240,10 @@ class VoteLedger:
             for i in indices:
                 command = commands[i]
                 doc = working.get(command.vote_id)
-                if command.key is not None and command.key in seen_keys(doc):
+                if has_seen(doc, command.key):
                     outcomes[i] = Applied(stored_vote(doc), False)
                     # Applied before this batch: its fact may not have been published (a crash).
-                    if (entry := recent_entry(docs.get(command.vote_id), command.key)) is not None:
+                    if (entry := recent_fact(docs.get(command.vote_id), command.key)) is not None:
                         facts.append((command.vote_id, entry))
                     continue
                 try:
@@ -263,13 +262,13 @@ class VoteLedger:
                     outcomes[i] = Applied(stored_vote(doc), False)
                     if doc is not None and command.key is not None:
                         working[command.vote_id] = vote_document(
-                            None, doc, key=command.key, entry=None, pending=pending
+                            None, doc, key=command.key, entry=None, origin=origin
                         )
                     continue
                 vote, fact = change
                 entry = outbox_entry(fact, topic=VOTES_EVENTS, key=vote.idea_id, trace=trace)
                 working[command.vote_id] = vote_document(
-                    vote, doc, key=command.key, entry=entry, pending=pending
+                    vote, doc, key=command.key, entry=entry, origin=origin
                 )
                 facts.append((command.vote_id, entry))
                 outcomes[i] = Applied(vote, True)
@@ -279,18 +278,18 @@ class VoteLedger:
                 if doc is not None and doc is not docs.get(vote_id)
             ]
             conflicts = await self.store.write_many(writes)
-            await self._publish([fact for fact in facts if fact[0] not in conflicts], pending=pending)
+            await self._publish([fact for fact in facts if fact[0] not in conflicts], origin=origin)
             indices = [i for i in indices if commands[i].vote_id in conflicts]
             if not indices:
                 return
         raise RuntimeError(f"{len(indices)} votes kept changing under a batch write")
 
-    async def _apply_budgeted(self, command: Command, idea: IdeaView, *, pending: bool) -> Outcome:
+    async def _apply_budgeted(self, command: Command, idea: IdeaView, *, origin: Origin) -> Outcome:
         """One vote in a campaign with a budget: its points are reserved before the vote is written."""
         doc = (await self.store.load([command.vote_id])).get(command.vote_id)
-        if command.key is not None and command.key in seen_keys(doc):
-            if (entry := recent_entry(doc, command.key)) is not None:
-                await self._publish([(command.vote_id, entry)], pending=pending)
+        if has_seen(doc, command.key):
+            if (entry := recent_fact(doc, command.key)) is not None:
+                await self._publish([(command.vote_id, entry)], origin=origin)
             return Applied(stored_vote(doc), False)
         weights = await self.store.weights([command.voter_key])
         weight = weights.get(command.voter_key, domain.DEFAULT_WEIGHT)
@@ -304,7 +303,7 @@ class VoteLedger:
                 await self._reserve(command.voter_key, idea, command.ballot.points)
         except VoteRefused as refusal:
             return refusal
-        applied = await self._apply_one(command, idea, weight, pending=pending)
+        applied = await self._apply_one(command, idea, weight, origin=origin)
         if isinstance(command, Withdraw):
             await self._reserve(command.voter_key, idea, 0)
         return applied
@@ -325,7 +324,7 @@ class VoteLedger:
 
         await self.store.change(self.store.budgets, budget_id(idea.campaign_id, voter_key), allocate)
 
-    async def _apply_one(self, command: Command, idea: IdeaView, weight: float, *, pending: bool) -> Outcome:
+    async def _apply_one(self, command: Command, idea: IdeaView, weight: float, *, origin: Origin) -> Outcome:
         outcome: Applied = Applied(None, False)
         written: Document | None = None
 
@@ -339,23 +338,23 @@ class VoteLedger:
             vote, fact = change
             outcome = Applied(vote, True)
             written = outbox_entry(fact, topic=VOTES_EVENTS, key=vote.idea_id)
-            return vote_document(vote, doc, key=command.key, entry=written, pending=pending)
+            return vote_document(vote, doc, key=command.key, entry=written, origin=origin)
 
         try:
             await self.store.change(self.store.votes, command.vote_id, next_document)
         except VoteRefused as refusal:
             return refusal
         if written is not None:
-            await self._publish([(command.vote_id, written)], pending=pending)
+            await self._publish([(command.vote_id, written)], origin=origin)
         return outcome
 
-    async def _publish(self, facts: list[tuple[str, Document]], *, pending: bool) -> None:
-        """Publish (vote id, fact entry) pairs; with `pending`, then clear them from the outbox."""
+    async def _publish(self, facts: list[tuple[str, Document]], *, origin: Origin) -> None:
+        """Publish (vote id, fact entry) pairs, then clear them from the outbox if they wait there."""
         if not facts:
             return
         await self.outbox.publish_entries([entry for _, entry in facts])
-        if pending:
-            await self.store.clear_outbox(
+        if origin.keeps_facts_pending:
+            await self.outbox.clear(
                 list({vote_id for vote_id, _ in facts}), [entry["id"] for _, entry in facts]
             )
 
@@ -367,7 +366,7 @@ class VoteLedger:
         moves = 0
         for doc in await self.store.votes_on(idea_id):
             source = stored_vote(doc)
-            if source is None or (source.value == domain.NO_VOTE and key not in seen_keys(doc)):
+            if source is None or (source.value == domain.NO_VOTE and not has_seen(doc, key)):
                 continue
             to_vote_id = domain.vote_id_for(into_idea_id, source.voter_businessunit, source.voter.customer_id)
             target_doc = await self.store.change(
@@ -375,8 +374,8 @@ class VoteLedger:
             )
             await self.store.change(self.store.votes, source.vote_id, self._moved_out(into, key))
             await self._move_points(source, into, target_doc)
-            if (entry := recent_entry(target_doc, key)) is not None:
-                await self._publish([(to_vote_id, entry)], pending=False)
+            if (entry := recent_fact(target_doc, key)) is not None:
+                await self._publish([(to_vote_id, entry)], origin=Origin.KAFKA)
                 moves += 1
         return moves
 
@@ -391,7 +390,7 @@ class VoteLedger:
 
     def _moved_in(self, source: StoredVote, into: IdeaView, key: str) -> Any:
         def next_document(doc: Document | None) -> Document | None:
-            if key in seen_keys(doc):
+            if has_seen(doc, key):
                 return None
             moved = domain.move(source, target=stored_vote(doc), into=into, now=utc_now())
             if moved is None:
@@ -400,17 +399,17 @@ class VoteLedger:
             entry = outbox_entry(
                 domain.moved_fact(move, source=self.source), topic=VOTES_EVENTS, key=into.idea_id
             )
-            return vote_document(target, doc, key=key, entry=entry, pending=False)
+            return vote_document(target, doc, key=key, entry=entry, origin=Origin.KAFKA)
 
         return next_document
 
     def _moved_out(self, into: IdeaView, key: str) -> Any:
         def next_document(doc: Document | None) -> Document | None:
             current = stored_vote(doc)
-            if current is None or key in seen_keys(doc):
+            if current is None or has_seen(doc, key):
                 return None
             moved = domain.move(current, target=None, into=into, now=utc_now())
-            return vote_document(moved[0] if moved else None, doc, key=key, entry=None, pending=False)
+            return vote_document(moved[0] if moved else None, doc, key=key, entry=None, origin=Origin.KAFKA)
 
         return next_document
 
@@ -444,8 +443,8 @@ class VoteLedger:
             after = await self.store.change(
                 self.store.votes, doc["_id"], self._reweighed(weight, event.dedup_key())
             )
-            if (entry := recent_entry(after, event.dedup_key())) is not None:
-                await self._publish([(doc["_id"], entry)], pending=False)
+            if (entry := recent_fact(after, event.dedup_key())) is not None:
+                await self._publish([(doc["_id"], entry)], origin=Origin.KAFKA)
                 reweighted += 1
         return reweighted
 
@@ -463,14 +462,14 @@ class VoteLedger:
 
         def next_document(doc: Document | None) -> Document | None:
             current = stored_vote(doc)
-            if current is None or key in seen_keys(doc):
+            if current is None or has_seen(doc, key):
                 return None
             changed = change(current)
             if changed is None:
                 return None
             vote, fact = changed
             entry = outbox_entry(fact, topic=VOTES_EVENTS, key=vote.idea_id)
-            return vote_document(vote, doc, key=key, entry=entry, pending=False)
+            return vote_document(vote, doc, key=key, entry=entry, origin=Origin.KAFKA)
 
         return next_document
 
@@ -555,15 +554,15 @@ class VoteLedger:
         retracted = 0
         for doc in await self.store.votes_on(idea_id):
             vote = stored_vote(doc)
-            if vote is None or not (domain.cast_after(vote, closed_at) or key in seen_keys(doc)):
+            if vote is None or not (domain.cast_after(vote, closed_at) or has_seen(doc, key)):
                 continue
             after = await self.store.change(self.store.votes, vote.vote_id, self._retracted_late(key))
             if vote.campaign_id is not None:
                 # Its points go back to the voter's budget.
                 released = IdeaView(vote.idea_id, str(IdeaStatus.DELIVERED), vote.campaign_id)
                 await self._reserve(vote.voter_key, released, 0, check=False)
-            if (entry := recent_entry(after, key)) is not None:
-                await self._publish([(vote.vote_id, entry)], pending=False)
+            if (entry := recent_fact(after, key)) is not None:
+                await self._publish([(vote.vote_id, entry)], origin=Origin.KAFKA)
                 retracted += 1
         return retracted
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from aiokafka import ConsumerRecord
 from pymongo import InsertOne, ReplaceOne, UpdateOne
@@ -18,8 +17,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from centricity_plumbing.mongo import Document, remember, update_versioned
-from centricity_plumbing.outbox import OUTBOX_FIELD
+from centricity_plumbing.idempotency import Origin, kept_with_change
+from centricity_plumbing.mongo import Document, update_versioned
 from centricity_votes.domain import IdeaView, StoredVote
 
 # How many recent intake keys each vote remembers, to drop redeliveries. Kafka redelivers at
@@ -176,12 +175,6 @@ class VoteStore:
     async def unpark(self, records: list[ParkedRecord]) -> None:
         await self.parked.delete_many({"_id": {"$in": [record.record_id for record in records]}})
 
-    async def clear_outbox(self, doc_ids: list[str], fact_ids: list[str]) -> None:
-        if doc_ids:
-            await self.votes.update_many(
-                {"_id": {"$in": doc_ids}}, {"$pull": {OUTBOX_FIELD: {"id": {"$in": fact_ids}}}}
-            )
-
 
 DUPLICATE_KEY = 11000
 
@@ -247,38 +240,20 @@ def stored_vote(doc: Document | None) -> StoredVote | None:
     return StoredVote.model_validate(doc["vote"]) if doc and doc.get("vote") else None
 
 
-def seen_keys(doc: Document | None) -> list[str]:
-    return list((doc or {}).get("seen", []))
-
-
-def recent_entries(doc: Document | None) -> list[Document]:
-    return list((doc or {}).get("recent", []))
-
-
-def recent_entry(doc: Document | None, key: str) -> Document | None:
-    """The fact that intake `key` caused on this vote, if it is still kept."""
-    return next((item["entry"] for item in recent_entries(doc) if item["key"] == key), None)
-
-
 def vote_document(
     vote: StoredVote | None,
     previous: Document | None,
     *,
     key: str | None,
     entry: Document | None,
-    pending: bool,
+    origin: Origin,
 ) -> Document:
     """The next state of a vote document: `vote` (None keeps the stored one), `key` remembered,
-    and `entry` (the fact) kept for republishing and, if `pending`, in the outbox."""
+    and `entry` (the fact) kept as the origin needs."""
     current = vote if vote is not None else stored_vote(previous)
-    seen = remember(seen_keys(previous), key, SEEN_KEYS_KEPT) if key else seen_keys(previous)
-    recent = recent_entries(previous)
-    outbox = list((previous or {}).get(OUTBOX_FIELD, []))
-    if entry is not None:
-        recent = [*recent, {"key": key or entry["id"], "entry": entry}][-RECENT_FACTS_KEPT:]
-        if pending:
-            outbox.append(entry)
-    doc: dict[str, Any] = {"seen": seen, "recent": recent, OUTBOX_FIELD: outbox}
+    doc = kept_with_change(
+        previous, key=key, entry=entry, origin=origin, keys_kept=SEEN_KEYS_KEPT, facts_kept=RECENT_FACTS_KEPT
+    )
     if current is not None:
         doc |= {
             "idea_id": current.idea_id,
