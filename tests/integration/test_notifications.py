@@ -458,3 +458,43 @@ async def test_mail_the_server_refuses_is_recorded_and_other_mail_goes_on(
         assert "550" in outcome["mail"]["error"]
         assert outcome["mail"]["attempts"] == 1, "a refusal is final: not retried"
         assert mail_to(infra, refused) == []
+
+
+async def test_a_customer_reads_what_they_follow_a_page_at_a_time_by_its_link(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    author = unique("prolific")
+    async with the_loop(make_settings, infra) as loop:
+        ideas = [
+            (
+                await loop.ideas.post(
+                    "/ideas",
+                    json={
+                        "reference": unique("REF"),
+                        "title": f"Idea number {n}",
+                        "author": customer(author),
+                    },
+                    headers=RETAIL,
+                )
+            ).json()["idea_id"]
+            for n in range(5)
+        ]
+        for idea_id in ideas:
+            await following(loop, RETAIL, author, idea_id)
+        pages: list[list[str]] = []
+        url: str | None = f"/customers/{author}/subscriptions?limit=2"
+        while url is not None:
+            answer = await loop.notifications.get(url, headers=RETAIL)
+            assert answer.status_code == 200, answer.text
+            pages.append([s["idea_id"] for s in answer.json()])
+            url = answer.links.get("next", {}).get("url")
+        everything = (
+            await loop.notifications.get(f"/customers/{author}/subscriptions", headers=RETAIL)
+        ).json()
+        too_many = await loop.notifications.get(
+            f"/customers/{author}/subscriptions?limit=501", headers=RETAIL
+        )
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [i for page in pages for i in page] == sorted(ideas)
+    assert [s["idea_id"] for s in everything] == sorted(ideas)
+    assert too_many.status_code == 422

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import html
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -41,6 +41,18 @@ class SubscriptionRequest(ContractModel):
     customer: Customer | None = Field(
         default=None, description="The customer of the calling unit; a signed-in customer is themselves."
     )
+
+
+SUBSCRIPTIONS_PAGE_MAX = 500
+PAGED_RESPONSE: dict[str, Any] = {
+    "description": "One page, in idea id order.",
+    "headers": {
+        "Link": {
+            "description": 'The next page as `<url>; rel="next"` (RFC 8288), when this page is full.',
+            "schema": {"type": "string"},
+        }
+    },
+}
 
 
 class Subscription(BaseModel):
@@ -219,17 +231,30 @@ def notifications_router(notifier: Notifier) -> APIRouter:
 
     @router.get(
         "/customers/{customer_id}/subscriptions",
-        summary="The ideas a customer follows, and those they stopped following",
-        responses=READ_RESPONSES,
+        summary="The ideas a customer follows, and those they stopped following, a page at a time",
+        responses={**READ_RESPONSES, 200: PAGED_RESPONSE},
     )
     async def subscriptions(
+        request: Request,
+        response: Response,
         customer_id: CustomerId,
         principal: Annotated[Principal, permitted(Action.READ_NOTIFICATIONS)],
         businessunit: Annotated[str | None, Query(max_length=63)] = None,
+        limit: Annotated[int, Query(ge=1, le=SUBSCRIPTIONS_PAGE_MAX)] = 100,
+        after: Annotated[
+            str | None, Query(max_length=64, description="The last idea id of the previous page.")
+        ] = None,
     ) -> list[Subscription]:
         as_themselves(principal, customer_id)
         unit = unit_for(principal, businessunit)
-        return [subscription_of(doc) for doc in await notifier.subscriptions_of(unit, customer_id)]
+        page = [
+            subscription_of(doc)
+            for doc in await notifier.subscriptions_of(unit, customer_id, limit=limit, after=after)
+        ]
+        if len(page) == limit:
+            following = request.url.include_query_params(after=page[-1].idea_id)
+            response.headers["Link"] = f'<{following}>; rel="next"'
+        return page
 
     @router.get(
         "/customers/{customer_id}/notifications",

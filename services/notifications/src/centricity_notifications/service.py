@@ -416,8 +416,12 @@ class Notifier:
 
     # Reads
 
-    async def subscriptions_of(self, businessunit: str, customer_id: str) -> list[Document]:
-        return await self.store.subscriptions_of(customer_key(businessunit, customer_id))
+    async def subscriptions_of(
+        self, businessunit: str, customer_id: str, *, limit: int, after: str | None = None
+    ) -> list[Document]:
+        return await self.store.subscriptions_of(
+            customer_key(businessunit, customer_id), limit=limit, after=after
+        )
 
     async def notifications_of(self, businessunit: str, customer_id: str, limit: int) -> list[Document]:
         return await self.store.notifications_of(customer_key(businessunit, customer_id), limit)

@@ -69,7 +69,7 @@ class NotificationStore:
     async def create_indexes(self) -> None:
         await self.subscriptions.create_index("idea_id")
         await self.subscriptions.create_index("page")
-        await self.subscriptions.create_index("customer_key")
+        await self.subscriptions.create_index([("customer_key", ASCENDING), ("idea_id", ASCENDING)])
         await self.changes.create_index("done")
         await self.notifications.create_index([("customer_key", ASCENDING), ("requested_at", ASCENDING)])
         await self.notifications.create_index([("mail.state", ASCENDING), ("mail.next_at", ASCENDING)])
@@ -184,8 +184,13 @@ class NotificationStore:
     async def subscription(self, subscription: str) -> Document | None:
         return await self.subscriptions.find_one({"_id": subscription})
 
-    async def subscriptions_of(self, key: str) -> list[Document]:
-        return [doc async for doc in self.subscriptions.find({"customer_key": key}).sort("_id", ASCENDING)]
+    async def subscriptions_of(self, key: str, *, limit: int, after: str | None = None) -> list[Document]:
+        """A page of one customer's subscriptions in idea id order, after the idea `after`."""
+        query: Document = {"customer_key": key}
+        if after is not None:
+            query["idea_id"] = {"$gt": after}
+        cursor = self.subscriptions.find(query).sort("idea_id", ASCENDING).limit(limit)
+        return [doc async for doc in cursor]
 
     async def carry_over(self, from_idea: str, into_idea: str) -> None:
         """A merge: the duplicate's subscribed followers follow the surviving idea too."""
