@@ -117,7 +117,7 @@ def main() -> None:
     with local_system("ideas") as system:
         infra = system.infra
         store_rate = asyncio.run(raw_insert_rate(infra.mongo_url))
-        asyncio.run(produce_all(infra.kafka_bootstrap, IDEAS_INTAKE, intake_events()))
+        asyncio.run(produce_all(infra.kafka_bootstrap, IDEAS_INTAKE, intake_events(), sign=True))
         system.restart_service("ideas")
         rate, suggestion_rate, suggestions_after_s = asyncio.run(service_rates(system))
         peak_rss, rss_after = rss_mb(system.pid("ideas")), rss_mb(system.pid("ideas"), "VmRSS")

@@ -23,7 +23,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from pymongo import AsyncMongoClient, ReplaceOne
 from tests.support import idea_created_fact
 
-from bench.common import local_system, produce_all, rate_of, record_results, rss_mb, timestamps
+from bench.common import local_system, produce_all, rate_of, record_results, rss_mb, signed, timestamps
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import Ballot
 from centricity_plumbing.clock import utc_now
@@ -175,7 +175,7 @@ async def paced_votes(bootstrap: str, rate: float, seconds: float) -> dict[str, 
                 voter = event["data"]["voter"]["customer_id"]
                 idea = event["data"]["idea_id"]
                 sent[f"{idea}:retail:{voter}"] = int(time.time() * 1000)
-                await producer.send(VOTES_INTAKE, value, key=key)
+                await producer.send(VOTES_INTAKE, value, key=key, headers=signed(value))
             n = max(n, due)
             await asyncio.sleep(0.005)
         await producer.flush()
@@ -191,7 +191,7 @@ def main() -> None:
         broker_rate = asyncio.run(passthrough_rate(infra.kafka_bootstrap))
         asyncio.run(announce_ideas(infra.kafka_bootstrap))
         burst = vote_messages("burst", VOTES)
-        asyncio.run(produce_all(infra.kafka_bootstrap, VOTES_INTAKE, burst))
+        asyncio.run(produce_all(infra.kafka_bootstrap, VOTES_INTAKE, burst, sign=True))
         system.restart_service("votes")
         stamps = asyncio.run(timestamps(infra.kafka_bootstrap, VOTES_EVENTS, wanted=VOTES, timeout_s=900))
         rate = rate_of(stamps)
