@@ -486,3 +486,57 @@ async def test_internal_only_ideas_are_for_internal_customers_and_staff(
     # A system may still tell apart "internal-only" from "no such idea".
     unknown = await services.votes.get(f"/ideas/{NO_IDEA}/votes", headers=alice)
     assert unknown.status_code == 404
+
+
+async def test_no_read_of_any_service_shows_a_customer_to_those_who_may_not_know_them(
+    services: Services, infra: LocalInfrastructure
+) -> None:
+    """Property level, across every read a reader can make about one idea: its author, commenter
+    and voter (Alice, with a display name of her own) appear to other units' customers and staff
+    and to analysts under a pseudonym only, never by id, name or address."""
+    display_name = f"Alice {unique('Surname')}"
+    me = {**ALICE, "display_name": display_name}
+    alice = {"Authorization": f"Bearer {sign_in(infra.oidc_issuer, 'alice')}"}
+    title = f"Night mode for the statements page {unique('t')}"
+    submitted = await services.ideas.post(
+        "/ideas", json={"reference": unique("R"), "title": title, "author": me}, headers=alice
+    )
+    assert submitted.status_code == 201, submitted.text
+    idea_id = submitted.json()["idea_id"]
+    comment = {"body": "I read statements at night", "author": me}
+    assert (
+        await services.ideas.post(f"/ideas/{idea_id}/comments", json=comment, headers=alice)
+    ).status_code == 201
+    cast = await vote_once_known(services, {"idea_id": idea_id, "voter": me, "value": 1}, alice)
+    assert cast.status_code in (200, 201), cast.text
+
+    reads: list[tuple[httpx.AsyncClient, str, dict[str, Any]]] = [
+        (services.ideas, "/ideas", {"limit": 100}),
+        (services.ideas, f"/ideas/{idea_id}", {}),
+        (services.ideas, f"/ideas/{idea_id}/comments", {}),
+        (services.ideas, "/ideas/search", {"q": title}),
+        (services.votes, f"/ideas/{idea_id}/votes", {}),
+        (services.insights, f"/ideas/{idea_id}", {}),
+        (services.insights, "/ideas/top", {"limit": 100}),
+        (services.insights, "/units/retail", {}),
+        (services.notifications, "/customers/alice/subscriptions", {"businessunit": "retail"}),
+        (services.notifications, "/customers/alice/notifications", {"businessunit": "retail"}),
+        (services.notifications, "/customers/alice/contact", {"businessunit": "retail"}),
+    ]
+    secrets = ('"alice"', display_name, "alice@", "Alice (retail customer)")
+
+    async def insight_ready() -> bool | None:
+        answer = await services.insights.get(f"/ideas/{idea_id}", headers=alice)
+        return True if answer.status_code == 200 and answer.json().get("voters") else None
+
+    await eventually(insight_ready, what="the idea's insight with its vote")
+    seen_some = 0
+    for user in ("bob", "wholesale-moderator", "analyst"):
+        headers = {"Authorization": f"Bearer {sign_in(infra.oidc_issuer, user)}"}
+        for client, path, params in reads:
+            answer = await client.get(path, params=params, headers=headers)
+            assert answer.status_code < 500, (user, path, answer.text)
+            for secret in secrets:
+                assert secret not in answer.text, (user, path, secret, answer.text[:400])
+            seen_some += answer.status_code == 200 and idea_id in answer.text
+    assert seen_some >= 3 * 5, "the readers did see the idea itself, only not who is behind it"
