@@ -15,6 +15,7 @@ from playwright.sync_api import Browser
 
 from centricity_plumbing.localrun import DEV_BUSINESS_UNITS, LocalSystem
 from centricity_plumbing.mailbox import read_messages
+from tests.e2e.pages import assert_readable_by_everyone
 from tests.e2e.test_dashboard import WAIT_MS
 
 RETAIL = {"X-API-Key": DEV_BUSINESS_UNITS["retail"]["api_key"]}
@@ -113,10 +114,12 @@ def test_a_customer_answers_from_their_mail_in_a_browser(
     shot = tmp_path_factory.mktemp("answer") / "answer-page.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"answer page screenshot: {shot}")
+    assert_readable_by_everyone(page, "the answer page")
     page.get_by_label("Yes, it helped").check()
     page.locator("textarea[name=comment]").fill("Found it under Cards.")
     page.get_by_role("button", name="Send my answer").click()
     page.locator("h1", has_text="Thank you").wait_for(timeout=WAIT_MS)
+    assert_readable_by_everyone(page, "the thank-you page")
 
     stored = httpx.get(f"{ideas}/ideas/{idea_id}", headers=RETAIL, timeout=10).json()
     assert [(a["helped"], a["comment"]) for a in stored["attestations"].values()] == [
@@ -125,11 +128,18 @@ def test_a_customer_answers_from_their_mail_in_a_browser(
     # The link worked once; opening it again says so, in the page.
     page.goto(link)
     assert page.locator("h1").text_content() == "This link was used already"
+    assert_readable_by_everyone(page, "the used-link page")
     page.close()
     # The voter was asked too, and the mail's one-click unsubscribe works as a mail client sends it.
     [voter_mail] = wait_for_mail(system, f"{voter}@mail.example", 1)
     unsubscribe = voter_mail["List-Unsubscribe"].strip("<>")
     assert unsubscribe.startswith(f"{notifications}/unsubscribe-links/")
+    # Opening the link in a browser changes nothing, and the page offers the button.
+    page = browser.new_page()
+    page.goto(unsubscribe)
+    assert page.get_by_role("button", name="Unsubscribe").is_visible()
+    assert_readable_by_everyone(page, "the unsubscribe page")
+    page.close()
     one_click = httpx.post(
         unsubscribe,
         content=b"List-Unsubscribe=One-Click",

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from centricity_plumbing.localrun import DEV_BUSINESS_UNITS, LocalSystem
+from tests.e2e.pages import assert_readable_by_everyone
 
 RETAIL_KEY = {"X-API-Key": DEV_BUSINESS_UNITS["retail"]["api_key"]}
 WAIT_MS = 30_000
@@ -182,6 +183,7 @@ def test_votes_change_the_dashboard_live(
     shot = tmp_path_factory.mktemp("dashboard") / "dashboard.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"dashboard screenshot: {shot}")
+    assert_readable_by_everyone(page, "the dashboard")
     first_paint_shows_the_figures(page, idea_id)
     page.close()
 
