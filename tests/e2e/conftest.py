@@ -25,6 +25,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
         mongo_port=free_port(),
         oidc_port=free_port(),
         smtp_port=free_port(),
+        webhook_port=free_port(),
         mongo_data_dir=data / "mongo",
         run_dir=data / "run",
     )

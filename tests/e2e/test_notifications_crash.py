@@ -1,8 +1,9 @@
 """The notifications service SIGKILLed twice while it tells an idea's delivery to its voters (#15):
-once while it records and publishes the notifications, once while it mails them. Every voter
-still ends with exactly one notification (one id, on the topic and in the store) and one mail (one
-Message-ID); a kill costs at most the one mail being sent when it struck, sent again under the same
-Message-ID.
+once while it records and publishes the notifications, once while it mails them, with the webhook
+deliveries to each unit's endpoint under way throughout. Every voter still ends with exactly one
+notification (one id, on the topic and in the store), one mail (one Message-ID) and one webhook
+delivery (one webhook-id); a kill costs at most what was in flight when it struck (the one mail
+being sent, the deliveries being posted), sent again under the same id.
 
 The idea and the votes go straight onto the fact topics with kcat, as the ideas and votes services
 would publish them, and the units post their customers' addresses, signed, on the intake topic.
@@ -16,6 +17,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import httpx
 from pymongo import MongoClient
 from pymongo.database import Database
 
@@ -23,12 +25,15 @@ from centricity_contracts.topics import IDEAS_EVENTS, NOTIFICATIONS, NOTIFICATIO
 from centricity_plumbing.localrun import LocalSystem
 from centricity_plumbing.mailbox import read_messages
 from centricity_plumbing.settings import ServiceSettings
+from centricity_plumbing.webhookbin import received
 from tests.e2e.kcat import Kcat, produce_signed_burst
 from tests.e2e.test_insights_crash import vote_recorded
 from tests.support import idea_created_fact
 
 VOTERS = 1500
 TIMEOUT_S = 240.0
+# The webhook workers of one process (WebhookSettings.concurrency): what one kill can leave in flight.
+WEBHOOK_WORKERS = 8
 
 
 def delivered_fact(idea_id: str) -> str:
@@ -85,6 +90,8 @@ def test_notifications_killed_twice_while_telling_still_tell_each_voter_once(
     voters = [(f"{run}-v{n}", units[n % 2]) for n in range(VOTERS)]
     database = ServiceSettings.model_construct(service_name="notifications").database_name()
     client: MongoClient[dict[str, Any]]
+    endpoints = {unit: register_endpoint(system, unit, f"/crash-{run}/{unit}") for unit in units}
+    ours = {"endpoint_id": {"$in": list(endpoints.values())}}
     with MongoClient(system.infra.mongo_url) as client:
         store: Database[dict[str, Any]] = client[database]
         # make run requires signed intake, as production does: each unit signs its addresses.
@@ -111,11 +118,13 @@ def test_notifications_killed_twice_while_telling_still_tell_each_voter_once(
         wait("telling to start", lambda: told.count_documents({"idea_id": idea_id}) > 0)
         system.kill_service("notifications")
         recorded_at_first_kill = told.count_documents({"idea_id": idea_id})
+        delivered_at_kills = [store.webhook_deliveries.count_documents({**ours, "state": "delivered"})]
 
         system.restart_service("notifications", wait_until_ready=False)
         wait("mail to start", lambda: told.count_documents({"idea_id": idea_id, "mail.state": "sent"}) > 0)
         system.kill_service("notifications")
         sent_at_second_kill = told.count_documents({"idea_id": idea_id, "mail.state": "sent"})
+        delivered_at_kills.append(store.webhook_deliveries.count_documents({**ours, "state": "delivered"}))
         system.restart_service("notifications")
 
         wait(
@@ -124,6 +133,11 @@ def test_notifications_killed_twice_while_telling_still_tell_each_voter_once(
         )
         # One notification per follower: the voters, and the author (who has no address, so no mail).
         assert told.count_documents({"idea_id": idea_id}) == VOTERS + 1
+        wait(
+            "every webhook delivered",
+            lambda: store.webhook_deliveries.count_documents({**ours, "state": "delivered"}) == VOTERS + 1,
+        )
+        assert store.webhook_deliveries.count_documents(ours) == VOTERS + 1, "one delivery per notification"
 
     print(
         f"first kill after {recorded_at_first_kill} notifications, second after {sent_at_second_kill} mails"
@@ -147,3 +161,26 @@ def test_notifications_killed_twice_while_telling_still_tell_each_voter_once(
     resent = sum(by_message_id.values()) - VOTERS
     print(f"{len(facts)} notification records for {len(per_customer)} customers; {resent} mails sent twice")
     assert resent <= 1, "at most the mail in flight at the kill is sent again, under the same Message-ID"
+
+    notification_ids = {event_id for ids in per_customer.values() for event_id in ids}
+    posted = [r for r in received(system.infra.webhook_log) if r["path"].startswith(f"/crash-{run}/")]
+    by_webhook_id = Counter(r["headers"]["webhook-id"] for r in posted)
+    assert set(by_webhook_id) == notification_ids, "each notification reached its unit's endpoint"
+    assert all(r["path"].endswith("/" + json.loads(r["body"])["businessunit"]) for r in posted), (
+        "each unit's endpoint hears only of its own customers"
+    )
+    reposted = sum(by_webhook_id.values()) - len(by_webhook_id)
+    print(f"webhooks delivered at the kills: {delivered_at_kills}")
+    print(f"{len(posted)} webhook posts for {len(by_webhook_id)} notifications; {reposted} posted twice")
+    assert reposted <= 2 * WEBHOOK_WORKERS, "at most the deliveries in flight at each kill are posted again"
+
+
+def register_endpoint(system: LocalSystem, unit: str, path: str) -> str:
+    answer = httpx.post(
+        f"{system.url('notifications')}/webhooks",
+        json={"url": system.infra.webhook_url + path, "description": "CRM"},
+        headers={"X-API-Key": system.business_units[unit]["api_key"]},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["endpoint_id"])
