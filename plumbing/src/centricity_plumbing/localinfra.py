@@ -106,6 +106,9 @@ class LocalInfrastructure:
     """
 
     kafka_port: int = DEFAULT_KAFKA_PORT
+    # Set to put a relay (`centricity_plumbing.relay`) between clients and Tansu: Tansu then
+    # advertises this port, and the relay, started before, forwards it to `kafka_port`.
+    kafka_advertised_port: int | None = None
     mongo_port: int = DEFAULT_MONGO_PORT
     mongo_data_dir: Path | None = None
     run_dir: Path = field(default_factory=lambda: Path(".local/run"))
@@ -119,7 +122,7 @@ class LocalInfrastructure:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{LOOPBACK}:{self.kafka_port}"
+        return f"{LOOPBACK}:{self.kafka_advertised_port or self.kafka_port}"
 
     @property
     def mongo_url(self) -> str:
@@ -230,6 +233,7 @@ class LocalInfrastructure:
 
     def _start_kafka(self) -> None:
         url = f"tcp://{LOOPBACK}:{self.kafka_port}"
+        advertised = f"tcp://{LOOPBACK}:{self.kafka_advertised_port or self.kafka_port}"
         self._spawn(
             "tansu",
             [
@@ -238,7 +242,7 @@ class LocalInfrastructure:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ],
