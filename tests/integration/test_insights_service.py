@@ -8,7 +8,14 @@ from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, VOTES_EVEN
 from centricity_insights.main import InsightsSettings, create_app
 from centricity_plumbing.localinfra import LocalInfrastructure
 from tests.integration.conftest import SettingsFactory, running, unique
-from tests.support import eventually, idea_created_fact, produce, read_topic, wait_for_records
+from tests.support import (
+    eventually,
+    idea_created_fact,
+    idea_merged_fact,
+    produce,
+    read_topic,
+    wait_for_records,
+)
 
 CREATED_AT = "2026-11-23T09:00:00Z"
 
@@ -155,3 +162,60 @@ async def test_an_idea_never_created_stays_off_the_top_list(
         top = [i["idea_id"] for i in (await client.get("/ideas/top", params={"limit": 100})).json()]
     assert phantom not in top
     assert known in top
+
+
+def status_changed(idea_id: str, to_status: str) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": f"{idea_id}:r2",
+        "source": "/centricity/ideas",
+        "type": "centricity.idea.status_changed.v1",
+        "businessunit": "retail",
+        "subject": idea_id,
+        "data": {
+            "idea_id": idea_id,
+            "businessunit": "retail",
+            "from_status": "submitted",
+            "to_status": to_status,
+            "reason": "Taken back by its author",
+            "by": {"actor_id": "pm"},
+            "changed_at": "2026-11-23T10:00:00Z",
+        },
+    }
+
+
+async def test_merged_and_withdrawn_ideas_leave_the_top_list(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    """A merged twin counts as its survivor, and a withdrawn idea is taken back: neither is one
+    of the ideas customers want most."""
+    survivor, twin, withdrawn = unique("idea"), unique("idea"), unique("idea")
+    await produce(
+        infra.kafka_bootstrap,
+        IDEAS_EVENTS,
+        [
+            *((i, idea_created_fact(i)) for i in (survivor, twin, withdrawn)),
+            (twin, idea_merged_fact(twin, survivor)),
+            (withdrawn, status_changed(withdrawn, "withdrawn")),
+        ],
+    )
+    await produce(
+        infra.kafka_bootstrap,
+        VOTES_EVENTS,
+        [(i, vote_recorded(i, "a", 1, 0, 1)) for i in (survivor, withdrawn)],
+    )
+    async with running(create_app(make_settings(InsightsSettings))) as client:
+
+        async def status_of(idea_id: str, status: str) -> bool | None:
+            answer = await client.get(f"/ideas/{idea_id}")
+            return True if answer.status_code == 200 and answer.json()["status"] == status else None
+
+        await eventually(lambda: status_of(twin, "duplicate"), what="the twin merged")
+        await eventually(lambda: status_of(withdrawn, "withdrawn"), what="the idea withdrawn")
+        await eventually(lambda: _revision_at_least(client, survivor, 2), what="the survivor counted")
+        top = [i["idea_id"] for i in (await client.get("/ideas/top", params={"limit": 100})).json()]
+        retail = await client.get("/ideas/top", params={"limit": 100, "businessunit": "retail"})
+    assert survivor in top
+    assert twin not in top
+    assert withdrawn not in top
+    assert {twin, withdrawn}.isdisjoint(i["idea_id"] for i in retail.json())

@@ -33,6 +33,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from centricity_contracts.ideas import IdeaStatus
 from centricity_contracts.insights import IdeaInsight
 from centricity_insights.domain import (
     Counters,
@@ -60,6 +61,8 @@ class Ranking(StrEnum):
     WEIGHTED = "weighted"
 
 
+# A merged twin counts as its survivor, and a withdrawn idea was taken back: neither ranks.
+OFF_THE_RANKING = (IdeaStatus.DUPLICATE, IdeaStatus.WITHDRAWN)
 RANKING_FIELDS = {
     Ranking.SCORE: [("score", DESCENDING), ("wilson_lower_bound", DESCENDING), ("_id", ASCENDING)],
     Ranking.WILSON: [("wilson_lower_bound", DESCENDING), ("score", DESCENDING), ("_id", ASCENDING)],
@@ -434,6 +437,7 @@ class InsightStore:
         )
         if campaign_id:
             query["campaign_id"] = campaign_id
+        query["status"] = {"$nin": list(OFF_THE_RANKING)}
         if ranking is Ranking.TRENDING:
             query["trending"] = {"$type": "double"}
         cursor = self.ideas.find(query).sort(RANKING_FIELDS[ranking]).limit(limit)

@@ -74,7 +74,8 @@ function nowInTau() {
 function renderLeaderboard() {
   const key = RANK_KEYS[state.ranking];
   const top = [...state.ideas.values()]
-    .filter((i) => i.businessunit && !i.merged_into)
+    // As /ideas/top: a merged twin counts as its survivor, a withdrawn idea was taken back.
+    .filter((i) => i.businessunit && !i.merged_into && i.status !== "duplicate" && i.status !== "withdrawn")
     .sort((a, b) => { const ka = key(a), kb = key(b); return kb[0] - ka[0] || kb[1] - ka[1] || (a.idea_id < b.idea_id ? -1 : 1); })
     .slice(0, 10);
   const most = Math.max(1, ...top.map((i) => i.up + i.down));
