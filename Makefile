@@ -6,12 +6,13 @@ PACKAGES := -e ./contracts -e './plumbing[local]' -e ./services/ideas -e ./servi
 STAMP := $(VENV)/.installed
 SOURCES := contracts/src plumbing/src services/ideas/src services/votes/src services/insights/src services/notifications/src tests bench demo
 
-.PHONY: help install run demo test test-unit test-integration test-e2e lint format schemas bench constraints clean
+.PHONY: help install run demo screenshot test test-unit test-integration test-e2e lint format schemas bench constraints clean
 
 help:
 	@echo "make run     start Kafka, MongoDB and every service locally (Ctrl-C stops all);"
 	@echo "             make run REPLICAS=2 starts two of each"
 	@echo "make demo    post a day of four business units' activity to the system 'make run' started"
+	@echo "make screenshot  the dashboard of 'make run', signed in as the analyst, as PNGs"
 	@echo "make test    run unit, integration and end-to-end tests"
 	@echo "make lint    ruff and mypy"
 	@echo "make bench   benchmarks, written to bench-results.json"
@@ -32,6 +33,10 @@ run: $(STAMP)
 # Needs `make run` in another terminal; then open the dashboard it prints.
 demo: $(STAMP)
 	$(PY) -m demo.day
+
+# Needs `make run`; signs in as the analyst and saves the dashboard as PNGs in .local/shots.
+screenshot: $(STAMP)
+	$(PY) -m demo.screenshot
 
 test: $(STAMP)
 	$(PY) -m pytest

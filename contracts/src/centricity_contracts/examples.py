@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from centricity_contracts.ids import campaign_id_for
+
 IDEA = "7d4c8a0e-3f0b-5b6e-9c1a-2e4f6a8b0c2d"
 OTHER_IDEA = "0e6b2f4c-8a1d-5e3f-b7c9-4d2a6e8f1b3c"
-CAMPAIGN = "c3a1e5f7-2b4d-5f6a-8c9e-1d3b5f7a9c2e"
+# The id of the campaign the launch example below creates, so the examples can be posted in turn.
+CAMPAIGN = campaign_id_for("hq", "Q1-ONBOARD")
 AUTHOR = {"customer_id": "c-1042", "customer_type": "external", "display_name": "Ada"}
 VOTER = {"customer_id": "w-7", "customer_type": "internal"}
 STAFF = {"actor_id": "pm-anna", "display_name": "Anna, product manager"}

@@ -30,6 +30,10 @@ structured JSON mode (UTF-8), with the extension attribute `businessunit`; the r
   UTF-8 bytes). Deployments and `make run` require it; an event without it, or with a wrong one, is
   dead-lettered as `unauthorised`. With openssl:
   `printf '%s' "$EVENT" | openssl dgst -sha256 -hmac "$API_KEY" -r | cut -d' ' -f1`.
+- **The local broker.** Under `make run` the broker is Tansu, which librdkafka 2.0 (Debian's
+  `kcat`) cannot talk to ("ApiVersionRequest failed ... Read underflow"); a newer librdkafka, such
+  as the one inside the `confluent-kafka` wheel, can (`LD_LIBRARY_PATH`, as the README shows).
+  Apache Kafka in deployments takes either.
 - **Facts and snapshots** are read from `ideas.events.v1`, `votes.events.v1` (keyed by idea id),
   `insights.ideas.v1` and `insights.units.v1` (compacted, latest value per key). A reader ignores
   fields and types it does not know: facts may gain optional fields and new types.
