@@ -69,3 +69,11 @@ def test_nothing_written_by_a_customer_ends_the_snapshot_early() -> None:
 
 def test_percentages_round_half_up() -> None:
     assert [pct(0.125), pct(0.135), pct(None)] == ["13 %", "14 %", "\N{EN DASH}"]
+
+
+def test_a_scoped_view_says_its_unit_bars_are_the_whole_enterprise() -> None:
+    retail = unit(ideas=3, votes=7, participants=5, weighted_demand=8.0, covered_demand=1.0)
+    scoped = render(Snapshot("businessunit:retail", "businessunit=retail", [retail], [], [], NOW))
+    whole = render(Snapshot("enterprise", "", [retail], [], [], NOW))
+    assert "across the whole enterprise" in scoped
+    assert "across the whole enterprise" not in whole

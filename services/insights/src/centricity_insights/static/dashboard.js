@@ -203,7 +203,12 @@ function renderTrend() {
       series: [{}, { label: "votes", stroke: "#2f6fde", width: 2, value: (u, v) => num(v) },
         { label: "ideas", stroke: "#1f9d63", width: 2, value: (u, v) => num(v) },
         { label: "coverage", stroke: "#d98a04", width: 2, dash: [6, 4], scale: "%", value: (u, v) => pct(v === null ? null : v / 100) }],
-      axes: [{}, { label: "count" }, { side: 1, scale: "%", label: "%", grid: { show: false } }],
+      // Room between time labels so they never run together; whole numbers only on the count axis.
+      axes: [
+        { space: 80 },
+        { label: "count", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6] },
+        { side: 1, scale: "%", label: "%", grid: { show: false } },
+      ],
       scales: { "%": { range: [0, 100] } },
       // Away from the cursor the legend gives the latest figures, not dashes.
       hooks: { setCursor: [(u) => { if (u.cursor.idx === null || u.cursor.idx === undefined) showLatest(u); }] },
