@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -437,3 +437,30 @@ async def test_edge_cases_found_by_a_newcomer_are_answered_properly(make_setting
     assert moved.json()["status"] == "planned"
     assert back.json()["allowed"] == ["in_progress", "delivered", "declined"]
     assert [hit["idea"]["idea_id"] for hit in found][:1] == [a["idea_id"]]
+
+
+async def test_campaigns_are_listed_a_page_at_a_time_newest_first(make_settings: SettingsFactory) -> None:
+    # Opening far ahead, these are the newest campaigns of the shared test database.
+    opens = [datetime(2090 + n, 1, 1, tzinfo=UTC) for n in range(3)]
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        made = [
+            (
+                await client.post(
+                    "/campaigns",
+                    json={
+                        "reference": unique("page"),
+                        "title": f"Campaign {n}",
+                        "opens_at": at.isoformat(),
+                        "closes_at": (at + timedelta(days=30)).isoformat(),
+                    },
+                    headers=RETAIL,
+                )
+            ).json()["campaign_id"]
+            for n, at in enumerate(opens)
+        ]
+        first = (await client.get("/campaigns", params={"limit": 2}, headers=RETAIL)).json()
+        second = (await client.get("/campaigns", params={"limit": 2, "offset": 2}, headers=RETAIL)).json()
+        too_many = await client.get("/campaigns", params={"limit": 501}, headers=RETAIL)
+    assert [c["campaign_id"] for c in first] == made[:0:-1]
+    assert second[0]["campaign_id"] == made[0]
+    assert too_many.status_code == 422

@@ -228,8 +228,10 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
     )
     async def campaigns(
         businessunit: Annotated[BusinessUnitId | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500, description="At most this many, newest first.")] = 100,
+        offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     ) -> list[CampaignRecord]:
-        return await ops.campaigns(businessunit)
+        return await ops.campaigns(businessunit, limit=limit, offset=offset)
 
     @router.get("/campaigns/{campaign_id}", tags=["campaigns"], summary="One campaign", dependencies=[READS])
     async def campaign(campaign_id: Annotated[str, Path(max_length=64)]) -> CampaignRecord:

@@ -222,8 +222,10 @@ class IdeaOperations:
             raise NotFound("campaign", campaign_id)
         return found
 
-    async def campaigns(self, businessunit: str | None) -> list[CampaignRecord]:
-        return await self.store.list_campaigns(businessunit)
+    async def campaigns(
+        self, businessunit: str | None, *, limit: int, offset: int = 0
+    ) -> list[CampaignRecord]:
+        return await self.store.list_campaigns(businessunit, limit=limit, offset=offset)
 
     async def remember_voter(self, vote_id: str, idea_id: str) -> None:
         """A vote fact says who voted on which idea: voters may attest the delivered idea."""

@@ -273,12 +273,12 @@ class IdeaStore:
         doc = await self.campaigns.find_one({"_id": campaign_id})
         return CampaignRecord.model_validate(doc) if doc else None
 
-    async def list_campaigns(self, businessunit: str | None) -> list[CampaignRecord]:
+    async def list_campaigns(
+        self, businessunit: str | None, *, limit: int, offset: int = 0
+    ) -> list[CampaignRecord]:
         query = {"$or": [{"businessunit": businessunit}, {"scope": "enterprise"}]} if businessunit else {}
-        return [
-            CampaignRecord.model_validate(doc)
-            async for doc in self.campaigns.find(query).sort("opens_at", DESCENDING)
-        ]
+        cursor = self.campaigns.find(query).sort([("opens_at", DESCENDING), ("_id", ASCENDING)])
+        return [CampaignRecord.model_validate(doc) async for doc in cursor.skip(offset).limit(limit)]
 
     async def remember_voter(self, vote_id: str, idea_id: str) -> None:
         await self.voters.update_one({"_id": vote_id}, {"$set": {"idea_id": idea_id}}, upsert=True)
