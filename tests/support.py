@@ -107,6 +107,37 @@ def campaign_created_fact(
     }
 
 
+def status_changed_fact(
+    idea_id: str,
+    to_status: str,
+    *,
+    from_status: str = "submitted",
+    revision: int = 2,
+    reason: str | None = None,
+    changed_at: str = "2026-11-23T10:00:00Z",
+    businessunit: str = "retail",
+) -> dict[str, Any]:
+    """The fact the ideas service publishes when an idea's status moves (its `revision`th change)."""
+    data: dict[str, Any] = {
+        "idea_id": idea_id,
+        "businessunit": businessunit,
+        "from_status": from_status,
+        "to_status": to_status,
+        **({"reason": reason} if reason is not None else {}),
+        "by": {"actor_id": "pm"},
+        "changed_at": changed_at,
+    }
+    return {
+        "specversion": "1.0",
+        "id": f"{idea_id}:r{revision}",
+        "source": "/centricity/ideas",
+        "type": "centricity.idea.status_changed.v1",
+        "businessunit": businessunit,
+        "subject": idea_id,
+        "data": data,
+    }
+
+
 def idea_merged_fact(idea_id: str, into_idea_id: str, businessunit: str = "retail") -> dict[str, Any]:
     """The fact the ideas service publishes when it merges a duplicate into another idea."""
     return {

@@ -28,7 +28,7 @@ from centricity_plumbing.settings import ServiceSettings
 from centricity_plumbing.webhookbin import received
 from tests.e2e.kcat import Kcat, produce_signed_burst
 from tests.e2e.test_insights_crash import vote_recorded
-from tests.support import idea_created_fact
+from tests.support import idea_created_fact, status_changed_fact
 
 VOTERS = 1500
 TIMEOUT_S = 240.0
@@ -37,25 +37,14 @@ WEBHOOK_WORKERS = 8
 
 
 def delivered_fact(idea_id: str) -> str:
-    return json.dumps(
-        {
-            "specversion": "1.0",
-            "id": f"{idea_id}:r2",
-            "source": "/centricity/ideas",
-            "type": "centricity.idea.status_changed.v1",
-            "businessunit": "retail",
-            "subject": idea_id,
-            "data": {
-                "idea_id": idea_id,
-                "businessunit": "retail",
-                "from_status": "in_progress",
-                "to_status": "delivered",
-                "reason": "Released in 26.12",
-                "by": {"actor_id": "pm-anna"},
-                "changed_at": "2026-12-07T09:00:00Z",
-            },
-        }
+    fact = status_changed_fact(
+        idea_id,
+        "delivered",
+        from_status="in_progress",
+        reason="Released in 26.12",
+        changed_at="2026-12-07T09:00:00Z",
     )
+    return json.dumps(fact)
 
 
 def contact_set(voter: str, unit: str) -> str:

@@ -14,6 +14,7 @@ from tests.support import (
     idea_merged_fact,
     produce,
     read_topic,
+    status_changed_fact,
     wait_for_records,
 )
 
@@ -164,26 +165,6 @@ async def test_an_idea_never_created_stays_off_the_top_list(
     assert known in top
 
 
-def status_changed(idea_id: str, to_status: str) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": f"{idea_id}:r2",
-        "source": "/centricity/ideas",
-        "type": "centricity.idea.status_changed.v1",
-        "businessunit": "retail",
-        "subject": idea_id,
-        "data": {
-            "idea_id": idea_id,
-            "businessunit": "retail",
-            "from_status": "submitted",
-            "to_status": to_status,
-            "reason": "Taken back by its author",
-            "by": {"actor_id": "pm"},
-            "changed_at": "2026-11-23T10:00:00Z",
-        },
-    }
-
-
 async def test_merged_and_withdrawn_ideas_leave_the_top_list(
     make_settings: SettingsFactory, infra: LocalInfrastructure
 ) -> None:
@@ -196,7 +177,7 @@ async def test_merged_and_withdrawn_ideas_leave_the_top_list(
         [
             *((i, idea_created_fact(i)) for i in (survivor, twin, withdrawn)),
             (twin, idea_merged_fact(twin, survivor)),
-            (withdrawn, status_changed(withdrawn, "withdrawn")),
+            (withdrawn, status_changed_fact(withdrawn, "withdrawn", reason="Taken back by its author")),
         ],
     )
     await produce(

@@ -12,26 +12,7 @@ from centricity_plumbing.localinfra import LocalInfrastructure
 from centricity_votes.main import VotesSettings, create_app
 from tests.integration.conftest import SettingsFactory, running, unique
 from tests.integration.test_votes_service import RETAIL, ballot, cast_when_known
-from tests.support import announce_ideas, eventually, produce, wait_for_records
-
-
-def delivered_fact(idea_id: str, at: datetime) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": f"{idea_id}:r9",
-        "source": "/centricity/ideas",
-        "type": "centricity.idea.status_changed.v1",
-        "businessunit": "retail",
-        "subject": idea_id,
-        "data": {
-            "idea_id": idea_id,
-            "businessunit": "retail",
-            "from_status": "in_progress",
-            "to_status": "delivered",
-            "by": {"actor_id": "pm"},
-            "changed_at": at.isoformat(),
-        },
-    }
+from tests.support import announce_ideas, eventually, produce, status_changed_fact, wait_for_records
 
 
 async def test_a_vote_recorded_after_delivery_is_retracted_and_one_before_stands(
@@ -46,7 +27,9 @@ async def test_a_vote_recorded_after_delivery_is_retracted_and_one_before_stands
         await asyncio.sleep(0.05)
         late = await client.post("/votes", json=ballot(idea, "late", 1), headers=RETAIL)
         # The closing fact arrives after the late vote, as it can when the topics race; twice.
-        closing = delivered_fact(idea, delivered_at)
+        closing = status_changed_fact(
+            idea, "delivered", from_status="in_progress", revision=9, changed_at=delivered_at.isoformat()
+        )
         await produce(infra.kafka_bootstrap, IDEAS_EVENTS, [(idea, closing), (idea, closing)])
 
         async def only_the_early_vote() -> list[dict[str, Any]] | None:
