@@ -82,7 +82,9 @@ async def running(app: FastAPI, reader: str | None = API_KEYS["retail"]) -> Asyn
 
     GETs read as retail's system unless `reader` is None (then requests carry only what they bring).
     """
-    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=30):
+    # A stop waits for the batch in hand; on a loaded 2-core machine the ideas service's duplicate
+    # finder can be a few thousand facts of earlier tests into its first batch.
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120):
         transport = httpx.ASGITransport(app=app)
         auth = ReadsAsSystem(reader) if reader else None
         async with httpx.AsyncClient(transport=transport, base_url="http://service", auth=auth) as client:

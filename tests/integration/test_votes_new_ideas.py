@@ -42,7 +42,8 @@ async def group_has_read_every_idea_fact(bootstrap: str, group: str) -> bool:
 async def test_a_vote_on_an_unknown_idea_is_answered_at_once_when_every_idea_fact_is_read(
     make_settings: SettingsFactory, infra: LocalInfrastructure
 ) -> None:
-    settings = make_settings(VotesSettings)
+    # A wait far longer than any answer on a loaded machine: a 404 that came before it did not wait.
+    settings = make_settings(VotesSettings, new_idea_wait_s=120.0)
     await announce_ideas(infra.kafka_bootstrap, unique("idea"))
     async with running(create_app(settings)) as client:
 
@@ -62,6 +63,6 @@ async def test_a_vote_on_an_unknown_idea_is_answered_at_once_when_every_idea_fac
         just_created = await client.post("/votes", json=ballot(idea, "c-1"), headers=RETAIL)
 
     assert unknown.status_code == 404, unknown.text
-    assert answered_in < settings.new_idea_wait_s / 3, f"404 after {answered_in:.2f} s"
+    assert answered_in < settings.new_idea_wait_s / 2, f"404 after {answered_in:.2f} s, the wait is not skipped"
     assert just_created.status_code == 200, just_created.text
     assert just_created.json()["outcome"] == "recorded"
