@@ -2,9 +2,9 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-PACKAGES := -e ./contracts -e './plumbing[local]' -e ./services/ideas -e ./services/votes -e ./services/insights -e ./services/notifications -e .
+PACKAGES := -e ./contracts -e './plumbing[local]' -e ./services/ideas -e ./services/votes -e ./services/insights -e ./services/notifications -e ./services/portal -e .
 STAMP := $(VENV)/.installed
-SOURCES := contracts/src plumbing/src services/ideas/src services/votes/src services/insights/src services/notifications/src tests bench demo
+SOURCES := contracts/src plumbing/src services/ideas/src services/votes/src services/insights/src services/notifications/src services/portal/src tests bench demo
 
 .PHONY: help install run demo screenshot test test-unit test-integration test-e2e lint format schemas bench constraints clean
 

@@ -34,6 +34,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
         "votes": free_port(),
         "insights": free_port(),
         "notifications": free_port(),
+        "portal": free_port(),
     }
     running = LocalSystem(infra, services=services).start()
     try:

@@ -33,7 +33,9 @@ from centricity_plumbing.localinfra import (
 )
 from centricity_plumbing.settings import ENV_PREFIX
 
-DEFAULT_SERVICES = {"ideas": 8101, "votes": 8102, "insights": 8103, "notifications": 8104}
+DEFAULT_SERVICES = {"ideas": 8101, "votes": 8102, "insights": 8103, "notifications": 8104, "portal": 8105}
+# The portal calls these services' public APIs; it has no broker or store of its own.
+PORTAL_UPSTREAMS = ("ideas", "votes", "insights", "notifications")
 DEV_BUSINESS_UNITS: dict[str, dict[str, Any]] = {
     "retail": {"name": "Retail banking", "api_key": "dev-key-retail"},
     "wholesale": {"name": "Wholesale", "api_key": "dev-key-wholesale"},
@@ -105,6 +107,10 @@ class LocalSystem:
             env[f"{ENV_PREFIX}WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
             if "ideas" in self.services:
                 env[f"{ENV_PREFIX}ANSWER_BASE_URL"] = self.url("ideas")
+        if service_of(service) == "portal":
+            for upstream in PORTAL_UPSTREAMS:
+                if upstream in self.services:
+                    env[f"{ENV_PREFIX}{upstream.upper()}_URL"] = self.url(upstream)
         if self.infra.oidc_port is not None:
             env[f"{ENV_PREFIX}OIDC_ISSUER"] = self.infra.oidc_issuer
             env[f"{ENV_PREFIX}OIDC_CLIENT_ID"] = DEV_OIDC_CLIENT_ID
@@ -202,7 +208,15 @@ class LocalSystem:
 
 def banner(system: LocalSystem) -> str:
     lines = ["", "Centricity is running.", ""]
+    portals = [system.url(i) for i in system.services if service_of(i) == "portal"]
+    if portals:
+        lines += [
+            f"  Portal    {'  '.join(portals)}   (customers; staff: {portals[0]}/console)",
+            "",
+        ]
     for service in system.services:
+        if service_of(service) == "portal":
+            continue
         url = system.url(service)
         lines.append(f"  {service:<14} {url}   docs {url}/docs   events {url}/asyncapi")
     dashboards = [f"{system.url(i)}/dashboard" for i in system.services if service_of(i) == "insights"]

@@ -1,0 +1,1 @@
+"""Centricity portal: the customer portal and the staff console."""
