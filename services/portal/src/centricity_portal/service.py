@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from centricity_contracts.ideas import IdeaStatus
@@ -68,7 +68,6 @@ class Console:
     waiting: list[dict[str, Any]]
     more_waiting: bool
     follow_up: list[dict[str, Any]]
-    campaigns: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Portal:
@@ -189,30 +188,24 @@ class Portal:
     # Staff
 
     async def console(self, person: Person) -> Console:
-        unit = person.principal.businessunit
-        waiting, delivered, campaigns = await asyncio.gather(
-            self.api.get(
-                Api.IDEAS,
-                "/ideas",
-                person.token,
-                businessunit=unit,
-                status=IdeaStatus.SUBMITTED.value,
-                sort=BrowseSort.OLDEST.value,
-                limit=TRIAGE_PAGE,
-            ),
-            self.api.get(
-                Api.IDEAS,
-                "/ideas",
-                person.token,
-                businessunit=unit,
-                status=IdeaStatus.DELIVERED.value,
-                sort=BrowseSort.RECENTLY_UPDATED.value,
-                limit=FOLLOW_UP_SCAN,
-            ),
-            self.api.get(Api.IDEAS, "/campaigns", person.token, businessunit=unit, limit=20),
+        waiting, delivered = await asyncio.gather(
+            self._unit_ideas(person, IdeaStatus.SUBMITTED, BrowseSort.OLDEST, TRIAGE_PAGE),
+            self._unit_ideas(person, IdeaStatus.DELIVERED, BrowseSort.RECENTLY_UPDATED, FOLLOW_UP_SCAN),
         )
         follow_up = [idea for idea in delivered["items"] if needs_follow_up(idea)]
-        return Console(waiting["items"], waiting["next_cursor"] is not None, follow_up, campaigns)
+        return Console(waiting["items"], waiting["next_cursor"] is not None, follow_up)
+
+    async def _unit_ideas(self, person: Person, status: IdeaStatus, sort: BrowseSort, limit: int) -> Any:
+        """A page of the person's own unit's ideas in one status."""
+        return await self.api.get(
+            Api.IDEAS,
+            "/ideas",
+            person.token,
+            businessunit=person.principal.businessunit,
+            status=status.value,
+            sort=sort.value,
+            limit=limit,
+        )
 
     async def change_status(self, person: Person, idea_id: str, status: str, reason: str) -> None:
         body = {"status": status, "reason": reason or None}
