@@ -33,8 +33,8 @@ from pymongo import AsyncMongoClient, InsertOne, ReplaceOne
 from bench.common import local_system, produce_all, record_results
 from centricity_contracts.topics import IDEAS_EVENTS, INSIGHTS_IDEAS, VOTES_EVENTS
 from centricity_insights.domain import Fact, IdeaState
-from centricity_insights.projection import FACT_BATCH, InsightProjection, parse_fact
-from centricity_insights.store import InsightStore
+from centricity_insights.projection import InsightProjection, parse_fact
+from centricity_insights.store import FACT_BATCH, InsightStore
 
 IDEAS = 2_000
 VOTES_PER_IDEA = 9

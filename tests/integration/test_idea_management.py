@@ -350,6 +350,42 @@ async def test_kafka_intake_applies_each_operation_once_and_dead_letters_broken_
     assert sorted(r.headers["dlq-code"] for r in dead) == reasons
 
 
+async def test_a_burst_of_comments_on_one_idea_delivered_again_is_applied_once(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    """A BU's import of comments on one idea, which Kafka delivers again after a crash (#13)."""
+    reference, run, count = unique("CRM"), unique("run"), 150
+    idea_id = idea_id_for("retail", reference)
+    by_ref = {"reference": reference}
+    comments = [
+        (
+            reference,
+            bu_event(
+                "centricity.comment.posted.v1", f"{run}-c{n}", {**by_ref, "body": f"Note {n}", "staff": STAFF}
+            ),
+        )
+        for n in range(count)
+    ]
+    submitted = bu_event("centricity.idea.submitted.v1", f"{run}-s", idea_body(reference, "Paperless"))
+    await produce(infra.kafka_bootstrap, IDEAS_INTAKE, [(reference, submitted), *comments])
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+
+        async def commented(expected: int) -> dict[str, Any] | None:
+            answer = await client.get(f"/ideas/{idea_id}", headers=RETAIL)
+            done = answer.status_code == 200 and answer.json()["comment_count"] >= expected
+            return answer.json() if done else None
+
+        await eventually(lambda: commented(count), what="every comment")
+        marker = bu_event(
+            "centricity.comment.posted.v1", f"{run}-last", {**by_ref, "body": "The last", "staff": STAFF}
+        )
+        await produce(infra.kafka_bootstrap, IDEAS_INTAKE, [*comments, (reference, marker)])
+        idea = await eventually(lambda: commented(count + 1), what="the last comment")
+        listed = await client.get(f"/ideas/{idea_id}/comments", params={"limit": 1000}, headers=RETAIL)
+    assert idea["comment_count"] == count + 1
+    assert len(listed.json()) == count + 1
+
+
 async def test_a_consumer_restart_mid_stream_stores_each_idea_once(
     make_settings: SettingsFactory, infra: LocalInfrastructure
 ) -> None:

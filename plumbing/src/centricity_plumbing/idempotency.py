@@ -5,6 +5,12 @@ client died): everything rides in the single-document write of the document that
 
 - `seen`: the keys of the last events applied to the document. A redelivered event finds its
   key and changes nothing.
+- `AppliedKeys`: for documents that many events change (an idea's insights, counting every
+  vote), the window in `seen` cannot hold all the keys a republish may still come for. A copy can
+  come thousands of facts after the original: the upstream service republishes after its own
+  crash, from its outbox or for redelivered records. The keys of applied events are kept in a
+  collection as well, written after the documents, and looked up before applying. The window then
+  covers only what a crash between the two writes leaves: one batch.
 - `recent`: the facts the last events caused, by key. A redelivered event publishes its kept fact
   again, under the same id, instead of causing a new one.
 - `outbox` (see `outbox.py`): facts not yet published. They are published, then cleared, and
@@ -18,8 +24,14 @@ Counters shared by many changes are moved once per change by `once.py`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from pymongo import ASCENDING, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 
 from centricity_plumbing.mongo import Document
 from centricity_plumbing.outbox import OUTBOX_FIELD, pending_entries
@@ -89,3 +101,43 @@ def kept_with_change(
         RECENT_FIELD: recent,
         OUTBOX_FIELD: outbox,
     }
+
+
+DUPLICATE_KEY = 11000
+# How long the keys of applied events are kept. An upstream service that republishes later than
+# this (one down for over a month, with facts in its outbox) would have them counted twice.
+APPLIED_KEYS_RETENTION_S = 30 * 24 * 3600
+
+
+class AppliedKeys:
+    """The keys of the events applied to a collection's documents, each kept for a retention
+    period (a TTL index), to skip copies that come too late for the documents' `seen` window."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index(
+            [("applied_at", ASCENDING)], expireAfterSeconds=APPLIED_KEYS_RETENTION_S
+        )
+
+    async def among(self, keys: Iterable[str]) -> set[str]:
+        """Which of `keys` were applied."""
+        wanted = list(set(keys))
+        if not wanted:
+            return set()
+        return {doc["_id"] async for doc in self.collection.find({"_id": {"$in": wanted}}, {"_id": 1})}
+
+    async def add(self, keys: Iterable[str]) -> None:
+        """Record `keys` as applied; recording one again keeps its first time."""
+        now = datetime.now(UTC)
+        upserts = [
+            UpdateOne({"_id": key}, {"$setOnInsert": {"applied_at": now}}, upsert=True) for key in set(keys)
+        ]
+        if not upserts:
+            return
+        try:
+            await self.collection.bulk_write(upserts, ordered=False)
+        except BulkWriteError as error:  # a concurrent writer recorded some first: that is the aim
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise

@@ -388,13 +388,18 @@ class IdeaOperations:
         request_key: str | None,
         apply: Callable[[Idea, str], tuple[Idea, CloudEvent[Any] | list[CloudEvent[Any]] | None]],
     ) -> Idea:
-        """Apply a rule to the stored idea once per request key, storing its facts in the same write."""
+        """Apply a rule to the stored idea once per request key, storing its facts in the same write.
+
+        The idea's window of seen keys holds the latest only: a key applied earlier than those is
+        found among the applied requests, recorded after each write. A crash in between leaves
+        only the latest key unrecorded, which the window holds."""
+        applied = request_key is not None and bool(await self.store.applied_requests.among([request_key]))
 
         def next_document(doc: Document | None) -> Document | None:
             if doc is None:
                 raise NotFound("idea", idea_id)
             seen = seen_keys(doc)
-            if has_seen(doc, request_key):
+            if applied or has_seen(doc, request_key):
                 return None
             fact_id = f"{idea_id}:r{doc.get('revision', 0) + 1}"
             changed, made = apply(stored_idea(doc), fact_id)
@@ -409,6 +414,8 @@ class IdeaOperations:
             }
 
         doc = await self.store.change(idea_id, next_document)
+        if request_key is not None and not applied:
+            await self.store.applied_requests.add([request_key])
         await self.outbox.deliver(doc)
         assert doc is not None
         return stored_idea(doc)

@@ -21,7 +21,7 @@ from centricity_contracts.campaigns import CampaignRecord
 from centricity_contracts.ideas import Comment, DuplicateSuggestion, IdeaStatus
 from centricity_ideas.domain import Idea
 from centricity_ideas.similarity import embedding_text, stored_vector
-from centricity_plumbing.idempotency import SEEN_FIELD
+from centricity_plumbing.idempotency import SEEN_FIELD, AppliedKeys
 from centricity_plumbing.mongo import Document, update_versioned
 from centricity_plumbing.outbox import OUTBOX_FIELD
 from centricity_plumbing.rules import InvalidInput
@@ -142,6 +142,8 @@ class IdeaStore:
         self.voters: AsyncCollection[Document] = db["idea_voters"]
         # Attestation links already answered with: each works once, later answers go the normal way.
         self.used_links: AsyncCollection[Document] = db["used_answer_links"]
+        # Keys of the intake events and HTTP requests applied, beyond each idea's window of them.
+        self.applied_requests = AppliedKeys(db["applied_requests"])
 
     async def ensure_indexes(self) -> None:
         # Sorts break ties on _id too; nx-27017 cannot index _id inside a compound index.
@@ -151,6 +153,7 @@ class IdeaStore:
         await self.ideas.create_index([("status", ASCENDING)])
         await self.ideas.create_index([(INDEXED_MS, ASCENDING)])
         await self.comments.create_index([("idea_id", ASCENDING), ("commented_at", ASCENDING)])
+        await self.applied_requests.ensure_indexes()
 
     async def insert_new(self, docs: list[Document]) -> tuple[list[Document], list[str]]:
         """Insert ideas in bulk; returns the stored documents and the ids that already existed."""

@@ -15,7 +15,6 @@ from centricity_contracts.insights import IdeaInsight, IdeaInsightUpdated, UnitI
 from centricity_contracts.topics import INSIGHTS_IDEAS, INSIGHTS_UNITS
 from centricity_insights.domain import Fact, facts_about
 from centricity_insights.projection import (
-    FACT_BATCH,
     FACT_TOPICS,
     Carrier,
     InsightProjection,
@@ -23,6 +22,7 @@ from centricity_insights.projection import (
     SnapshotPublisher,
     parse_fact,
 )
+from centricity_insights.store import FACT_BATCH
 from centricity_plumbing.broker import RejectedEvent, consumer_options, dead_letter, document_dead_letters
 from centricity_plumbing.facts import decode_event
 from centricity_plumbing.settings import ServiceSettings

@@ -66,7 +66,6 @@ from centricity_plumbing.mongo import ConcurrentUpdateError, Document
 
 log = logging.getLogger(__name__)
 
-FACT_BATCH = 1000
 Carrier = dict[str, str]
 COMMIT_ATTEMPTS = 20
 FORGET_EVERY_S = 15.0
@@ -137,6 +136,8 @@ class InsightProjection:
         recovered = [await self.recover(tag) for tag in sorted(await self.store.unfinished(tags))]
         states = {idea_id: IdeaState.from_document(idea_id, stored.get(idea_id)) for idea_id in idea_ids}
         seen = {idea_id: seen_keys(stored.get(idea_id)) for idea_id in idea_ids}
+        keys = [fact.dedup_key() for fact in facts if remembered_by_idea(fact)]
+        applied_before = await self.store.applied_facts.among(keys)
         applied = {idea_id: 0 for idea_id in idea_ids}
         effects = {idea_id: UnitEffects() for idea_id in idea_ids}
         titles: dict[str, str] = {}
@@ -148,7 +149,7 @@ class InsightProjection:
             key, hour = fact.dedup_key(), hour_of(fact_time(fact))
             remembered = remembered_by_idea(fact)
             for idea_id in facts_about(fact):
-                if key in seen[idea_id]:
+                if key in seen[idea_id] or key in applied_before:
                     continue
                 state = states[idea_id]
                 before = contributions.get(idea_id) or state.contributions()
@@ -175,6 +176,7 @@ class InsightProjection:
         if writes:
             await self.store.begin(tag, now_ms=now_ms)
         await self.store.write_ideas(writes)
+        await self.store.applied_facts.add(keys)
         batch = UnitEffects()
         for idea_id in changed:
             batch.merge(effects[idea_id])

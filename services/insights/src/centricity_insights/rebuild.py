@@ -23,8 +23,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from centricity_contracts.topics import IDEAS_EVENTS, NOTIFICATIONS, VOTES_EVENTS
 from centricity_insights.domain import Fact
 from centricity_insights.main import InsightsSettings, configured_titles
-from centricity_insights.projection import FACT_BATCH, FACT_TOPICS, InsightProjection, parse_fact
-from centricity_insights.store import InsightStore
+from centricity_insights.projection import FACT_TOPICS, InsightProjection, parse_fact
+from centricity_insights.store import FACT_BATCH, InsightStore
 from centricity_plumbing.broker import RejectedEvent
 from centricity_plumbing.mongo import MongoStore
 

@@ -43,12 +43,15 @@ from centricity_insights.domain import (
     reminded_counters,
     series_counters,
 )
+from centricity_plumbing.idempotency import AppliedKeys
 from centricity_plumbing.mongo import ConcurrentUpdateError, Document
 from centricity_plumbing.once import DUPLICATE_KEY, forget_applied, update_once
 
-# How many recent fact keys each idea remembers, to drop redeliveries. Kafka redelivers at most
-# the records after the last commit, a few hundred at most per partition.
-SEEN_KEYS_KEPT = 512
+FACT_BATCH = 1000
+# How many recent fact keys each idea remembers, to drop redeliveries: all of one batch, which a
+# crash after the ideas' write and before the keys' (`AppliedKeys`) leaves to be skipped here.
+# Copies that come later are found among the applied keys.
+SEEN_KEYS_KEPT = FACT_BATCH
 PENDING_SNAPSHOT = "pending_snapshot"
 EFFECTS = "effects"
 HOUR_MS = 3_600_000
@@ -168,6 +171,7 @@ class InsightStore:
         self.reminders: AsyncCollection[Document] = db["attestation_reminders"]
         # One small document per batch whose effects are not yet applied everywhere.
         self.batches: AsyncCollection[Document] = db["unapplied_batches"]
+        self.applied_facts = AppliedKeys(db["applied_facts"])
 
     async def ensure_indexes(self) -> None:
         # Only the rankings are indexed, and the tag of effects not yet applied: every index is
@@ -179,6 +183,7 @@ class InsightStore:
         await self.ideas.create_index([(f"{EFFECTS}.tag", ASCENDING)])
         await self.units.create_index([(PENDING_SNAPSHOT, ASCENDING)])
         await self.series.create_index([("unit", ASCENDING), ("hour_ms", ASCENDING)])
+        await self.applied_facts.ensure_indexes()
 
     # --- writes --------------------------------------------------------------------------------
 
