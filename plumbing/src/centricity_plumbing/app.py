@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -24,6 +24,7 @@ from centricity_plumbing.broker import create_broker
 from centricity_plumbing.health import health_router
 from centricity_plumbing.input import RequestBodyGuard
 from centricity_plumbing.methods import AllowEveryMethod
+from centricity_plumbing.metrics import BacklogProbe, ServiceMetrics, instrument_http, metrics_router
 from centricity_plumbing.mongo import MongoStore
 from centricity_plumbing.problems import NotFoundProblem, install_problem_handlers
 from centricity_plumbing.quarantine import QUARANTINE_COLLECTION, Quarantine, attach_quarantine
@@ -50,8 +51,10 @@ class ServiceRuntime:
         # PyMongo's instrumentation only sees clients created after it.
         instrument_pymongo(self.tracer_provider)
         self.store = MongoStore(settings.mongo_url, settings.database_name(), settings.store_timeout_ms)
-        self.broker: KafkaBroker = create_broker(settings, self.tracer_provider)
+        self.metrics = ServiceMetrics(settings.service_name)
+        self.broker: KafkaBroker = create_broker(settings, self.tracer_provider, self.metrics)
         self.quarantine = Quarantine(self.store.db[QUARANTINE_COLLECTION])
+        self.metrics.count_backlog("quarantined", self.quarantine.count)
         attach_quarantine(self.broker, self.quarantine)
         self.log = logging.getLogger(f"centricity.{settings.service_name}")
 
@@ -109,6 +112,7 @@ def create_service_app(
     before_start: Sequence[Hook] = (),
     after_start: Sequence[Hook] = (),
     background: Sequence[Job] = (),
+    backlogs: Mapping[str, BacklogProbe] | None = None,
 ) -> FastAPI:
     """A FastAPI app that starts the store hooks, then the broker, and stops them in reverse.
 
@@ -154,9 +158,13 @@ def create_service_app(
         )
     )
     app.include_router(asyncapi_router(runtime.broker, title=title, version=version, description=description))
+    for kind, probe in (backlogs or {}).items():
+        runtime.metrics.count_backlog(kind, probe)
+    app.include_router(metrics_router(runtime.metrics))
     for router in routers:
         app.include_router(router)
     instrument_app(app, runtime.tracer_provider)
+    instrument_http(app, runtime.metrics)
     return app
 
 

@@ -18,6 +18,7 @@ from fast_depends.exceptions import ValidationError as DependencyValidationError
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
@@ -26,6 +27,7 @@ from centricity_contracts.envelope import CloudEvent
 from centricity_contracts.posting import SIGNATURE_HEADER as SIGNATURE_HEADER
 from centricity_contracts.registry import event_adapter, events_on, type_list
 from centricity_contracts.topics import DEAD_LETTER_SUFFIX, dead_letter_topic
+from centricity_plumbing.metrics import ServiceMetrics, attach_metrics, metrics_of
 from centricity_plumbing.quarantine import quarantine_of
 from centricity_plumbing.rules import RuleViolation
 from centricity_plumbing.settings import ServiceSettings
@@ -144,6 +146,8 @@ async def dead_letter(
     fails too does the error propagate, and the batch is redelivered.
     """
     headers = dead_letter_headers(record, rejection, service)
+    if (metrics := metrics_of(broker)) is not None:
+        metrics.dead_letters.labels(record.topic, rejection.code).inc()
     failure: BaseException | None = None
     for attempt in range(DEAD_LETTER_ATTEMPTS):
         try:
@@ -301,8 +305,10 @@ def kafka_security(settings: ServiceSettings) -> BaseSecurity | None:
     return BaseSecurity(ssl_context=context, use_ssl=True)
 
 
-def create_broker(settings: ServiceSettings, tracer_provider: TracerProvider) -> KafkaBroker:
-    return KafkaBroker(
+def create_broker(
+    settings: ServiceSettings, tracer_provider: TracerProvider, metrics: ServiceMetrics
+) -> KafkaBroker:
+    broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         security=kafka_security(settings),
         client_id=f"centricity-{settings.service_name}",
@@ -312,11 +318,14 @@ def create_broker(settings: ServiceSettings, tracer_provider: TracerProvider) ->
         decoder=decode_cloudevent,
         middlewares=(
             KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
+            KafkaPrometheusMiddleware(registry=metrics.registry, app_name=settings.service_name),
             dead_letter_middleware(settings.service_name),
         ),
         allow_auto_create_topics=False,
         graceful_timeout=15.0,
     )
+    attach_metrics(broker, metrics)
+    return broker
 
 
 def consumer_options(settings: ServiceSettings, purpose: str | None = None) -> dict[str, Any]:

@@ -41,6 +41,7 @@ def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
 
 
 OUTBOX_FIELD = "outbox"
+PENDING_QUERY = {OUTBOX_FIELD: {"$elemMatch": {"id": {"$exists": True}}}}
 
 
 def current_trace() -> dict[str, str]:
@@ -145,11 +146,15 @@ class Outbox:
         finally:
             otel_context.detach(token)
 
+    async def waiting(self) -> int:
+        """How many documents hold facts not yet published (a backlog that grows while the broker
+        refuses them, or that a crash left)."""
+        return await self.collection.count_documents(PENDING_QUERY)
+
     async def deliver_all_pending(self) -> int:
         """Publish what a previous run stored but did not get to publish."""
         delivered = 0
-        query = {OUTBOX_FIELD: {"$elemMatch": {"id": {"$exists": True}}}}
-        async for doc in self.collection.find(query):
+        async for doc in self.collection.find(PENDING_QUERY):
             delivered += await self.deliver(doc)
         if delivered:
             log.info("published %d pending facts from %s", delivered, self.collection.name)

@@ -71,6 +71,7 @@ def create_app(
         before_start=[store.ensure_indexes, ops.refresh_index],
         after_start=[ops.outbox.deliver_all_pending, encoder_loaded],
         background=[ops.keep_index_fresh],
+        backlogs={"outbox": ops.outbox.waiting},
     )
 
 

@@ -37,6 +37,11 @@ def create_app(
         runtime.broker,
         source=settings.fact_source(),
         window_s=settings.snapshot_window_ms / 1000,
+        latency=runtime.metrics.histogram(
+            "centricity_snapshot_latency_seconds",
+            "From a change of insights to the broker's acknowledgement of its snapshot.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        ),
     )
     projection = InsightProjection(store, on_change=publisher.mark)
     consumer = FactConsumer(projection, runtime.broker, settings.service_name, publisher)
@@ -56,6 +61,10 @@ def create_app(
         ],
         after_start=[publisher.recover],
         background=[publisher.run, projection.tend],
+        backlogs={
+            "snapshots_unpublished": store.snapshots_waiting,
+            "unit_effects_unapplied": store.batches_unapplied,
+        },
     )
 
 

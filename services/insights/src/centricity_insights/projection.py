@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
+from prometheus_client import Histogram
 
 from centricity_contracts.campaigns import CampaignCreated
 from centricity_contracts.insights import (
@@ -274,8 +276,20 @@ class SnapshotPublisher:
     snapshots a crash kept from going out are published at the next start.
     """
 
-    def __init__(self, store: InsightStore, broker: KafkaBroker, *, source: str, window_s: float) -> None:
+    def __init__(
+        self,
+        store: InsightStore,
+        broker: KafkaBroker,
+        *,
+        source: str,
+        window_s: float,
+        latency: Histogram | None = None,
+    ) -> None:
         self.store = store
+        # Seconds from the first change since the last flush to the broker's acknowledgement of
+        # its snapshot: how far behind the facts the dashboards and the snapshot topics are.
+        self.latency = latency
+        self._changed_since: float | None = None
         self.broker = broker
         self.source = source
         self.window_s = window_s
@@ -291,6 +305,8 @@ class SnapshotPublisher:
             self._traces.setdefault(key, carrier)
 
     def mark(self, outcome: BatchOutcome) -> None:
+        if self._changed_since is None:
+            self._changed_since = time.monotonic()
         self._ideas |= outcome.ideas
         self._units |= outcome.units
         self._due.set()
@@ -318,6 +334,7 @@ class SnapshotPublisher:
     async def flush(self) -> int:
         self._due.clear()
         ideas, units = self._ideas, self._units
+        changed_since, self._changed_since = self._changed_since, None
         self._ideas, self._units = set(), set()
         try:
             idea_docs = await self.store.idea_documents(ideas) if ideas else []
@@ -338,7 +355,10 @@ class SnapshotPublisher:
         except BaseException:
             self._ideas |= ideas
             self._units |= units
+            self._changed_since = changed_since
             raise
+        if self.latency is not None and changed_since is not None:
+            self.latency.observe(time.monotonic() - changed_since)
         await self.store.clear_pending(self.store.ideas, {d["_id"]: d.get("revision", 0) for d in idea_docs})
         await self.store.clear_pending(self.store.units, {d["_id"]: d.get("revision", 0) for d in unit_docs})
         return len(queued)

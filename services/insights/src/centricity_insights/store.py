@@ -185,6 +185,14 @@ class InsightStore:
         await self.series.create_index([("unit", ASCENDING), ("hour_ms", ASCENDING)])
         await self.applied_facts.ensure_indexes()
 
+    async def batches_unapplied(self) -> int:
+        """Batches whose effects on the units are not applied everywhere yet."""
+        return await self.batches.count_documents({})
+
+    async def snapshots_waiting(self) -> int:
+        """Units whose snapshot is not yet published (indexed; ideas' are looked for at start)."""
+        return await self.units.count_documents({PENDING_SNAPSHOT: True})
+
     # --- writes --------------------------------------------------------------------------------
 
     async def load_ideas(self, idea_ids: Iterable[str]) -> dict[str, Document]:

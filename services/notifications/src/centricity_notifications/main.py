@@ -118,6 +118,12 @@ def create_app(
     )
     notifier.mail_due = mail.due
     webhooks = WebhookSender(store, settings.webhook_settings())
+    backlogs = {
+        "outbox": notifier.outbox.waiting,
+        "notifications_untold": store.changes_waiting,
+        "mail_unsent": store.mail_waiting,
+        "webhooks_undelivered": store.deliveries_waiting,
+    }
     notifier.webhook_due = webhooks.due
     register_subscribers(runtime.broker, notifier, settings, runtime.tracer_provider)
     return create_service_app(
@@ -131,6 +137,7 @@ def create_app(
         routers=[notifications_router(notifier)],
         before_start=[store.create_indexes],
         background=[notifier.keep_telling, mail.run, webhooks.run],
+        backlogs=backlogs,
     )
 
 

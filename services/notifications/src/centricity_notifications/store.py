@@ -37,6 +37,9 @@ class Leased:
     SENDING = "sending"
 
 
+UNSENT = (Leased.PENDING, Leased.SENDING)
+
+
 class MailState(Leased):
     SENT = "sent"
     FAILED = "failed"
@@ -265,6 +268,16 @@ class NotificationStore:
     async def notifications_of(self, key: str, limit: int) -> list[Document]:
         cursor = self.notifications.find({"customer_key": key}).sort("requested_at", -1).limit(limit)
         return [doc async for doc in cursor]
+
+    async def changes_waiting(self) -> int:
+        """Changes whose subscribers are not all told yet."""
+        return await self.changes.count_documents({"done": False})
+
+    async def mail_waiting(self) -> int:
+        return await self.notifications.count_documents({"mail.state": {"$in": list(UNSENT)}})
+
+    async def deliveries_waiting(self) -> int:
+        return await self.deliveries.count_documents({"state": {"$in": list(UNSENT)}})
 
     async def mail_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from centricity_plumbing.auth import TokenVerifier
 from centricity_plumbing.health import ReadinessCheck, health_router
+from centricity_plumbing.metrics import ServiceMetrics, instrument_http, metrics_router
 from centricity_plumbing.problems import install_problem_handlers
 from centricity_plumbing.settings import ServiceSettings
 from centricity_plumbing.signin import install_sessions, signin_router
@@ -67,6 +68,9 @@ def create_app(settings: PortalSettings | None = None) -> FastAPI:
     app.include_router(signin_router(settings))
     app.include_router(health_router({api.value: _ready(upstreams, api) for api in Api}))
     app.include_router(portal_router(portal))
+    metrics = ServiceMetrics("portal")
+    app.include_router(metrics_router(metrics))
+    instrument_http(app, metrics)
     return app
 
 

@@ -77,6 +77,7 @@ def create_app(
         before_start=[store.create_indexes],
         after_start=[outbox.deliver_all_pending],
         background=[intake.keep_releasing],
+        backlogs={"outbox": outbox.waiting, "parked_votes": store.parked_count},
     )
 
 

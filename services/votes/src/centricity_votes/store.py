@@ -163,6 +163,9 @@ class VoteStore:
             if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
                 raise
 
+    async def parked_count(self) -> int:
+        return await self.parked.count_documents({})
+
     async def parked_vote_ids(self, vote_ids: Iterable[str]) -> set[str]:
         cursor = self.parked.find({"vote_id": {"$in": list(set(vote_ids))}}, {"vote_id": 1})
         return {doc["vote_id"] async for doc in cursor}
