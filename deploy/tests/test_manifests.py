@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import shutil
 import sys
 import tempfile
@@ -390,6 +391,12 @@ EGRESS_PORTS = {
 }
 
 
+PROMETHEUS_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
+
+
 @pytest.mark.parametrize("path", RENDERED)
 def test_network_policies_deny_by_default_then_allow_the_known_flows(path: str) -> None:
     assert set(EGRESS_PORTS) == set(SERVICES)
@@ -400,10 +407,15 @@ def test_network_policies_deny_by_default_then_allow_the_known_flows(path: str) 
         labels = {"app.kubernetes.io/name": f"centricity-{service}"}
         policies = policies_for(objects, labels)
         ingress = [rule for p in policies for rule in p["spec"].get("ingress", [])]
-        # The only way in is the ingress controller; services never call each other.
-        assert [peer for rule in ingress for peer in rule["from"]] == [
+        # The ways in are the ingress controller and, in prod, Prometheus for /metrics; services
+        # never call each other.
+        expected_peers = [
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
         ]
+        if path == "overlays/prod":
+            expected_peers.append(PROMETHEUS_PEER)
+        peers = [peer for rule in ingress for peer in rule["from"]]
+        assert sorted(peers, key=json.dumps) == sorted(expected_peers, key=json.dumps)
         egress = [rule for p in policies for rule in p["spec"].get("egress", [])]
         egress_ports = {port["port"] for rule in egress for port in rule["ports"]}
         expected = EGRESS_PORTS[service] | ({4318} if path != "base" else set())

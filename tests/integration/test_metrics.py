@@ -70,3 +70,21 @@ async def test_a_poison_record_raises_the_dead_letter_counter_and_requests_are_c
     assert value(samples, "centricity_backlog", kind="outbox") == 0
     assert value(samples, "centricity_backlog", kind="quarantined") is not None
     assert value(samples, "centricity_backlog_probe_failures_total") is None
+
+
+async def test_metrics_are_not_served_to_requests_that_came_through_the_ingress(
+    make_settings: SettingsFactory,
+) -> None:
+    async with running(create_app(make_settings(VotesSettings)), reader=None) as client:
+        unknown = await client.get(f"/no-such-path-{uuid.uuid4().hex}")
+        proxied = [
+            await client.get("/metrics", headers={header: "203.0.113.7"})
+            for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+        ]
+        direct = await client.get("/metrics")
+    assert direct.status_code == 200
+    for answer in proxied:
+        assert answer.status_code == 404
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"] == unknown.json()["type"]
+        assert "centricity_backlog" not in answer.text

@@ -9,6 +9,10 @@
   counted at each scrape, each within a time budget so a slow store does not stall the scrape.
 
 Each app has a registry of its own: tests and the local runner hold several in one process.
+
+`/metrics` is for Prometheus inside the cluster, never for the public: a request that came
+through a proxy (the ingress adds `X-Forwarded-For`) is answered 404, as if there were no such
+path.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import Response
 from faststream.kafka import KafkaBroker
 from prometheus_client import (
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 
 PROBE_BUDGET_S = 5.0
 BacklogProbe = Callable[[], Awaitable[int]]
+PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
 class ServiceMetrics:
@@ -90,7 +95,9 @@ def metrics_router(metrics: ServiceMetrics) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     @router.get("/metrics")
-    async def scrape() -> Response:
+    async def scrape(request: Request) -> Response:
+        if any(header in request.headers for header in PROXY_HEADERS):
+            raise HTTPException(status_code=404)  # the same answer as an unknown path
         await metrics.refresh()
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
