@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 
 T = TypeVar("T")
 
@@ -226,6 +227,40 @@ async def read_topic(bootstrap: str, topic: str) -> list[Record]:
                     )
                     for m in messages
                 )
+    finally:
+        await consumer.stop()
+
+
+async def topic_ends(bootstrap: str) -> dict[TopicPartition, int]:
+    """Where every partition of every topic ends now."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        topics = await consumer.topics()
+        partitions = [
+            TopicPartition(topic, p) for topic in topics for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        return dict(await consumer.end_offsets(partitions)) if partitions else {}
+    finally:
+        await consumer.stop()
+
+
+async def start_group_at(
+    bootstrap: str, group_id: str, topics: Sequence[str], offsets: dict[TopicPartition, int]
+) -> bool:
+    """Commit `offsets` for a group that has committed nothing yet on `topics`; False if it had."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [tp for tp in offsets if tp.topic in topics]
+        if not partitions:
+            return False
+        consumer.assign(partitions)
+        for tp in partitions:
+            if await consumer.committed(tp) is not None:
+                return False
+        await consumer.commit({tp: OffsetAndMetadata(offsets[tp], "") for tp in partitions})
+        return True
     finally:
         await consumer.stop()
 

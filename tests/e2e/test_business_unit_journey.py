@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 from pymongo.collection import Collection
 
@@ -111,6 +112,35 @@ def test_an_idea_and_its_kafka_votes_show_up_in_the_insight_stream(system: Local
         timeout=10,
     ).json()
     assert idea_id in [idea["idea_id"] for idea in top]
+    assert_metrics_tell_what_happened(system)
+
+
+def scraped(system: LocalSystem, service: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """A service's /metrics as an operator's Prometheus reads it: sample name, labels, value."""
+    answer = httpx.get(f"{system.url(service)}/metrics", timeout=10)
+    assert answer.status_code == 200, answer.text
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def total(samples: dict[str, dict[tuple[tuple[str, str], ...], float]], name: str, **labels: str) -> float:
+    return sum(v for k, v in samples.get(name, {}).items() if set(labels.items()) <= set(k))
+
+
+def assert_metrics_tell_what_happened(system: LocalSystem) -> None:
+    """Scraped while the system runs: the submission, the votes taken in, the one refused."""
+    ideas, votes, insights = (scraped(system, s) for s in ("ideas", "votes", "insights"))
+    assert total(ideas, "http_requests_total", handler="/ideas", method="POST", status="201") >= 1
+    assert total(votes, "faststream_received_messages_total", handler=VOTES_INTAKE) >= 6
+    assert total(votes, "centricity_dead_letters_total", topic=VOTES_INTAKE, code="invalid-event") >= 1
+    assert total(votes, "faststream_published_messages_total", destination=VOTES_EVENTS) >= 1
+    assert total(insights, "centricity_snapshot_latency_seconds_count") >= 1
+    for samples in (ideas, votes, insights):
+        assert "centricity_backlog" in samples
+        assert total(samples, "centricity_backlog_probe_failures_total") == 0
 
 
 def crash_on_first_writes(system: LocalSystem, service: str, collection: str) -> int:

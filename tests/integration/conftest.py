@@ -10,11 +10,13 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from aiokafka import TopicPartition
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from centricity_plumbing.localinfra import LocalInfrastructure, free_port
 from centricity_plumbing.settings import BusinessUnitConfig, ServiceSettings
+from tests.support import start_group_at, topic_ends
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -38,11 +40,18 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfrastruct
 
 SettingsFactory = Callable[..., Any]
 
+# Where the topics ended when a test began, by the consumer groups its settings name. The topics
+# are shared by every test of the session: a test's services start where its own records begin,
+# as if the topics were its own, instead of replaying (and republishing) all earlier tests'.
+# A group a test names itself (a replay, say) reads from the start, as in production.
+GROUP_STARTS: dict[str, dict[TopicPartition, int]] = {}
+
 
 @pytest.fixture
-def make_settings(infra: LocalInfrastructure) -> SettingsFactory:
+async def make_settings(infra: LocalInfrastructure) -> SettingsFactory:
     """Settings on the local infrastructure, with a database and consumer group of this test's own."""
     suffix = uuid.uuid4().hex[:10]
+    starts = await topic_ends(infra.kafka_bootstrap)
 
     def make(settings_class: type[S], **overrides: Any) -> S:
         name = settings_class.model_fields["service_name"].default
@@ -58,6 +67,8 @@ def make_settings(infra: LocalInfrastructure) -> SettingsFactory:
         }
         if "smtp_port" in settings_class.model_fields:
             values |= {"smtp_host": infra.smtp_host, "smtp_port": infra.smtp_port}
+        if "kafka_group_id" not in overrides:
+            GROUP_STARTS[values["kafka_group_id"]] = starts
         return settings_class(**{**values, **overrides})
 
     return make
@@ -82,13 +93,25 @@ async def running(app: FastAPI, reader: str | None = API_KEYS["retail"]) -> Asyn
 
     GETs read as retail's system unless `reader` is None (then requests carry only what they bring).
     """
-    # A stop waits for the batch in hand; on a loaded 2-core machine the ideas service's duplicate
-    # finder can be a few thousand facts of earlier tests into its first batch.
+    await start_where_the_test_began(app)
+    # A stop waits for the batch in hand, which on a loaded 2-core machine can take a while.
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120):
         transport = httpx.ASGITransport(app=app)
         auth = ReadsAsSystem(reader) if reader else None
         async with httpx.AsyncClient(transport=transport, base_url="http://service", auth=auth) as client:
             yield client
+
+
+async def start_where_the_test_began(app: FastAPI) -> None:
+    """Commit the test's starting offsets for each consumer group of `app` that has none yet."""
+    settings = app.state.settings
+    for subscriber in app.state.runtime.broker.subscribers:
+        group = subscriber.group_id
+        base = next((g for g in GROUP_STARTS if group == g or str(group).startswith(f"{g}-")), None)
+        if group and base:
+            await start_group_at(
+                settings.kafka_bootstrap_servers, group, subscriber.topic_names, GROUP_STARTS[base]
+            )
 
 
 def unique(prefix: str) -> str:

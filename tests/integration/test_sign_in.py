@@ -99,6 +99,7 @@ async def attempt(
         Action.READ: (services.ideas, "GET", "/ideas", None),
         Action.READ_VOTERS: (services.votes, "GET", f"{idea}/votes", None),
         Action.READ_INSIGHTS: (services.insights, "GET", "/units", None),
+        Action.READ_AUDIT: (services.insights, "GET", "/audit", None),
         Action.SUBMIT_IDEA: (
             services.ideas,
             "POST",

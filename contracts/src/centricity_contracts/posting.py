@@ -37,5 +37,12 @@ structured JSON mode (UTF-8), with the extension attribute `businessunit`; the r
 - **Facts and snapshots** are read from `ideas.events.v1`, `votes.events.v1` (keyed by idea id),
   `insights.ideas.v1` and `insights.units.v1` (compacted, latest value per key). A reader ignores
   fields and types it does not know: facts may gain optional fields and new types.
+- **Who caused a fact.** Every fact carries four extension attributes for audit: `principal`
+  (who asked: `staff:<subject>` or `customer:<subject>` signed in, `system:<unit>` for a unit's
+  API key or its signed intake), `origin` (`http` or `kafka`), `causationid` (the HTTP request's
+  `X-Request-ID`, or the intake event's `source` and `id`, with a space between) and
+  `traceparent` (the W3C trace context, as the CloudEvents distributed-tracing extension has it).
+  A fact a service made because of another's carries that fact's principal. Facts published
+  before these attributes existed lack them; a reader must not require them.
 
 {IDS_DOC}"""

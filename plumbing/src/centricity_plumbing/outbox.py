@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind
 from pymongo.asynchronous.collection import AsyncCollection
 
 from centricity_contracts.envelope import CloudEvent
+from centricity_plumbing.audit import Cause, current_cause
 from centricity_plumbing.broker import CLOUDEVENTS_CONTENT_TYPE, enqueue_payload, publish_payload
 from centricity_plumbing.mongo import Document
 
@@ -52,15 +53,24 @@ def current_trace() -> dict[str, str]:
 
 
 def outbox_entry(
-    event: CloudEvent[Any], *, topic: str, key: str, trace: dict[str, str] | None = None
+    event: CloudEvent[Any],
+    *,
+    topic: str,
+    key: str,
+    trace: dict[str, str] | None = None,
+    cause: Cause | None = None,
 ) -> Document:
-    """A pending publication, carrying the trace it belongs to so a late publish joins it."""
+    """A pending publication, carrying the trace it belongs to so a late publish joins it, and
+    stamped with its cause (`cause`, else the current one) for the audit trail."""
+    trace = current_trace() if trace is None else trace
+    if (cause := cause or current_cause()) is not None:
+        event = event.model_copy(update=cause.attributes(trace))
     return {
         "id": event.id,
         "topic": topic,
         "key": key,
         "payload": event.to_json_bytes().decode(),
-        "trace": current_trace() if trace is None else trace,
+        "trace": trace,
     }
 
 

@@ -9,13 +9,16 @@ A grant says who may take an action at all. Where it applies is enforced beside 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from enum import StrEnum
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from centricity_contracts.customers import Actor, Customer
+from centricity_plumbing.audit import Cause, acting, request_id
 from centricity_plumbing.auth import AuthenticatedPrincipal, Principal, PrincipalKind, Role
+from centricity_plumbing.idempotency import Origin
 from centricity_plumbing.problems import ForbiddenProblem
 
 
@@ -24,6 +27,7 @@ class Action(StrEnum):
     READ_VOTERS = "read who voted, and a customer's budget"
     READ_INSIGHTS = "read unit metrics, series, the live stream and dashboard"
     READ_NOTIFICATIONS = "read what a customer follows and was told"
+    READ_AUDIT = "read the audit trail: who changed what, when, from where"
     SUBMIT_IDEA = "submit an idea"
     REVISE_IDEA = "revise an idea"
     CHANGE_STATUS = "change an idea's status (triage, decline, deliver)"
@@ -60,6 +64,7 @@ PERMISSIONS: dict[Action, frozenset[Grant]] = {
     Action.READ_VOTERS: frozenset({SYSTEM, *_UNIT_STAFF, Role.ENTERPRISE_ADMIN, Role.CUSTOMER}),
     Action.READ_INSIGHTS: _ALL - {Role.CUSTOMER},
     Action.READ_NOTIFICATIONS: frozenset({SYSTEM, *_UNIT_STAFF, Role.ENTERPRISE_ADMIN, Role.CUSTOMER}),
+    Action.READ_AUDIT: frozenset({SYSTEM, Role.ADMIN, Role.ENTERPRISE_ADMIN}),
     Action.SUBMIT_IDEA: frozenset({SYSTEM, Role.ADMIN, Role.MODERATOR, Role.CUSTOMER}),
     Action.REVISE_IDEA: frozenset({SYSTEM, Role.ADMIN, Role.MODERATOR}),
     Action.CHANGE_STATUS: frozenset({SYSTEM, Role.ADMIN, Role.MODERATOR}),
@@ -73,6 +78,7 @@ PERMISSIONS: dict[Action, frozenset[Grant]] = {
     Action.MANAGE_WEBHOOKS: frozenset({SYSTEM, Role.ADMIN}),
 }
 NOTES = {
+    Action.READ_AUDIT: "systems and admins: their own unit's; enterprise admins: every unit's",
     Action.READ_VOTERS: "customers: their own budget only; staff: their unit's voters",
     Action.SUBMIT_IDEA: "customers: as themselves, in their unit",
     Action.COMMENT: "customers: as themselves",
@@ -118,11 +124,17 @@ def permitted(action: Action) -> Any:
     """A route dependency: the authenticated principal, allowed to take `action` (and, for a
     write, within its unit's rate limit)."""
 
-    async def dependency(request: Request, principal: AuthenticatedPrincipal) -> Principal:
+    async def dependency(
+        request: Request, response: Response, principal: AuthenticatedPrincipal
+    ) -> AsyncIterator[Principal]:
         authorise(principal, action)
-        if action.writes:
-            await request.app.state.write_limiter.admit(principal.businessunit)
-        return principal
+        if not action.writes:
+            yield principal
+            return
+        await request.app.state.write_limiter.admit(principal.businessunit)
+        # The route runs within: the facts of this write name who asked, and in which request.
+        with acting(Cause(principal.actor_id, Origin.HTTP, request_id(request, response))):
+            yield principal
 
     return Depends(dependency)
 

@@ -17,6 +17,7 @@ from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_EVENTS
 from centricity_contracts.votes import VoteMoved, VoteRecorded
 from centricity_ideas.domain import Idea
 from centricity_ideas.service import INTAKE_BATCH, IdeaOperations, Submission
+from centricity_plumbing.audit import Cause, acting
 from centricity_plumbing.broker import (
     RejectedEvent,
     consumer_options,
@@ -54,7 +55,8 @@ class IntakeConsumer:
             await self._submit(pending)
             pending = []
             try:
-                await self.ops.apply_intake(event)
+                with acting(Cause.of_intake(event.businessunit, event.dedup_key())):
+                    await self.ops.apply_intake(event)
             except RuleViolation as error:
                 await self._reject(record, RejectedEvent.for_rule(error))
         await self._submit(pending)

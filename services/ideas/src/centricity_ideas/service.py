@@ -60,6 +60,7 @@ from centricity_ideas.store import (
     stored_idea,
 )
 from centricity_plumbing.answerlinks import AnswerLink, AnswerLinkInvalid
+from centricity_plumbing.audit import Cause
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.idempotency import Origin, has_seen, remember, seen_keys
 from centricity_plumbing.memory import release_freed_memory
@@ -88,6 +89,11 @@ class Submission:
     @property
     def idea_id(self) -> str:
         return domain.idea_id_for(self.businessunit, self.submission.reference)
+
+    @property
+    def cause(self) -> Cause | None:
+        """A Kafka record's own cause; an HTTP request's is the current one."""
+        return None if self.origin is Origin.HTTP else Cause.of_intake(self.businessunit, self.request_key)
 
 
 def _created_by(doc: Document, request_keys: set[str], *, inserted_now: bool) -> bool:
@@ -354,7 +360,7 @@ class IdeaOperations:
         }
 
     def _new_document(self, idea: Idea, item: Submission, trace: dict[str, str]) -> Document:
-        entry = self._created_entry(idea, trace)
+        entry = self._created_entry(idea, trace, item.cause)
         seen = remember([], item.request_key, SEEN_KEYS_KEPT)
         if item.origin.keeps_facts_pending:
             return {**idea_document(idea, outbox=[entry], seen=seen), "revision": 1}
@@ -362,9 +368,15 @@ class IdeaOperations:
         # needed to clear it.
         return {**idea_document(idea, outbox=[], seen=seen), CREATED_FIELD: entry, "revision": 1}
 
-    def _created_entry(self, idea: Idea, trace: dict[str, str] | None = None) -> Document:
+    def _created_entry(
+        self, idea: Idea, trace: dict[str, str] | None = None, cause: Cause | None = None
+    ) -> Document:
         return outbox_entry(
-            domain.created_fact(idea, source=self.source), topic=IDEAS_EVENTS, key=idea.idea_id, trace=trace
+            domain.created_fact(idea, source=self.source),
+            topic=IDEAS_EVENTS,
+            key=idea.idea_id,
+            trace=trace,
+            cause=cause,
         )
 
     async def _check_campaign(

@@ -1,4 +1,5 @@
-"""HTTP routes of the insights service: ideas, units, a time series, a live stream, the dashboard."""
+"""HTTP routes of the insights service: ideas, units, a time series, a live stream, the dashboard,
+and the audit trail."""
 
 from __future__ import annotations
 
@@ -13,20 +14,22 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import AwareDatetime
 from rfc9457.openapi import problem_response
 
 from centricity_contracts.envelope import BusinessUnitId
 from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
+from centricity_insights.audit import AuditPage, AuditQuery, BadCursor
 from centricity_insights.dashboard import STATIC, Snapshot
 from centricity_insights.dashboard import render as render_dashboard
 from centricity_insights.domain import ENTERPRISE, unit_key
 from centricity_insights.series import Bucket, SeriesPoint
-from centricity_insights.service import InsightQueries
+from centricity_insights.service import AuditTrail, InsightQueries
 from centricity_insights.store import Ranking
-from centricity_plumbing.auth import InvalidCredentials, TokenVerifier, session_token
+from centricity_plumbing.auth import InvalidCredentials, Principal, TokenVerifier, session_token
 from centricity_plumbing.input import StrictBodyRoute
 from centricity_plumbing.pages import simple_page
-from centricity_plumbing.permissions import Action, may, permitted
+from centricity_plumbing.permissions import Action, NotPermitted, may, permitted
 from centricity_plumbing.problems import PROBLEM_TYPE_URI, NotFoundProblem, Problem, UnprocessableProblem
 from centricity_plumbing.visibility import Viewer, viewer_for
 
@@ -275,5 +278,56 @@ def insights_router(queries: InsightQueries) -> APIRouter:
         if name.startswith(".") or not path.is_file():
             raise NotFoundProblem(f"No file {name!r}.")
         return FileResponse(path, media_type=STATIC_TYPES.get(path.suffix, "application/octet-stream"))
+
+    return router
+
+
+class UnknownCursor(UnprocessableProblem):
+    title = "Unknown cursor"
+
+
+class ForeignBusinessUnit(NotPermitted):
+    title = "Not your unit's trail"
+
+
+def audit_router(trail: AuditTrail) -> APIRouter:
+    router = APIRouter(route_class=StrictBodyRoute, tags=["audit"])
+
+    @router.get(
+        "/audit",
+        summary="The audit trail: who changed what, when, from where",
+        description="Every change of every service, newest first: the authenticated principal, the "
+        "unit, the origin (http or kafka), the request or intake event, and the trace. Built from "
+        "the facts, so it covers history; entries are kept for the configured retention "
+        "(`CENTRICITY_AUDIT_RETENTION_DAYS`). A unit's system and admins read their own unit's; "
+        "enterprise admins read every unit's.",
+        responses={
+            403: problem_doc(ForeignBusinessUnit("Read your own unit's audit trail.")),
+            422: problem_doc(UnknownCursor("The cursor is not one this service gave.")),
+        },
+    )
+    async def audit(
+        reader: Annotated[Principal, permitted(Action.READ_AUDIT)],
+        principal: Annotated[
+            str | None, Query(max_length=300, description="Only this principal's, e.g. staff:retail-admin")
+        ] = None,
+        idea_id: Annotated[str | None, Query(max_length=64, description="Only changes of this idea")] = None,
+        businessunit: Annotated[BusinessUnitId | None, Query(description="Only this unit's")] = None,
+        since: Annotated[AwareDatetime | None, Query(description="From this time on")] = None,
+        until: Annotated[AwareDatetime | None, Query(description="Before this time")] = None,
+        cursor: Annotated[str | None, Query(max_length=600, description="From a page's next_cursor")] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> AuditPage:
+        if reader.businessunit is not None:
+            if businessunit not in (None, reader.businessunit):
+                raise ForeignBusinessUnit("Read your own unit's audit trail.")
+            businessunit = reader.businessunit
+        query = AuditQuery(
+            principal=principal, idea_id=idea_id, businessunit=businessunit, since=since, until=until
+        )
+        try:
+            return await trail.page(query, cursor=cursor, limit=limit)
+        except BadCursor as error:
+            raise UnknownCursor(str(error)) from error
 
     return router

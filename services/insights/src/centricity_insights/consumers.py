@@ -22,6 +22,7 @@ from centricity_insights.projection import (
     SnapshotPublisher,
     parse_fact,
 )
+from centricity_insights.service import AuditTrail
 from centricity_insights.store import FACT_BATCH
 from centricity_plumbing.broker import RejectedEvent, consumer_options, dead_letter, document_dead_letters
 from centricity_plumbing.facts import decode_event
@@ -90,7 +91,7 @@ def follow_snapshots(hub: LiveHub) -> Callable[[Sequence[ConsumerRecord[Any, Any
 
 
 def register_subscribers(
-    broker: KafkaBroker, consumer: FactConsumer, hub: LiveHub, settings: ServiceSettings
+    broker: KafkaBroker, consumer: FactConsumer, hub: LiveHub, trail: AuditTrail, settings: ServiceSettings
 ) -> None:
     document_dead_letters(broker, *FACT_TOPICS)
     broker.publisher(
@@ -119,6 +120,19 @@ def register_subscribers(
     )
     async def on_facts(msg: KafkaMessage) -> None:
         await consumer.handle(msg.raw_message)
+
+    # A group of its own: the trail keeps up on its own, and a slow projection does not hold it.
+    @broker.subscriber(
+        *FACT_TOPICS,
+        batch=True,
+        max_records=FACT_BATCH,
+        title="facts:audit",
+        description="Every fact of every type, as an entry of the audit trail (GET /audit): who, what, "
+        "when, from where, in which request and trace.",
+        **{**consumer_options(settings, "audit"), "max_poll_records": FACT_BATCH},
+    )
+    async def on_facts_audited(msg: KafkaMessage) -> None:
+        await trail.record(msg.raw_message)
 
     on_snapshots = follow_snapshots(hub)
 

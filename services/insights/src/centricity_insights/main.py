@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import Field
 
 from centricity_contracts.insights import UnitKind
-from centricity_insights.api import insights_router
+from centricity_insights.api import audit_router, insights_router
 from centricity_insights.consumers import FactConsumer, register_subscribers
 from centricity_insights.domain import ENTERPRISE, unit_key
 from centricity_insights.projection import InsightProjection, LiveHub, SnapshotPublisher
-from centricity_insights.service import InsightQueries
-from centricity_insights.store import InsightStore
+from centricity_insights.service import AuditTrail, InsightQueries
+from centricity_insights.store import AuditStore, InsightStore
 from centricity_plumbing.app import ServiceRuntime, create_service_app, serve
 from centricity_plumbing.settings import ServiceSettings
 
@@ -22,6 +24,9 @@ class InsightsSettings(ServiceSettings):
     http_port: int = 8103
     snapshot_window_ms: int = Field(
         default=200, ge=0, description="At most one snapshot per idea or unit per this many milliseconds."
+    )
+    audit_retention_days: int = Field(
+        default=400, ge=1, description="How long the audit trail keeps an entry, from when it was recorded."
     )
 
 
@@ -45,7 +50,9 @@ def create_app(
     )
     projection = InsightProjection(store, on_change=publisher.mark)
     consumer = FactConsumer(projection, runtime.broker, settings.service_name, publisher)
-    register_subscribers(runtime.broker, consumer, hub, settings)
+    audit = AuditStore(runtime.store.db)
+    trail = AuditTrail(audit, retention=timedelta(days=settings.audit_retention_days))
+    register_subscribers(runtime.broker, consumer, hub, trail, settings)
     return create_service_app(
         runtime,
         title="Centricity insights",
@@ -53,9 +60,10 @@ def create_app(
         "type and the enterprise, served over HTTP, server-sent events, Kafka and a live dashboard "
         "(/dashboard).",
         version="0.2.0",
-        routers=[insights_router(InsightQueries(store, hub))],
+        routers=[insights_router(InsightQueries(store, hub)), audit_router(trail)],
         before_start=[
             store.ensure_indexes,
+            audit.ensure_indexes,
             lambda: store.name_units(configured_titles(settings)),
             projection.recover_all,
         ],

@@ -1,17 +1,20 @@
-"""The insights service's use cases: what dashboards and BU systems read. The projection
-(projection.py) is what writes."""
+"""The insights service's use cases: what dashboards and BU systems read, and the audit trail.
+The projection (projection.py) is what writes insights."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aiokafka import ConsumerRecord
+
 from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
+from centricity_insights.audit import AuditPage, AuditQuery, cursor_after, entry_of, position_of, to_entry
 from centricity_insights.projection import LiveHub, unit_of_document
 from centricity_insights.series import Bucket, SeriesPoint, series_points
-from centricity_insights.store import InsightStore, Ranking
+from centricity_insights.store import AuditStore, InsightStore, Ranking
 
 
 class InsightQueries:
@@ -49,3 +52,26 @@ class InsightQueries:
         """A queue of every snapshot this process publishes from now on."""
         with self.hub.subscription() as queue:
             yield queue
+
+
+class AuditTrail:
+    """Records every fact as an audit entry, and pages through them for admins."""
+
+    def __init__(self, store: AuditStore, *, retention: timedelta) -> None:
+        self.store = store
+        self.retention = retention
+
+    async def record(self, records: Sequence[ConsumerRecord[Any, Any]]) -> int:
+        entries = [e for r in records if (e := entry_of(r, retention=self.retention)) is not None]
+        await self.store.record(entries)
+        return len(entries)
+
+    async def page(self, query: AuditQuery, *, cursor: str | None, limit: int) -> AuditPage:
+        """Raises BadCursor for a cursor this service did not give."""
+        after = position_of(cursor) if cursor else None
+        docs = await self.store.page(query, after=after, limit=limit + 1)
+        more = len(docs) > limit
+        docs = docs[:limit]
+        return AuditPage(
+            entries=[to_entry(doc) for doc in docs], next_cursor=cursor_after(docs[-1]) if more else None
+        )

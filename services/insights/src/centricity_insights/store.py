@@ -35,6 +35,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from centricity_contracts.ideas import IdeaStatus
 from centricity_contracts.insights import IdeaInsight
+from centricity_insights.audit import AuditQuery, epoch_ms
 from centricity_insights.domain import (
     Counters,
     UnitCounters,
@@ -458,4 +459,64 @@ class InsightStore:
 
     async def hourly(self, unit: str, since_ms: int) -> list[Document]:
         cursor = self.series.find({"unit": unit, "hour_ms": {"$gte": since_ms}}).sort("hour_ms", ASCENDING)
+        return [doc async for doc in cursor]
+
+
+class AuditStore:
+    """The audit trail's entries, one per fact (by its CloudEvents identity), each kept until
+    its `expires_at` (a TTL index), newest first."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.entries: AsyncCollection[Document] = db["audit_trail"]
+
+    async def ensure_indexes(self) -> None:
+        # Epoch milliseconds and `event_id` (a copy of `_id`): nx-27017 ranges over dates
+        # unreliably and cannot put `_id` in a compound index.
+        newest_first = [("time_ms", DESCENDING), ("event_id", DESCENDING)]
+        await self.entries.create_index(newest_first)
+        for field_name in ("businessunit", "principal", "idea_id"):
+            await self.entries.create_index([(field_name, ASCENDING), *newest_first])
+        await self.entries.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+
+    async def record(self, entries: list[Document]) -> None:
+        """Add entries; one recorded before (a redelivered fact) is kept as it was."""
+        writes = [
+            UpdateOne(
+                {"_id": e["_id"]}, {"$setOnInsert": {k: v for k, v in e.items() if k != "_id"}}, upsert=True
+            )
+            for e in entries
+        ]
+        if not writes:
+            return
+        try:
+            await self.entries.bulk_write(writes, ordered=False)
+        except BulkWriteError as error:  # a concurrent replica recorded some first
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+
+    async def page(self, query: AuditQuery, *, after: tuple[int, str] | None, limit: int) -> list[Document]:
+        """Entries matching `query`, newest first, older than the position `after`."""
+        conditions: list[Document] = [
+            {name: value}
+            for name, value in (
+                ("principal", query.principal),
+                ("idea_id", query.idea_id),
+                ("businessunit", query.businessunit),
+            )
+            if value is not None
+        ]
+        if query.since is not None:
+            conditions.append({"time_ms": {"$gte": epoch_ms(query.since)}})
+        if query.until is not None:
+            conditions.append({"time_ms": {"$lt": epoch_ms(query.until)}})
+        if after is not None:
+            at_ms, event_id = after
+            conditions.append(
+                {"$or": [{"time_ms": {"$lt": at_ms}}, {"time_ms": at_ms, "event_id": {"$lt": event_id}}]}
+            )
+        cursor = (
+            self.entries.find({"$and": conditions} if conditions else {})
+            .sort([("time_ms", DESCENDING), ("event_id", DESCENDING)])
+            .limit(limit)
+        )
         return [doc async for doc in cursor]

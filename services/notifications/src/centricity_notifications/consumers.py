@@ -3,12 +3,16 @@ the subscriptions and contact details business units post."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry.sdk.trace import TracerProvider
 
+from centricity_contracts.envelope import CloudEvent
 from centricity_contracts.notifications import ContactSet, SubscriptionSet
 from centricity_contracts.topics import IDEAS_EVENTS, NOTIFICATIONS, NOTIFICATIONS_INTAKE, VOTES_EVENTS
 from centricity_notifications.service import Notifier
+from centricity_plumbing.audit import Cause, acting
 from centricity_plumbing.broker import (
     consumer_options,
     document_dead_letters,
@@ -69,12 +73,14 @@ def register_subscribers(
     )
     async def on_intake(msg: KafkaMessage) -> None:
         for _, event in await parse_intake(broker, msg.raw_message, settings):
-            if isinstance(event, SubscriptionSet):
-                change = event.data
-                await notifier.subscribe(
-                    change.idea_id, event.businessunit, change.customer, subscribed=change.subscribed
-                )
-            elif isinstance(event, ContactSet):
-                await notifier.set_contact(
-                    event.businessunit, event.data.customer.customer_id, event.data.email
-                )
+            with acting(Cause.of_intake(event.businessunit, event.dedup_key())):
+                await apply_intake(event)
+
+    async def apply_intake(event: CloudEvent[Any]) -> None:
+        if isinstance(event, SubscriptionSet):
+            change = event.data
+            await notifier.subscribe(
+                change.idea_id, event.businessunit, change.customer, subscribed=change.subscribed
+            )
+        elif isinstance(event, ContactSet):
+            await notifier.set_contact(event.businessunit, event.data.customer.customer_id, event.data.email)

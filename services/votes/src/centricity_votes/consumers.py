@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from centricity_contracts.topics import IDEAS_EVENTS, VOTES_EVENTS, VOTES_INTAKE
 from centricity_contracts.votes import CustomerValued, VoteCast, VoteWithdrawn
+from centricity_plumbing.audit import Cause, acting
 from centricity_plumbing.broker import (
     RejectedEvent,
     consumer_options,
@@ -69,7 +70,8 @@ class IntakeConsumer:
             if isinstance(event, CustomerValued):
                 await self._apply(*await self._set_aside(run))
                 run = []
-                await self.ledger.value_customer(event)
+                with acting(Cause.of_intake(event.businessunit, event.dedup_key())):
+                    await self.ledger.value_customer(event)
             elif isinstance(event, VoteCast | VoteWithdrawn):
                 run.append((record, command_of(event)))
         await self._apply(*await self._set_aside(run))

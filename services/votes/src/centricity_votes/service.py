@@ -28,6 +28,7 @@ from centricity_contracts.ideas import (
 )
 from centricity_contracts.topics import VOTES_EVENTS
 from centricity_contracts.votes import Ballot, CustomerValued, Withdrawal
+from centricity_plumbing.audit import Cause, acting
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.idempotency import Origin, has_seen, recent_fact
 from centricity_plumbing.lanes import lanes_by_key
@@ -72,6 +73,12 @@ class VoterCommand:
     @property
     def voter_key(self) -> str:
         return self.target.voter.key(self.businessunit)
+
+    key: str | None
+
+    def cause(self, origin: Origin) -> Cause | None:
+        """A Kafka record's own cause; an HTTP request's is the current one."""
+        return None if origin is Origin.HTTP else Cause.of_intake(self.businessunit, self.key)
 
 
 @dataclass(frozen=True)
@@ -266,7 +273,9 @@ class VoteLedger:
                         )
                     continue
                 vote, fact = change
-                entry = outbox_entry(fact, topic=VOTES_EVENTS, key=vote.idea_id, trace=trace)
+                entry = outbox_entry(
+                    fact, topic=VOTES_EVENTS, key=vote.idea_id, trace=trace, cause=command.cause(origin)
+                )
                 working[command.vote_id] = vote_document(
                     vote, doc, key=command.key, entry=entry, origin=origin
                 )
@@ -337,7 +346,7 @@ class VoteLedger:
                 return None
             vote, fact = change
             outcome = Applied(vote, True)
-            written = outbox_entry(fact, topic=VOTES_EVENTS, key=vote.idea_id)
+            written = outbox_entry(fact, topic=VOTES_EVENTS, key=vote.idea_id, cause=command.cause(origin))
             return vote_document(vote, doc, key=command.key, entry=written, origin=origin)
 
         try:
@@ -481,7 +490,7 @@ class VoteLedger:
         ideas: dict[str, Document] = {}
         campaigns: dict[str, int | None] = {}
         created: list[str] = []
-        closed: list[tuple[str, datetime, str]] = []
+        closed: list[tuple[str, datetime, str, Cause]] = []
         new_campaigns = 0
         for fact in facts:
             match fact:
@@ -499,7 +508,9 @@ class VoteLedger:
                     change = fact.data
                     ideas.setdefault(change.idea_id, {}).update({"status": str(change.to_status)})
                     if change.to_status in CLOSED_TO_VOTING:
-                        closed.append((change.idea_id, change.changed_at, f"close {fact.id}"))
+                        closed.append(
+                            (change.idea_id, change.changed_at, f"close {fact.id}", Cause.following(fact))
+                        )
                 case IdeaMerged():
                     merge = fact.data
                     ideas.setdefault(merge.idea_id, {}).update(
@@ -508,15 +519,17 @@ class VoteLedger:
                     # A merge reads what came before it: store that first.
                     await self.store.record(ideas, campaigns)
                     ideas, campaigns = {}, {}
-                    await self._merge(merge.idea_id, merge.into_idea_id, key=f"merge {fact.id}")
+                    with acting(Cause.following(fact)):
+                        await self._merge(merge.idea_id, merge.into_idea_id, key=f"merge {fact.id}")
                 case CampaignCreated():
                     campaigns[fact.data.campaign_id] = fact.data.vote_budget
                     new_campaigns += 1
         await self.store.record(ideas, campaigns)
         if created or new_campaigns:  # an idea in a campaign is known once its campaign is too
             self.arrivals.announce()
-        for idea_id, closed_at, key in closed:
-            await self.retract_late_votes(idea_id, closed_at, key=key)
+        for idea_id, closed_at, key, cause in closed:
+            with acting(cause):
+                await self.retract_late_votes(idea_id, closed_at, key=key)
         for merged_id, into_idea_id, key in await self.store.merges_waiting_for(created):
             await self.move_votes(merged_id, into_idea_id, key=key)
             await self.store.record({merged_id: {"merge_pending": None}}, {})
