@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
+from centricity_contracts.ideas import Comment
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, IDEAS_INTAKE_DLQ, VOTES_EVENTS
 from centricity_ideas.domain import idea_id_for
 from centricity_ideas.main import IdeasSettings, create_app
+from centricity_ideas.store import IdeaStore
 from centricity_plumbing.clock import utc_now
 from centricity_plumbing.localinfra import LocalInfrastructure
 from centricity_plumbing.mongo import MongoStore
@@ -500,3 +504,55 @@ async def test_campaigns_are_listed_a_page_at_a_time_newest_first(make_settings:
     assert [c["campaign_id"] for c in first] == made[:0:-1]
     assert second[0]["campaign_id"] == made[0]
     assert too_many.status_code == 422
+
+
+async def test_a_crash_between_counting_a_comment_and_storing_it_loses_nothing(
+    make_settings: SettingsFactory, infra: LocalInfrastructure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The idea (with its count and fact) and the comment are two writes; a crash between them
+    left a counted comment that was never listed, and its redelivery was dead-lettered (#13)."""
+    reference, run = unique("CRASH"), unique("run")
+    idea_id = idea_id_for("retail", reference)
+    submitted = bu_event(
+        "centricity.idea.submitted.v1", f"{run}-s", idea_body(reference, "Crash-proof notes")
+    )
+    posted = bu_event(
+        "centricity.comment.posted.v1", f"{run}-c", {"reference": reference, "body": "Kept", "staff": STAFF}
+    )
+    store_comment = IdeaStore.add_comment
+    crashes = {"kafka": 1, "http": 1}
+
+    async def crash_once(self: IdeaStore, comment: Comment) -> None:
+        origin = "http" if comment.body == "Kept too" else "kafka"
+        if crashes[origin]:
+            crashes[origin] -= 1
+            raise RuntimeError("the process died here")
+        await store_comment(self, comment)
+
+    monkeypatch.setattr(IdeaStore, "add_comment", crash_once)
+    async with running(create_app(make_settings(IdeasSettings))) as client:
+        await produce(infra.kafka_bootstrap, IDEAS_INTAKE, [(reference, submitted), (reference, posted)])
+
+        async def listed(expected: int) -> list[dict[str, Any]] | None:
+            answer = await client.get(f"/ideas/{idea_id}/comments", headers=RETAIL)
+            found = answer.json() if answer.status_code == 200 else []
+            return list(found) if len(found) >= expected else None
+
+        await eventually(lambda: listed(1), what="the comment taken from Kafka")
+        again = {"Idempotency-Key": unique("k"), **RETAIL}
+        body = {"body": "Kept too", "staff": STAFF}
+        with contextlib.suppress(RuntimeError):
+            await client.post(f"/ideas/{idea_id}/comments", json=body, headers=again)
+
+        async def retried() -> httpx.Response | None:
+            answer = await client.post(f"/ideas/{idea_id}/comments", json=body, headers=again)
+            return answer if answer.status_code in (200, 201) else None
+
+        answer = await eventually(retried, what="the retried comment")
+        comments = await eventually(lambda: listed(2), what="both comments")
+        idea = (await client.get(f"/ideas/{idea_id}", headers=RETAIL)).json()
+    dead = [r for r in await read_topic(infra.kafka_bootstrap, IDEAS_INTAKE_DLQ) if r.key == reference]
+    assert dead == []
+    assert [c["body"] for c in comments] == ["Kept", "Kept too"]
+    assert answer.json()["body"] == "Kept too"
+    assert idea["comment_count"] == 2

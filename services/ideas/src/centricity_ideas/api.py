@@ -45,6 +45,7 @@ from centricity_plumbing.permissions import (
     customer_of,
     permitted,
 )
+from centricity_plumbing.problems import Problem
 from centricity_plumbing.rules import InvalidInput, RuleViolation
 from centricity_plumbing.visibility import CurrentViewer, Viewer, viewer_for
 
@@ -66,6 +67,18 @@ BY = (
     "Who acted, as a business unit's system names them; a signed-in person is always recorded as "
     "themselves, and a system that names nobody as itself."
 )
+
+
+class CommentBeingStored(Problem):
+    def __init__(self) -> None:
+        super().__init__(
+            "Comment being stored",
+            type_="comment-being-stored",
+            detail="The comment is taken and counted; a crash held up storing it, which is under way. "
+            "Retry with the same Idempotency-Key: it takes effect once.",
+            status=503,
+            headers={"Retry-After": "1"},
+        )
 
 
 class IdeaView(Idea):
@@ -361,7 +374,11 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         )
 
     @router.post(
-        "/ideas/{idea_id:uuidtext}/comments", tags=["comments"], status_code=201, summary="Comment on an idea"
+        "/ideas/{idea_id:uuidtext}/comments",
+        tags=["comments"],
+        status_code=201,
+        summary="Comment on an idea",
+        responses={503: {"description": "Counted, not stored yet (after a crash): retry with the same key"}},
     )
     async def comment(
         idea_id: IdeaIdPath,
@@ -385,11 +402,14 @@ def ideas_router(ops: IdeaOperations) -> APIRouter:
         if principal.kind is PrincipalKind.CUSTOMER:
             await ops.seen_idea(idea_id, viewer)  # an idea hidden from them does not exist for them
         change = CommentPosting(idea_id=idea_id, **commenter(principal, posting))
-        return await ops.comment(
+        comment = await ops.comment(
             change,
             businessunit=businessunit,
             request_key=request_key(businessunit, idempotency_key, "comment"),
         )
+        if comment is None:
+            raise CommentBeingStored()
+        return comment
 
     @router.get(
         "/ideas/{idea_id:uuidtext}/comments",

@@ -9,10 +9,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, KafkaMessage
 
-from centricity_contracts.ideas import (
-    IdeaCreated,
-    IdeaSubmitted,
-)
+from centricity_contracts.ideas import IdeaCommented, IdeaCreated, IdeaSubmitted
 from centricity_contracts.topics import IDEAS_EVENTS, IDEAS_INTAKE, VOTES_EVENTS
 from centricity_contracts.votes import VoteMoved, VoteRecorded
 from centricity_ideas.domain import Idea
@@ -104,8 +101,9 @@ def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: Ser
         batch=True,
         max_records=INTAKE_BATCH,
         title=f"{IDEAS_EVENTS}:find-duplicates",
-        description="The service's own idea.created facts: finds likely duplicates of ideas taken in "
-        "from Kafka, and publishes centricity.idea.duplicates_suggested.v1.",
+        description="The service's own facts: idea.created, to find likely duplicates of ideas taken "
+        "in from Kafka and publish centricity.idea.duplicates_suggested.v1; idea.commented, to store "
+        "a comment a crash kept from being stored with its count.",
         **{**consumer_options(settings, "duplicates"), "max_poll_records": INTAKE_BATCH},
     )
     async def on_ideas_created(msg: KafkaMessage) -> None:
@@ -113,6 +111,7 @@ def register_subscribers(broker: KafkaBroker, ops: IdeaOperations, settings: Ser
         await ops.intake.lull()
         facts, broken = decode_records(msg.raw_message)
         await dead_letter_all(broker, broken, settings)
+        await ops.keep_comments([fact.data for _, fact in facts if isinstance(fact, IdeaCommented)])
         created = [fact.data for _, fact in facts if isinstance(fact, IdeaCreated)]
         if created:
             await ops.suggest_duplicates(created)

@@ -479,7 +479,9 @@ class IdeaOperations:
 
     async def comment(
         self, posting: CommentPosting, *, businessunit: str, request_key: str | None = None
-    ) -> Comment:
+    ) -> Comment | None:
+        """The comment, stored once per request key; None when a crash came between counting it
+        and storing it, until its fact (published with the count) has restored it."""
         idea_id = self.target_id(posting, businessunit)
         comment_id = str(
             uuid.uuid5(domain.IDEA_NAMESPACE, f"comment\x1f{idea_id}\x1f{request_key or uuid.uuid4()}")
@@ -499,10 +501,12 @@ class IdeaOperations:
         if made:
             await self.store.add_comment(made[0])
             return made[0]
-        existing = [c for c in await self.store.comments_of(idea_id) if c.comment_id == comment_id]
-        if not existing:
-            raise NotFound("comment", comment_id)
-        return existing[0]
+        return await self.store.comment(comment_id)
+
+    async def keep_comments(self, comments: Sequence[Comment]) -> None:
+        """Store the comments of commented facts that are not stored yet: the idea's write (its
+        count and the fact) and the comment's are two, and a crash may come between them."""
+        await self.store.add_comments(comments)
 
     async def merge(self, flag: DuplicateFlag, *, businessunit: str, request_key: str | None = None) -> Idea:
         duplicate_id = self.target_id(flag, businessunit)

@@ -6,7 +6,7 @@ import base64
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -21,7 +21,7 @@ from centricity_contracts.campaigns import CampaignRecord
 from centricity_contracts.ideas import Comment, DuplicateSuggestion, IdeaStatus
 from centricity_ideas.domain import Idea
 from centricity_ideas.similarity import embedding_text, stored_vector
-from centricity_plumbing.idempotency import SEEN_FIELD, AppliedKeys
+from centricity_plumbing.idempotency import DUPLICATE_KEY, SEEN_FIELD, AppliedKeys
 from centricity_plumbing.mongo import Document, update_versioned
 from centricity_plumbing.outbox import OUTBOX_FIELD
 from centricity_plumbing.rules import InvalidInput
@@ -250,7 +250,21 @@ class IdeaStore:
 
     async def add_comment(self, comment: Comment) -> None:
         with contextlib.suppress(DuplicateKeyError):
-            await self.comments.insert_one({**comment.model_dump(), "_id": comment.comment_id})
+            await self.comments.insert_one(comment_document(comment))
+
+    async def add_comments(self, comments: Sequence[Comment]) -> None:
+        """Insert the comments not stored yet; those stored are left as they are."""
+        if not comments:
+            return
+        try:
+            await self.comments.insert_many([comment_document(c) for c in comments], ordered=False)
+        except BulkWriteError as error:
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+
+    async def comment(self, comment_id: str) -> Comment | None:
+        doc = await self.comments.find_one({"_id": comment_id})
+        return Comment.model_validate(doc) if doc else None
 
     async def comments_of(self, idea_id: str, *, skip: int = 0, limit: int = 0) -> list[Comment]:
         """An idea's comments, oldest first; a page of them with `limit` (0: all)."""
@@ -306,3 +320,7 @@ class IdeaStore:
         query = {INDEXED_MS: {"$gt": epoch_ms(since)}} if since else {}
         projection = {"title": 1, "description": 1, "businessunit": 1, "status": 1, EMBEDDING: 1}
         return [doc async for doc in self.ideas.find(query, projection)]
+
+
+def comment_document(comment: Comment) -> Document:
+    return {**comment.model_dump(), "_id": comment.comment_id}
