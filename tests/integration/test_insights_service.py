@@ -200,3 +200,46 @@ async def test_merged_and_withdrawn_ideas_leave_the_top_list(
     assert twin not in top
     assert withdrawn not in top
     assert {twin, withdrawn}.isdisjoint(i["idea_id"] for i in retail.json())
+
+
+async def test_units_are_read_a_page_at_a_time_in_key_order(
+    make_settings: SettingsFactory, infra: LocalInfrastructure
+) -> None:
+    units = sorted(unique("unit") for _ in range(3))
+    await produce(
+        infra.kafka_bootstrap,
+        IDEAS_EVENTS,
+        [(idea, idea_created_fact(idea, unit)) for unit in units for idea in [unique("idea")]],
+    )
+    async with running(create_app(make_settings(InsightsSettings))) as client:
+
+        async def all_three() -> list[dict[str, Any]] | None:
+            answer = await client.get("/units", params={"kind": "businessunit", "limit": 1000})
+            found = [u for u in answer.json() if u["unit"].split(":", 1)[1] in units]
+            return found if len(found) == 3 else None
+
+        await eventually(all_three, what="the three units")
+        everything = (await client.get("/units", params={"limit": 1000})).json()
+        pages: list[list[dict[str, Any]]] = []
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {
+                "kind": "businessunit",
+                "limit": 2,
+                **({"after": after} if after else {}),
+            }
+            page = (await client.get("/units", params=params)).json()
+            if not page:
+                break
+            pages.append(page)
+            after = page[-1]["unit"]
+        enterprise = (await client.get("/units", params={"kind": "enterprise"})).json()
+        too_many = await client.get("/units", params={"limit": 1001})
+    keys = [u["unit"] for u in everything]
+    assert keys == sorted(keys)
+    paged = [u["unit"] for page in pages for u in page]
+    assert paged == [k for k in keys if k.startswith("businessunit:")]
+    assert {f"businessunit:{unit}" for unit in units} <= set(paged)
+    assert all(len(page) <= 2 for page in pages)
+    assert [u["unit"] for u in enterprise] == ["enterprise"]
+    assert too_many.status_code == 422

@@ -169,9 +169,20 @@ def insights_router(queries: InsightQueries) -> APIRouter:
             raise InsightNotFound(f"No fact about idea {idea_id!r} has been seen.")
         return insight
 
-    @router.get("/units", summary="Metrics of every unit, or of one kind", dependencies=metrics)
-    async def units(kind: Annotated[UnitKind | None, Query()] = None) -> list[UnitInsight]:
-        return await queries.units(kind)
+    @router.get(
+        "/units",
+        summary="Metrics of every unit, or of one kind",
+        description="Ordered by unit key, a page at a time: pass the last key of a page as `after`.",
+        dependencies=metrics,
+    )
+    async def units(
+        kind: Annotated[UnitKind | None, Query()] = None,
+        after: Annotated[
+            str | None, Query(max_length=100, description="Only units whose key sorts after this one")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000, description="Units per page")] = 500,
+    ) -> list[UnitInsight]:
+        return await queries.units(kind, after=after, limit=limit)
 
     @router.get(
         "/units/{unit}",
@@ -217,7 +228,7 @@ def insights_router(queries: InsightQueries) -> APIRouter:
     ) -> AsyncIterable[ServerSentEvent]:
         unit, businessunit, campaign_id = scope.unit, scope.businessunit, scope.campaign_id
         with queries.live_updates() as queue:
-            for known in await queries.units():
+            for known in await queries.all_units():
                 if in_scope(known, unit):
                     yield ServerSentEvent(event="unit", data=known)
             top = await queries.top(
@@ -262,7 +273,7 @@ def insights_router(queries: InsightQueries) -> APIRouter:
 
     async def snapshot_of(scope: DashboardScope) -> Snapshot:
         """What the stream would send first, and the chart's history: the page's first paint."""
-        units = [u for u in await queries.units() if in_scope(u, scope.unit)]
+        units = [u for u in await queries.all_units() if in_scope(u, scope.unit)]
         top = await queries.top(
             ranking=Ranking.SCORE,
             limit=LEADERBOARD_SIZE,

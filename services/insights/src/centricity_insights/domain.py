@@ -120,6 +120,14 @@ def unit_key(kind: UnitKind, name: str) -> str:
     return ENTERPRISE if kind is UnitKind.ENTERPRISE else f"{kind.value}:{name}"
 
 
+def unit_key_range(kind: UnitKind) -> tuple[str, str]:
+    """The keys of one kind's units: from the first (inclusive) to the last (exclusive)."""
+    if kind is UnitKind.ENTERPRISE:
+        return ENTERPRISE, ENTERPRISE + "!"  # no other key starts with it
+    prefix = f"{kind.value}:"
+    return prefix, prefix[:-1] + chr(ord(":") + 1)
+
+
 def unit_of_key(key: str) -> tuple[UnitKind, str]:
     if key == ENTERPRISE:
         return UnitKind.ENTERPRISE, ENTERPRISE

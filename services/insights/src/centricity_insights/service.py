@@ -12,6 +12,7 @@ from aiokafka import ConsumerRecord
 
 from centricity_contracts.insights import IdeaInsight, UnitInsight, UnitKind
 from centricity_insights.audit import AuditPage, AuditQuery, cursor_after, entry_of, position_of, to_entry
+from centricity_insights.domain import unit_key_range
 from centricity_insights.projection import LiveHub, unit_of_document
 from centricity_insights.series import Bucket, SeriesPoint, series_points
 from centricity_insights.store import AuditStore, InsightStore, Ranking
@@ -32,9 +33,18 @@ class InsightQueries:
     async def idea(self, idea_id: str) -> IdeaInsight | None:
         return await self.store.get(idea_id)
 
-    async def units(self, kind: UnitKind | None = None) -> list[UnitInsight]:
-        found = [unit_of_document(doc) for doc in await self.store.unit_documents()]
-        return sorted((u for u in found if kind is None or u.kind is kind), key=lambda u: u.unit)
+    async def all_units(self) -> list[UnitInsight]:
+        """Every unit, by key: what a dashboard shows in its scope."""
+        return sorted(
+            (unit_of_document(doc) for doc in await self.store.unit_documents()), key=lambda u: u.unit
+        )
+
+    async def units(
+        self, kind: UnitKind | None = None, *, after: str | None = None, limit: int = 500
+    ) -> list[UnitInsight]:
+        """A page of units by key, of one kind or all."""
+        docs = await self.store.unit_page(None if kind is None else unit_key_range(kind), after, limit)
+        return [unit_of_document(doc) for doc in docs]
 
     async def unit(self, unit: str) -> UnitInsight | None:
         docs = await self.store.unit_documents([unit])

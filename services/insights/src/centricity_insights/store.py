@@ -433,6 +433,17 @@ class InsightStore:
         query: Document = {} if units is None else {"_id": {"$in": list(units)}}
         return [doc async for doc in self.units.find(query)]
 
+    async def unit_page(self, keys: tuple[str, str] | None, after: str | None, limit: int) -> list[Document]:
+        """Units by key within `keys` (from, to exclusive), after `after`, at most `limit`."""
+        bounds: Document = {}
+        if keys is not None:
+            bounds["$gte"], bounds["$lt"] = keys
+        if after is not None and (keys is None or after >= keys[0]):
+            bounds.pop("$gte", None)
+            bounds["$gt"] = after
+        query: Document = {"_id": bounds} if bounds else {}
+        return [doc async for doc in self.units.find(query).sort("_id", ASCENDING).limit(limit)]
+
     async def get(self, idea_id: str) -> IdeaInsight | None:
         doc = await self.ideas.find_one({"_id": idea_id})
         return IdeaInsight.model_validate(doc) if doc else None
